@@ -1,0 +1,103 @@
+"""The canonical mean-face template, crop coverage, and the warps between frames and aligned crops.
+
+This is the only module that knows the template: extract and convert both align through
+`alignment_matrix`, so a face put back with the inverse matrix lands exactly where it came from.
+
+The template is the mean of MediaPipe mesh landmarks over ~100 frontal-ish faces (generalised Procrustes on
+the points below, eye line levelled), in unit crop coordinates where the face outline just fits the crop.
+Only points that barely move with expression are used to align: eye contours, nose, mouth corners.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import regions
+
+TEMPLATE_NAME = "mediapipe-mean-v1"
+ALIGN_INDICES = np.concatenate([regions.EYES, regions.NOSE, [61, 291]])
+_TEMPLATE_UNIT = np.array([
+    (0.7471, 0.3316), (0.7601, 0.3201), (0.5995, 0.3328), (0.7126, 0.3451), (0.6827, 0.3475), (0.6536, 0.3445),
+    (0.6261, 0.3386), (0.6082, 0.3357), (0.6307, 0.3073), (0.6610, 0.2971), (0.6921, 0.2953), (0.7226, 0.3001),
+    (0.7411, 0.3082), (0.7329, 0.3390), (0.6095, 0.3227), (0.7519, 0.3147), (0.2532, 0.3301), (0.2408, 0.3187),
+    (0.3988, 0.3331), (0.2872, 0.3440), (0.3167, 0.3466), (0.3454, 0.3438), (0.3726, 0.3382), (0.3902, 0.3355),
+    (0.3691, 0.3091), (0.3393, 0.2995), (0.3093, 0.2974), (0.2794, 0.3013), (0.2604, 0.3082), (0.2671, 0.3377),
+    (0.3895, 0.3235), (0.2493, 0.3138), (0.4938, 0.5737), (0.4936, 0.6064), (0.4944, 0.5349), (0.4954, 0.4830),
+    (0.4983, 0.3553), (0.4938, 0.5923), (0.4617, 0.5347), (0.3882, 0.5544), (0.3864, 0.5690), (0.4937, 0.5995),
+    (0.4498, 0.6032), (0.3967, 0.5897), (0.4083, 0.5436), (0.4993, 0.3054), (0.4964, 0.4397), (0.4973, 0.3992),
+    (0.4331, 0.5379), (0.5270, 0.5351), (0.6023, 0.5561), (0.6038, 0.5708), (0.5386, 0.6042), (0.5931, 0.5915),
+    (0.5818, 0.5450), (0.5561, 0.5389), (0.3452, 0.7208), (0.6470, 0.7283),
+], dtype=np.float64)
+
+# coverage name -> (zoom-out factor, vertical shift of the crop centre in face units; negative = up)
+COVERAGES: dict[str, tuple[float, float]] = {
+    "face": (1.0, 0.0),  # the face outline, forehead to chin, fills the crop
+    "whole_face": (1.25, -0.03),  # a margin around the outline: more forehead, cheeks and jaw line
+    "head": (1.75, -0.1),  # hair and ears too
+}
+
+
+def template_points(size: int, coverage: str = "face") -> np.ndarray:
+    """Template positions of ALIGN_INDICES in pixels of a size×size crop at the given coverage."""
+    if coverage not in COVERAGES:
+        raise ValueError(f"unknown coverage {coverage!r}; choose one of: {', '.join(COVERAGES)}")
+    zoom, shift = COVERAGES[coverage]
+    unit = (_TEMPLATE_UNIT - 0.5) / zoom + 0.5
+    unit[:, 1] -= shift / zoom
+    return unit * size
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (rotation, uniform scale, translation) taking src onto dst, 2×3."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s0, d0 = src - mu_s, dst - mu_d
+    u, d, vt = np.linalg.svd(d0.T @ s0 / len(src))
+    sign = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[1, 1] = -1
+    rot = u @ sign @ vt
+    scale = float((d * np.diag(sign)).sum() / s0.var(0).sum())
+    return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
+
+
+def alignment_matrix(landmarks: np.ndarray, size: int, coverage: str = "face") -> np.ndarray:
+    """2×3 matrix taking frame pixels to a size×size aligned crop, fitted on the stable landmarks."""
+    return umeyama(np.asarray(landmarks)[ALIGN_INDICES], template_points(size, coverage))
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    pts = np.asarray(points, np.float64)
+    return (pts @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def invert(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a 2×3 affine matrix (crop -> frame)."""
+    a = np.vstack([matrix, [0.0, 0.0, 1.0]])
+    return np.linalg.inv(a)[:2]
+
+
+def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Cut the aligned crop out of a frame (areas outside the frame are filled by edge replication)."""
+    import cv2
+
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def warp_to_frame(crop: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Put a crop (or its mask) back into frame geometry with the inverse of `matrix`; outside is zero."""
+    import cv2
+
+    return cv2.warpAffine(crop, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def align_face(image: np.ndarray, detection, size: int, coverage: str = "face"):
+    """Cut a detected face out of a frame along the template: crop, hull mask, blur score and the matrix."""
+    from ..records import AlignedFace
+    from .masks import blur_score, hull_mask
+
+    matrix = alignment_matrix(detection.landmarks, size, coverage)
+    crop = warp_to_crop(image, matrix, size)
+    mask = hull_mask(transform_points(detection.landmarks, matrix), size)
+    return AlignedFace(detection, matrix, crop, mask, blur_score(crop, mask))
