@@ -1,0 +1,87 @@
+"""The shape every architecture shares: one shared encoder, a per-identity way to render a face.
+
+An architecture splits into `features` (shared encoder), `latent` (the code used to render as identity "a"
+or "b") and `decode` (face + mask for that identity). Training reconstructs A as A and B as B; swapping
+renders A's code as B. DF-style nets ignore the identity in `latent`; LIAE-style nets use it there and
+share the decoder. Keeping that split lets one trainer and one `swap` serve every architecture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+IDENTITIES = ("a", "b")
+
+
+@dataclass
+class ArchConfig:
+    """Hyper-parameters of a network; saved as JSON beside its weights. Subclasses add their own fields."""
+
+    size: int = 64
+    # Training defaults that suit this architecture (TrainConfig fields left as None take these).
+    default_batch_size: ClassVar[int] = 16
+    default_lr: ClassVar[float] = 1e-4
+    default_schedule: ClassVar[str] = "constant"
+    default_warmup_steps: ClassVar[int] = 0
+
+
+class FaceAutoencoder(nn.Module):
+    """Shared encoder + identity-specific rendering. Subclasses build the layers and override the three parts."""
+
+    config_class: ClassVar[type[ArchConfig]] = ArchConfig
+
+    def __init__(self, config: ArchConfig):
+        super().__init__()
+        self.config = config
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def latent(self, feat: torch.Tensor, identity: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def reconstruct(self, xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """A→A and B→B for a training step; one encoder pass over both batches (bigger GEMMs, same maths)."""
+        n = xa.shape[0]
+        feat = self.features(torch.cat([xa, xb]))
+        fa, ma = self.decode(self.latent(feat[:n], "a"), "a")
+        fb, mb = self.decode(self.latent(feat[n:], "b"), "b")
+        return fa, ma, fb, mb
+
+    def render(self, x: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Render faces `x` (of either identity) as `identity`: reconstruction or swap."""
+        if identity not in IDENTITIES:
+            raise ValueError(f"identity must be 'a' or 'b', not {identity!r}")
+        return self.decode(self.latent(self.features(x), identity), identity)
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def model_cost(model: FaceAutoencoder) -> dict[str, float]:
+    """Parameters and GFLOP per sample (forward, and a training step = forward + backward), counted by torch.
+
+    Counted on one A and one B face through `reconstruct`, so the figure matches what training pays.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    s = model.config.size
+    xa, xb = torch.rand(1, 3, s, s), torch.rand(1, 3, s, s)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        out = model.reconstruct(xa, xb)
+    fwd = counter.get_total_flops() / 2
+    counter = FlopCounterMode(display=False)
+    with counter:
+        out = model.reconstruct(xa, xb)
+        sum(o.float().mean() for o in out).backward()
+    model.zero_grad(set_to_none=True)
+    return {"params": float(count_params(model)), "gflop_forward": fwd / 1e9, "gflop_train": counter.get_total_flops() / 2 / 1e9}

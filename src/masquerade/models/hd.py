@@ -1,0 +1,94 @@
+"""`hd`: 128 px (or 256) in the spirit of DeepFaceLab's SAEHD, with "df" and "liae" variants.
+
+df   — shared encoder + shared dense bottleneck, one decoder per identity (best identity transfer).
+liae — shared encoder, bottlenecks `inter_ab` (both identities) and `inter_b` (B only), one shared decoder;
+       a face is rendered as A from [inter_ab, inter_ab] and as B from [inter_b, inter_ab] (better lighting
+       and pose match with the destination, weaker identity).
+Decoders upscale with residual blocks and have a lighter parallel mask branch (`d_mask_dims`).
+
+Default sizes (e_dims 64, ae_dims 256, d_dims 64, d_mask_dims 22), counted by `model_cost`:
+
+| variant | size | params  | GFLOP fwd/sample | GFLOP train/sample |
+|---------|------|---------|------------------|--------------------|
+| df      | 128  | 57.6 M  |  55.6            | 166.8              |
+| liae    | 128  | 59.7 M  |  59.0            | 177.0              |
+| df      | 256  | 95.3 M  | 222.4            | 667.0              |
+
+The decoder's full-width residual blocks dominate (as in SAEHD): this is a GPU model. On a 2-core CPU use
+`lite`, or narrow it (`d_dims=32` cuts the cost about 4×).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from .base import ArchConfig, FaceAutoencoder
+from .layers import DenseBottleneck, Down, FaceHead, ResBlock, Up
+
+
+@dataclass
+class HDConfig(ArchConfig):
+    size: int = 128
+    variant: str = "df"  # "df" | "liae"
+    e_dims: int = 64
+    ae_dims: int = 256
+    d_dims: int = 64
+    d_mask_dims: int = 22
+    default_batch_size: ClassVar[int] = 8
+    default_lr: ClassVar[float] = 5e-5
+    default_schedule: ClassVar[str] = "constant"
+
+
+class HD(FaceAutoencoder):
+    config_class = HDConfig
+
+    def __init__(self, config: HDConfig):
+        super().__init__(config)
+        if config.variant not in ("df", "liae"):
+            raise ValueError(f"hd variant must be 'df' or 'liae', not {config.variant!r}")
+        if config.size % 32:
+            raise ValueError(f"hd size must be a multiple of 32, not {config.size}")
+        e, res = config.e_dims, config.size // 16
+        self.encoder = nn.Sequential(Down(3, e), Down(e, 2 * e), Down(2 * e, 4 * e), Down(4 * e, 8 * e))
+        flat = 8 * e * res * res
+        code_res, ae = res, config.ae_dims  # dense back to size/16, upscale to size/8 for the decoder
+        if config.variant == "df":
+            self.inter = nn.Sequential(DenseBottleneck(flat, ae, code_res, ae), Up(ae, ae))
+            self.decoders = nn.ModuleDict({k: HDDecoder(ae, config) for k in ("a", "b")})
+        else:
+            self.inter_ab = nn.Sequential(DenseBottleneck(flat, ae, code_res, ae), Up(ae, ae))
+            self.inter_b = nn.Sequential(DenseBottleneck(flat, ae, code_res, ae), Up(ae, ae))
+            self.decoder = HDDecoder(2 * ae, config)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def latent(self, feat: torch.Tensor, identity: str) -> torch.Tensor:
+        if self.config.variant == "df":
+            return self.inter(feat)
+        shared = self.inter_ab(feat)
+        return torch.cat([self.inter_b(feat) if identity == "b" else shared, shared], dim=1)
+
+    def decode(self, z: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
+        dec = self.decoders[identity] if self.config.variant == "df" else self.decoder
+        return dec(z)
+
+
+class HDDecoder(nn.Module):
+    """Three upscales (×8) with a residual block each, from size/8 to full size; parallel light mask branch."""
+
+    def __init__(self, cin: int, config: HDConfig):
+        super().__init__()
+        d, m = config.d_dims, config.d_mask_dims
+        self.face = nn.Sequential(
+            Up(cin, 8 * d), ResBlock(8 * d), Up(8 * d, 4 * d), ResBlock(4 * d), Up(4 * d, 2 * d), ResBlock(2 * d)
+        )
+        self.mask = nn.Sequential(Up(cin, 8 * m), Up(8 * m, 4 * m), Up(4 * m, 2 * m))
+        self.head = FaceHead(2 * d, 2 * m, kernel=3)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.face(z), self.mask(z))

@@ -1,0 +1,79 @@
+"""Error correction for the watermark payload: a K=7, rate-1/3 convolutional code with soft Viterbi decoding.
+
+Why a convolutional code: the watermark decoder produces *soft* evidence per code bit (a correlation), and
+soft-decision Viterbi turns that into roughly 5 dB of coding gain over a plain repetition code, in ~1 ms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+K = 7  # constraint length
+MEMORY = K - 1
+POLYS = (0o133, 0o171, 0o165)  # the standard K=7 rate-1/3 generators
+RATE = len(POLYS)
+_N_STATES = 1 << MEMORY
+
+
+def _parity(x: np.ndarray) -> np.ndarray:
+    x = x.copy()
+    out = np.zeros_like(x)
+    while np.any(x):
+        out ^= x & 1
+        x >>= 1
+    return out
+
+
+# Output bits for every 7-bit register value (newest input bit is bit 6): shape (128, RATE).
+_REG = np.arange(1 << K)
+_OUT = np.stack([_parity(_REG & g) for g in POLYS], axis=1).astype(np.uint8)
+_SIGNS = (2.0 * _OUT - 1.0).astype(np.float64)
+
+# Trellis, arranged by *next* state: each next state has two predecessors (differing in their oldest bit).
+_NS = np.arange(_N_STATES)
+_IN_BIT = _NS >> (MEMORY - 1)
+_PRED0 = (_NS & ((_N_STATES >> 1) - 1)) << 1
+_PRED1 = _PRED0 | 1
+_REG0 = (_IN_BIT << MEMORY) | _PRED0
+_REG1 = (_IN_BIT << MEMORY) | _PRED1
+
+
+def coded_length(n_bits: int) -> int:
+    """Number of code bits for `n_bits` message bits (including the zero tail that terminates the trellis)."""
+    return RATE * (n_bits + MEMORY)
+
+
+def encode(bits: np.ndarray) -> np.ndarray:
+    """Encode 0/1 message bits; returns 0/1 code bits of length `coded_length(len(bits))`."""
+    msg = np.concatenate([np.asarray(bits, dtype=np.int64), np.zeros(MEMORY, dtype=np.int64)])
+    state = 0
+    out = np.empty((msg.size, RATE), dtype=np.uint8)
+    for t, b in enumerate(msg):
+        reg = (int(b) << MEMORY) | state
+        out[t] = _OUT[reg]
+        state = reg >> 1
+    return out.reshape(-1)
+
+
+def decode(soft: np.ndarray, n_bits: int) -> np.ndarray:
+    """Soft Viterbi: `soft` > 0 means "code bit is 1", magnitude is confidence. Returns 0/1 message bits."""
+    y = np.asarray(soft, dtype=np.float64).reshape(-1, RATE)
+    steps = y.shape[0]
+    if steps != n_bits + MEMORY:
+        raise ValueError(f"expected {coded_length(n_bits)} soft values, got {y.size}")
+    metric = np.full(_N_STATES, -np.inf)
+    metric[0] = 0.0
+    choices = np.empty((steps, _N_STATES), dtype=bool)
+    for t in range(steps):
+        branch = _SIGNS @ y[t]
+        cand0 = metric[_PRED0] + branch[_REG0]
+        cand1 = metric[_PRED1] + branch[_REG1]
+        pick1 = cand1 > cand0
+        choices[t] = pick1
+        metric = np.where(pick1, cand1, cand0)
+    state = 0
+    bits = np.empty(steps, dtype=np.uint8)
+    for t in range(steps - 1, -1, -1):
+        bits[t] = state >> (MEMORY - 1)
+        state = ((state & ((_N_STATES >> 1) - 1)) << 1) | int(choices[t, state])
+    return bits[:n_bits]

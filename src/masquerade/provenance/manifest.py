@@ -1,0 +1,171 @@
+"""Signed C2PA manifest: "this file was made by Masquerade, with this model, from this input".
+
+We declare `compositeWithTrainedAlgorithmicMedia` (IPTC): a face swap keeps the source footage and
+replaces part of each frame with pixels from a trained model, which is exactly what the composite term
+means; plain `trainedAlgorithmicMedia` claims the whole picture is generated. Both validate here, and
+`read_manifest` accepts either as synthetic.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from masquerade import __version__
+from masquerade.errors import ProvenanceError
+
+from .keys import ORGANIZATION, Credentials
+
+CLAIM_GENERATOR = "masquerade"
+MODEL_ASSERTION = "org.masquerade.model"
+IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+DIGITAL_SOURCE_TYPE = IPTC + "compositeWithTrainedAlgorithmicMedia"
+SYNTHETIC_SOURCE_TYPES = frozenset({DIGITAL_SOURCE_TYPE, IPTC + "trainedAlgorithmicMedia"})
+_MIME = {
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+    ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime",
+}
+
+
+def mime_type(path: str | os.PathLike[str]) -> str:
+    suffix = Path(path).suffix.lower()
+    return _MIME.get(suffix) or mimetypes.guess_type(str(path))[0] or "application/octet-stream"
+
+
+def manifest_definition(model_hash: str, title: str, fmt: str) -> dict:
+    """The claim: created by Masquerade (name + version) from a trained model identified by its hash."""
+    agent = {"name": CLAIM_GENERATOR, "version": __version__}
+    return {
+        "claim_generator_info": [agent],
+        "title": title,
+        "format": fmt,
+        "assertions": [
+            {
+                "label": "c2pa.actions.v2",
+                "data": {"actions": [
+                    {"action": "c2pa.created", "digitalSourceType": DIGITAL_SOURCE_TYPE, "softwareAgent": agent},
+                ]},
+            },
+            {
+                "label": MODEL_ASSERTION,
+                "data": {"model_hash": model_hash, "generator": CLAIM_GENERATOR, "version": __version__},
+            },
+        ],
+    }
+
+
+def _context(settings: dict):
+    from c2pa import Context, Settings
+
+    return Context(settings=Settings.from_dict(settings))
+
+
+def sign_file(src: Path, dst: Path, model_hash: str, credentials: Credentials, source: str | None = None,
+              title: str | None = None) -> None:
+    """Copy `src` to `dst` with a signed manifest embedded; `source` (the input media) becomes an ingredient."""
+    fmt = mime_type(title or dst)
+    definition = manifest_definition(model_hash, title or dst.name, fmt)
+    try:
+        builder = _builder_with_ingredient(definition, Path(source) if source is not None else None)
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            builder.sign(credentials.signer(), fmt, fin, fout)
+    except ProvenanceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - c2pa errors, I/O errors
+        raise ProvenanceError(f"could not sign {title or dst.name} ({fmt}): {exc}") from exc
+
+
+def _builder_with_ingredient(definition: dict, source: Path | None):
+    """Hash the input file in as an ingredient; a format c2pa cannot parse (or a folder) goes in by title."""
+    from c2pa import Builder
+
+    settings = {"builder": {"thumbnail": {"enabled": False}}}
+    if source is None:
+        return Builder(definition, context=_context(settings))
+    info = {"title": source.name, "relationship": "componentOf"}
+    fmt = mime_type(source)
+    if source.is_file() and fmt in Builder.get_supported_mime_types():
+        builder = Builder(definition, context=_context(settings))
+        try:
+            with open(source, "rb") as f:
+                builder.add_ingredient(info, fmt, f)
+            return builder
+        except Exception:  # noqa: BLE001 - unparseable input: fall back to a title-only ingredient
+            builder.close()
+    return Builder({**definition, "ingredients": [{**info, "format": fmt}]}, context=_context(settings))
+
+
+@dataclass(frozen=True)
+class ManifestReport:
+    """What the file's C2PA manifest says, and whether its signature holds."""
+
+    present: bool
+    state: str | None = None  # c2pa validation state: Trusted / Valid / Invalid
+    errors: tuple[str, ...] = ()  # failure codes, e.g. assertion.dataHash.mismatch
+    by_masquerade: bool = False  # claim generator is Masquerade and the model assertion is there
+    masquerade_key: bool = False  # signing certificate issued by a Masquerade root (ours or another user's)
+    synthetic: bool = False
+    version: str | None = None
+    model_hash: str | None = None
+    signer: str | None = None
+    trusted: bool = False  # signed by this user's own Masquerade key
+    error: str | None = None  # the file could not be read at all
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def intact(self) -> bool:
+        return self.present and self.state in ("Valid", "Trusted") and not self.errors
+
+
+def read_manifest(path: str | os.PathLike[str], trust_anchor_pem: bytes | None = None) -> ManifestReport:
+    """Read and validate the manifest; trusted only if the chain ends at `trust_anchor_pem`."""
+    from c2pa import Reader
+
+    context = None  # c2pa's default: signature checked, trust not evaluated
+    if trust_anchor_pem:
+        context = _context({"verify": {"verify_trust": True}, "trust": {"trust_anchors": trust_anchor_pem.decode()}})
+    try:
+        with open(path, "rb") as f:
+            reader = Reader.try_create(mime_type(path), f, context=context)
+            if reader is None:
+                return ManifestReport(present=False)
+            with reader:
+                report = json.loads(reader.json())
+                state = reader.get_validation_state()
+    except OSError as exc:
+        raise ProvenanceError(f"cannot read {path}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a manifest so broken that c2pa cannot parse it
+        return ManifestReport(present=True, state="Invalid", errors=("manifest.unreadable",), error=str(exc))
+    return _summarise(report, state)
+
+
+def _summarise(report: dict, state: str | None) -> ManifestReport:
+    active = report.get("manifests", {}).get(report.get("active_manifest") or "", {})
+    failures = report.get("validation_results", {}).get("activeManifest", {}).get("failure", [])
+    errors = tuple(sorted({f.get("code", "") for f in failures if f.get("code") != "signingCredential.untrusted"}))
+    generators = active.get("claim_generator_info") or []
+    version = next((g.get("version") for g in generators if g.get("name") == CLAIM_GENERATOR), None)
+    sig = active.get("signature_info") or {}
+    model_hash, synthetic = None, False
+    for assertion in active.get("assertions", []):
+        if assertion.get("label") == MODEL_ASSERTION:
+            model_hash = (assertion.get("data") or {}).get("model_hash")
+        if assertion.get("label", "").startswith("c2pa.actions"):
+            actions = (assertion.get("data") or {}).get("actions", [])
+            synthetic |= any(a.get("digitalSourceType") in SYNTHETIC_SOURCE_TYPES for a in actions)
+    return ManifestReport(
+        present=True,
+        state=state,
+        errors=errors,
+        by_masquerade=version is not None and model_hash is not None,
+        masquerade_key=sig.get("issuer") == ORGANIZATION,
+        synthetic=synthetic,
+        version=version,
+        model_hash=model_hash,
+        signer=sig.get("common_name"),
+        trusted=state == "Trusted",
+        raw=report,
+    )

@@ -1,0 +1,169 @@
+"""The only way Masquerade writes synthetic pixels to disk: watermark every frame, encode, sign, then move.
+
+Why here and nowhere else: with one writer, "every output is marked" is a property of the code, not of
+each caller's discipline. Files appear at their final path only once they are complete and signed
+(temp files in the destination folder, then `os.replace`), so a crash never leaves an unmarked output.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from masquerade.errors import MediaError, OutputError, ProvenanceError
+
+from . import watermark
+from .keys import Credentials, load_default
+from .manifest import sign_file
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the marks say about an output: which model made it, from which input, signed by whom."""
+
+    model_hash: str  # hex, at least 8 digits; the watermark carries the first 32 bits
+    source: str | None = None  # input media path: becomes the C2PA ingredient
+    credentials: Credentials | None = None  # None: this user's Masquerade key (made on first use)
+
+    def __post_init__(self) -> None:
+        try:
+            watermark.payload_bits(self.model_hash)
+        except ValueError as exc:
+            raise ProvenanceError(f"{exc}; pass the model's content hash") from None
+
+    def resolve_credentials(self) -> Credentials:
+        return self.credentials if self.credentials is not None else load_default(create=True)
+
+
+class _Staging:
+    """Two temp paths beside the destination (unsigned, signed) and the final atomic move."""
+
+    def __init__(self, path: str | os.PathLike[str], suffixes: tuple[str, ...], source: str | None) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in suffixes:
+            raise ProvenanceError(f"{self.path}: synthetic output must end in one of {', '.join(suffixes)}")
+        if not self.path.parent.is_dir():
+            raise ProvenanceError(f"{self.path.parent}: output folder does not exist; create it first")
+        if not os.access(self.path.parent, os.W_OK):
+            raise ProvenanceError(f"{self.path.parent}: output folder is not writable; choose another output path")
+        if self.path.is_dir():
+            raise OutputError(f"{self.path} is a folder; give a file name for the output")
+        if source is not None and Path(source).resolve() == self.path.resolve():
+            raise OutputError(f"{self.path}: the output would overwrite its own input; choose another output path")
+        token = secrets.token_hex(4)
+        self.unsigned = self.path.with_name(f".{self.path.stem}.{token}.unsigned{suffix}")
+        self.signed = self.path.with_name(f".{self.path.stem}.{token}.signed{suffix}")
+
+    def finish(self, provenance: Provenance, credentials: Credentials) -> Path:
+        sign_file(self.unsigned, self.signed, provenance.model_hash, credentials,
+                  source=provenance.source, title=self.path.name)
+        try:
+            os.replace(self.signed, self.path)
+        except OSError as exc:
+            raise ProvenanceError(f"could not move the finished file to {self.path}: {exc}") from exc
+        self.cleanup()
+        return self.path
+
+    def cleanup(self) -> None:
+        for p in (self.unsigned, self.signed):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def write_synthetic_image(path: str | os.PathLike[str], rgb: np.ndarray, provenance: Provenance) -> Path:
+    """Watermark, encode (.png or .jpg by suffix), sign, and atomically place one synthetic image."""
+    from masquerade.media import write_image
+
+    watermark.check_frame(rgb)
+    credentials = provenance.resolve_credentials()
+    staging = _Staging(path, _IMAGE_SUFFIXES, provenance.source)
+    try:
+        write_image(staging.unsigned, watermark.embed(rgb, provenance.model_hash))
+        return staging.finish(provenance, credentials)
+    except BaseException:
+        staging.cleanup()
+        raise
+
+
+class SyntheticVideoWriter:
+    """H.264 MP4 writer for synthetic frames: each frame is watermarked; the file is signed on close."""
+
+    def __init__(self, path: str | os.PathLike[str], fps: float, width: int, height: int, provenance: Provenance,
+                 audio_from: str | None = None, crf: int = 18) -> None:
+        from masquerade.media import VideoWriter
+
+        self.provenance = provenance
+        self._credentials = provenance.resolve_credentials()  # fail before encoding, not after
+        self._staging = _Staging(path, _VIDEO_SUFFIXES, provenance.source)
+        self._size = (height, width)
+        self.frames_written = 0
+        self._closed = False
+        try:
+            self._writer = VideoWriter(self._staging.unsigned, fps, width, height, audio_from=audio_from, crf=crf)
+        except BaseException:
+            self._staging.cleanup()
+            raise
+
+    @property
+    def path(self) -> Path:
+        return self._staging.path
+
+    def write(self, frame: np.ndarray) -> None:
+        """Watermark one RGB uint8 frame and encode it."""
+        if self._closed:
+            raise ValueError("write() after close()")
+        watermark.check_frame(frame)
+        if frame.shape[:2] != self._size:
+            got, want = f"{frame.shape[1]}x{frame.shape[0]}", f"{self._size[1]}x{self._size[0]}"
+            raise ValueError(f"frame is {got}, the video is {want}")
+        self._writer.write(watermark.embed(frame, self.provenance.model_hash))
+        self.frames_written += 1
+
+    def close(self) -> Path:
+        """Finish encoding, sign, and move the file into place."""
+        if self._closed:
+            return self.path
+        self._closed = True
+        try:
+            if self.frames_written == 0:
+                raise MediaError(f"{self.path}: no frames were written, so no video was made")
+            self._writer.close()
+            return self._staging.finish(self.provenance, self._credentials)
+        except BaseException:
+            self._abort_writer()
+            self._staging.cleanup()
+            raise
+
+    def abort(self) -> None:
+        """Drop everything written so far; nothing appears at `path`."""
+        if not self._closed:
+            self._closed = True
+            self._abort_writer()
+        self._staging.cleanup()
+
+    def _abort_writer(self) -> None:
+        try:
+            self._writer.abort()
+        except Exception:  # noqa: BLE001 - already failing or already closed; the files are removed next
+            pass
+
+    def __enter__(self) -> SyntheticVideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

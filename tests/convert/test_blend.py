@@ -1,0 +1,149 @@
+import cv2
+import numpy as np
+import pytest
+
+from masquerade.convert.blend import alpha, blend, combine_masks, mask_box, poisson, shape_mask, sharpen
+
+H, W = 240, 320
+
+
+def _noise(seed: int, mean, spread, sigma=2.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = cv2.GaussianBlur(rng.normal(0, 1, (H, W, 3)).astype(np.float32), (0, 0), sigma)
+    return np.clip(np.asarray(mean) + spread * n / n.std(), 0, 255).astype(np.uint8)
+
+
+def _disk(cx=160, cy=120, r=60) -> np.ndarray:
+    m = np.zeros((H, W), np.float32)
+    cv2.circle(m, (cx, cy), r, 1.0, -1)
+    return m
+
+
+@pytest.fixture
+def scene():
+    frame = _noise(0, (60, 90, 150), 10)
+    swapped = _noise(1, (200, 150, 120), 30)
+    return frame, swapped
+
+
+@pytest.mark.parametrize("mask", [_disk(), (_disk() * 255).astype(np.uint8)])
+def test_alpha_with_a_hard_mask_is_an_exact_paste(scene, mask):
+    frame, swapped = scene
+    before = frame.copy()
+    out = alpha(frame, swapped, mask)
+    inside = np.asarray(mask) > 0
+    assert np.array_equal(out[inside], swapped[inside])
+    assert np.array_equal(out[~inside], frame[~inside])
+    assert np.array_equal(frame, before)  # inputs untouched
+
+
+def test_alpha_with_a_feathered_mask_ramps_monotonically():
+    frame = np.zeros((H, W, 3), np.uint8)
+    swapped = np.full((H, W, 3), 200, np.uint8)
+    mask = shape_mask(_disk(r=60), erode=0, blur=12)
+    row = alpha(frame, swapped, mask)[120, 60:161, 0].astype(int)  # from outside the disk to its centre
+    assert row[0] == 0 and row[-1] == 200
+    assert np.all(np.diff(row) >= 0)
+    assert ((row > 10) & (row < 190)).sum() >= 8  # a real ramp several pixels wide, not a step
+
+
+def _ring(mask, outer=2, inner=8):
+    """Pixels just inside the mask's edge: between `outer` and `inner` px from it."""
+    k = lambda n: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * n + 1, 2 * n + 1))  # noqa: E731
+    m = (mask > 0.5).astype(np.uint8)
+    return (cv2.erode(m, k(outer)) > 0) & ~(cv2.erode(m, k(inner)) > 0)
+
+
+def test_poisson_hides_the_seam_keeps_the_detail_and_leaves_the_rest(scene):
+    frame, swapped = scene
+    mask = _disk()
+    out = poisson(frame, swapped, mask)
+    paste = alpha(frame, swapped, mask)
+    x0, y0, x1, y1 = mask_box(mask)
+    outside_box = np.ones((H, W), bool)
+    outside_box[y0:y1, x0:x1] = False
+    assert np.array_equal(out[outside_box], frame[outside_box])
+    ring = _ring(mask)
+    diff = lambda a: np.abs(a[ring].astype(float) - frame[ring]).mean()  # noqa: E731
+    assert diff(out) < 0.3 * diff(paste)
+    # the face's own detail survives, in place (a one-pixel shift would wreck this correlation)
+    core = cv2.erode((mask > 0.5).astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
+    lap = lambda img: cv2.Laplacian(img[..., 1].astype(np.float32), cv2.CV_32F)[core]  # noqa: E731
+    assert np.corrcoef(lap(out), lap(swapped))[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("name", ["alpha", "poisson"])
+@pytest.mark.parametrize("where", ["left_top", "right_bottom", "whole", "tiny", "empty"])
+def test_masks_at_the_border_and_empty_masks(scene, name, where):
+    frame, swapped = scene
+    mask = {
+        "left_top": _disk(10, 5, 50),
+        "right_bottom": _disk(W - 3, H - 1, 70),
+        "whole": np.ones((H, W), np.float32),
+        "tiny": _disk(100, 100, 0),
+        "empty": np.zeros((H, W), np.float32),
+    }[where]
+    out = blend[name](frame, swapped, mask)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    if where == "empty":
+        assert np.array_equal(out, frame)
+    elif where != "tiny":
+        # the face got in, in place: its detail is there (poisson keeps the frame's colour level by design)
+        core = _core(mask)
+        lap = lambda img: cv2.Laplacian(img[..., 1].astype(np.float32), cv2.CV_32F)[core]  # noqa: E731
+        assert np.corrcoef(lap(out), lap(swapped))[0, 1] > 0.9
+
+
+def _core(mask):
+    return cv2.erode((mask > 0.5).astype(np.uint8), np.ones((9, 9), np.uint8), borderValue=1) > 0
+
+
+def test_shape_mask_erodes_dilates_and_feathers():
+    disk = _disk(r=50)
+    area = lambda m: int((m > 0.5).sum())  # noqa: E731
+    soft = lambda m: int(((m > 0.02) & (m < 0.98)).sum())  # noqa: E731
+    same = shape_mask(disk, 0, 0)
+    assert same.dtype == np.float32 and np.array_equal(same, disk)
+    assert area(shape_mask(disk, 8, 0)) < area(disk) < area(shape_mask(disk, -8, 0))
+    assert abs(np.sqrt(area(shape_mask(disk, 8, 0)) / np.pi) - 42) < 1.5  # radius 50 - 8
+    assert soft(shape_mask(disk, 0, 10)) > 5 * max(soft(disk), 1)
+    assert shape_mask(disk, 0, 10).max() <= 1.0 and shape_mask(disk, 0, 10).min() >= 0.0
+    assert np.array_equal(shape_mask((disk * 255).astype(np.uint8), 4, 6), shape_mask(disk, 4, 6))
+    assert not shape_mask(np.zeros((H, W), np.uint8), 4, 6).any()
+
+
+def test_shape_mask_does_not_erode_from_the_frame_edge():
+    mask = np.zeros((H, W), np.float32)
+    mask[:, :100] = 1.0  # a face cut off by the left edge
+    out = shape_mask(mask, 5, 0)
+    assert out[:, 0].min() == 1.0 and out[:, 94].min() == 1.0 and out[:, 96].max() == 0.0
+
+
+def test_combine_masks_is_the_intersection():
+    a = np.zeros((H, W), np.uint8)
+    a[:, : W // 2] = 255
+    b = _disk() * 0.5
+    out = combine_masks(a, b)
+    assert out.dtype == np.float32
+    assert np.array_equal(out, np.minimum(a / 255.0, b).astype(np.float32))
+    with pytest.raises(ValueError):
+        combine_masks(a, b[:10])
+
+
+def test_sharpen_boosts_edges_and_zero_is_off():
+    img = cv2.GaussianBlur(_noise(2, (128, 128, 128), 40), (0, 0), 1.5)
+    assert np.array_equal(sharpen(img, 0), img)
+    energy = lambda x: cv2.Laplacian(x[..., 0].astype(np.float32), cv2.CV_32F).var()  # noqa: E731
+    assert energy(sharpen(img, 1.0)) > 1.4 * energy(img)
+    flat = np.full((64, 64, 3), 77, np.uint8)
+    assert np.array_equal(sharpen(flat, 1.0), flat)
+
+
+@pytest.mark.parametrize("name", ["alpha", "poisson"])
+def test_blenders_accept_views_of_a_larger_frame(scene, name):
+    """The pipeline blends inside a region of interest: a strided view, not a contiguous array."""
+    frame, swapped = scene
+    mask = _disk(r=40)
+    y, x = np.s_[40:200], np.s_[60:260]
+    expected = blend[name](frame[y, x].copy(), swapped[y, x].copy(), mask[y, x].copy())
+    assert np.array_equal(blend[name](frame[y, x], swapped[y, x], mask[y, x]), expected)

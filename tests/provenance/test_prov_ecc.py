@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from masquerade.provenance import ecc
+
+
+def test_round_trip_without_noise():
+    bits = np.random.default_rng(0).integers(0, 2, 48)
+    code = ecc.encode(bits)
+    assert code.size == ecc.coded_length(48) == 162
+    assert np.array_equal(ecc.decode(2.0 * code - 1.0, 48), bits)
+
+
+def test_corrects_noisy_and_flipped_soft_bits():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        bits = rng.integers(0, 2, 48)
+        soft = 2.0 * ecc.encode(bits) - 1.0 + rng.normal(0, 0.7, 162)  # ~8% of signs wrong
+        assert (np.sign(soft) != 2.0 * ecc.encode(bits) - 1.0).any()
+        assert np.array_equal(ecc.decode(soft, 48), bits)
+
+
+def test_corrects_spread_hard_errors():
+    bits = np.random.default_rng(3).integers(0, 2, 48)
+    soft = 2.0 * ecc.encode(bits) - 1.0
+    soft[np.arange(5, 162, 20)] *= -1  # 8 flipped code bits, one per 20
+    assert np.array_equal(ecc.decode(soft, 48), bits)
+
+
+def test_pure_noise_does_not_decode_to_the_message():
+    bits = np.ones(48, dtype=np.uint8)
+    decoded = ecc.decode(np.random.default_rng(2).normal(0, 1, 162), 48)
+    assert (decoded == bits).mean() < 0.9
+
+
+def test_rejects_wrong_length():
+    with pytest.raises(ValueError):
+        ecc.decode(np.zeros(100), 48)

@@ -1,0 +1,103 @@
+"""verify(): the verdicts (synthetic / tampered / stripped / none / error), their lines and exit codes."""
+
+import json
+
+import cv2
+import pytest
+from prov_helpers import pan_clip
+
+from masquerade import __version__
+from masquerade.media import read_frames, write_video
+from masquerade.provenance import Provenance, SyntheticVideoWriter, keys, verify, write_synthetic_image
+from masquerade.provenance import attacks
+from masquerade.provenance.verify import Verdict
+
+HASH = "51a7e2c4b8d90f13"
+
+
+@pytest.fixture
+def swapped_jpg(tmp_path, photos):
+    return write_synthetic_image(tmp_path / "swap.jpg", photos["grace_hopper"], Provenance(HASH))
+
+
+def test_synthetic(swapped_jpg):
+    v = verify(swapped_jpg)
+    assert v.status == "synthetic" and v.marks_found and v.exit_code == 0
+    assert v.summary.startswith(f"synthetic — made by Masquerade {__version__} with model {HASH}")
+    assert v.signer_trusted and v.signer_is_masquerade_key
+    assert v.watermark_found and v.watermark_model_hash == HASH[:8]
+    assert "this user's key" in v.summary
+
+
+def test_synthetic_from_another_installation_is_not_trusted(tmp_path, photos, monkeypatch):
+    out = write_synthetic_image(tmp_path / "swap.png", photos["coffee"], Provenance(HASH))
+    monkeypatch.setenv("MASQUERADE_HOME", str(tmp_path / "someone-else"))
+    keys.load_default()
+    v = verify(out)
+    assert v.status == "synthetic" and v.signer_is_masquerade_key and not v.signer_trusted
+    assert "not issued on this machine" in v.summary
+
+
+def test_stripped_manifest_watermark_still_present(swapped_jpg, tmp_path):
+    pixels = cv2.imread(str(swapped_jpg))
+    stripped = tmp_path / "reupload.jpg"
+    cv2.imwrite(str(stripped), pixels, [cv2.IMWRITE_JPEG_QUALITY, 60])  # re-encoding drops the manifest
+    v = verify(stripped)
+    assert v.status == "stripped" and not v.manifest_present and v.exit_code == 0
+    assert v.summary == f"manifest stripped, watermark still present (model {HASH[:8]})"
+
+
+def test_no_marks(tmp_path, photos):
+    plain = tmp_path / "photo.png"
+    cv2.imwrite(str(plain), photos["grace_hopper"][:, :, ::-1])
+    v = verify(plain)
+    assert v.status == "none" and not v.marks_found and v.exit_code == 1
+    assert v.summary == "no Masquerade marks found"
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_one_changed_byte_reports_tampering(tmp_path, photos, suffix):
+    out = write_synthetic_image(tmp_path / f"swap{suffix}", photos["astronaut"], Provenance(HASH))
+    data = bytearray(out.read_bytes())
+    data[len(data) - 200] ^= 0x10  # in the picture data, after the manifest
+    tampered = tmp_path / f"tampered{suffix}"
+    tampered.write_bytes(bytes(data))
+    v = verify(tampered)
+    assert v.status == "tampered" and v.manifest_present and not v.manifest_valid
+    assert v.summary.startswith("manifest signature invalid — file was altered after signing")
+    assert v.exit_code == 0  # still flagged as Masquerade output
+
+
+def test_video_verdicts(tmp_path, photos):
+    clip = pan_clip(photos["rocket"], n=12, size=(640, 360))
+    with SyntheticVideoWriter(tmp_path / "swap.mp4", 25, 640, 360, Provenance(HASH)) as w:
+        for frame in clip:
+            w.write(frame)
+    v = verify(tmp_path / "swap.mp4")
+    assert v.status == "synthetic" and v.watermark_found and v.frames_checked == 12
+    # re-encode the decoded frames at CRF 28 without the manifest, as a re-upload would
+    frames = attacks.h264([f.image for f in read_frames(tmp_path / "swap.mp4")], crf=28)
+    reupload = write_video(tmp_path / "reupload.mp4", frames, fps=25)
+    v = verify(reupload)
+    assert v.status == "stripped" and v.watermark_model_hash == HASH[:8]
+    plain = write_video(tmp_path / "plain.mp4", clip, fps=25)
+    assert verify(plain).status == "none"
+
+
+@pytest.mark.parametrize("content", [None, b"definitely not an image"])
+def test_errors_exit_2(tmp_path, content):
+    path = tmp_path / "broken.png"
+    if content is not None:
+        path.write_bytes(content)
+    v = verify(path)
+    assert v.status == "error" and v.exit_code == 2 and not v.marks_found and v.summary.startswith("error — ")
+
+
+def test_verdict_is_frozen_and_serialisable(swapped_jpg):
+    v = verify(swapped_jpg)
+    with pytest.raises(AttributeError):
+        v.status = "none"  # type: ignore[misc]
+    d = json.loads(json.dumps(v.to_dict()))
+    assert d["status"] == "synthetic" and d["exit_code"] == 0 and d["marks_found"] is True
+    assert d["summary"] == v.summary and d["model_hash"] == HASH
+    assert isinstance(Verdict(path="x", status="none").to_dict()["manifest_errors"], list)

@@ -1,0 +1,148 @@
+"""Watermark: round trips, imperceptibility, the issue's attacks, pooling across frames, no false alarms."""
+
+import numpy as np
+import pytest
+from prov_helpers import pan_clip
+
+from masquerade.provenance import attacks, corpus
+from masquerade.provenance import watermark as wm
+
+HASH = "3f9a1c07d2e4b5a6"
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return 10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b) ** 2))
+
+
+def bit_accuracy(d: wm.Detection, model_hash: str = HASH) -> float:
+    return float((d.bits == wm.payload_bits(model_hash)).mean())
+
+
+@pytest.fixture(scope="module")
+def marked(photos):
+    return {name: wm.embed(img, HASH) for name, img in photos.items()}
+
+
+def test_payload_layout():
+    bits = wm.payload_bits("deadbeef99")
+    assert bits.size == wm.PAYLOAD_BITS >= 48
+    value = int("".join(map(str, bits)), 2)
+    assert value >> 36 == wm.TAG and (value >> 32) & 0xF == wm.VERSION and value & 0xFFFFFFFF == 0xDEADBEEF
+
+
+@pytest.mark.parametrize("bad", ["", "1234567", "xyz12345", "12 34 56 78"])
+def test_rejects_bad_model_hash(bad):
+    with pytest.raises(ValueError):
+        wm.payload_bits(bad)
+
+
+def test_rejects_non_rgb_uint8(photos):
+    with pytest.raises(ValueError):
+        wm.embed(photos["astronaut"].astype(np.float32), HASH)
+    with pytest.raises(ValueError):
+        wm.embed(photos["astronaut"][:, :, 0], HASH)
+
+
+def test_round_trip_natural(photos, marked):
+    for name, img in photos.items():
+        d = wm.decode(marked[name])
+        assert d.detected, name
+        assert d.model_hash == HASH[:8] and d.version == wm.VERSION and bit_accuracy(d) == 1.0, name
+
+
+def test_round_trip_synthetic(synthetic_images):
+    for name, img in synthetic_images.items():
+        d = wm.decode(wm.embed(img, HASH))
+        assert d.detected and d.model_hash == HASH[:8], name
+
+
+def test_different_models_decode_differently(photos):
+    img = photos["coffee"]
+    assert wm.decode(wm.embed(img, "0000000011")).model_hash == "00000000"
+    assert wm.decode(wm.embed(img, "ffffffff22")).model_hash == "ffffffff"
+
+
+def test_imperceptible(photos, synthetic_images):
+    for name, img in {**photos, **synthetic_images}.items():
+        out = wm.embed(img, HASH)
+        assert out.shape == img.shape and out.dtype == np.uint8
+        assert psnr(out, img) >= 40.0, name
+
+
+def test_unmarked_photos_are_not_detected(photos):
+    for name, img in photos.items():
+        d = wm.decode(img)
+        assert not d.detected and d.score < wm.DETECT_THRESHOLD, name
+
+
+ATTACKS = {
+    "jpeg_q50": lambda x: attacks.jpeg(x, 50),
+    "rescale_0.5": lambda x: attacks.rescale(x, 0.5),
+    "brightness_+20%": lambda x: attacks.brightness(x, 1.2),
+    "brightness_-20%": lambda x: attacks.brightness(x, 0.8),
+    "crop_10%_left": lambda x: attacks.crop(x, 0.1, "left"),
+    "crop_10%_right": lambda x: attacks.crop(x, 0.1, "right"),
+    "crop_10%_top": lambda x: attacks.crop(x, 0.1, "top"),
+    "crop_10%_bottom": lambda x: attacks.crop(x, 0.1, "bottom"),
+}
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_survives_attack(attack, marked):
+    accuracies = {}
+    for name, img in marked.items():
+        d = wm.decode(ATTACKS[attack](img))
+        assert d.detected, f"{attack} on {name}: score {d.score:.1f}"
+        accuracies[name] = bit_accuracy(d)
+    assert np.mean(list(accuracies.values())) >= 0.99 and min(accuracies.values()) >= 0.99, accuracies
+
+
+def test_attacks_really_change_the_pixels(marked):
+    img = marked["astronaut"]
+    for attack in ("jpeg_q50", "rescale_0.5"):
+        assert psnr(ATTACKS[attack](img), img) < 40.0  # larger than the mark itself
+
+
+@pytest.mark.parametrize("motion", [0, 3], ids=["static", "panning"])
+def test_survives_h264_crf28(photos, motion):
+    frames = [wm.embed(f, HASH) for f in pan_clip(photos["grace_hopper"], n=10, step=motion)]
+    decoded = attacks.h264(frames, crf=28)
+    assert len(decoded) == len(frames)
+    d = wm.decode_frames(decoded)
+    assert d.detected and bit_accuracy(d) >= 0.99
+    assert not wm.decode_frames(attacks.h264(pan_clip(photos["grace_hopper"], n=10, step=motion), crf=28)).detected
+
+
+def test_pooling_frames_recovers_a_mark_too_weak_for_one_frame(photos):
+    import cv2
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for f in pan_clip(photos["astronaut"], n=24, size=(640, 360), step=5):
+        noise = cv2.GaussianBlur(rng.normal(0, 1, f.shape[:2]).astype(np.float32), (0, 0), 2)
+        noise *= 20 / noise.std()  # strong, mark-band noise, independent per frame
+        frames.append(np.clip(wm.embed(f, HASH, psnr_db=46.0) + noise[:, :, None], 0, 255).astype(np.uint8))
+    assert not any(wm.decode(f).detected for f in frames)
+    pooled = wm.decode_frames(frames)
+    assert pooled.detected and bit_accuracy(pooled) == 1.0
+
+
+def test_pooling_unrelated_unmarked_frames_raises_no_alarm():
+    frames = [img for img in corpus.unmarked_images(60, seed=9) if img.shape[0] >= 128]
+    assert not wm.decode_frames(frames[:30]).detected
+    assert not wm.decode_frames(frames[30:]).detected
+
+
+def test_decode_rejects_non_rgb():
+    with pytest.raises(ValueError):
+        wm.decode(np.zeros((64, 64), np.uint8))
+
+
+def test_no_false_positives_on_1000_unmarked_images():
+    scores = []
+    for img in corpus.unmarked_images(1000, seed=123):  # a different draw from the bench's calibration set
+        d = wm.decode(img)
+        assert not d.detected and np.isfinite(d.score)
+        scores.append(d.score)
+    assert len(scores) == 1000
+    assert max(scores) < wm.DETECT_THRESHOLD
