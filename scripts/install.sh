@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Create .venv and install Masquerade into it, CPU-only, with pinned versions.
 #   bash scripts/install.sh        # the tool, with the face-recognition extra the demo's report uses
-#   bash scripts/install.sh dev    # plus the test and benchmark extras
+#   bash scripts/install.sh dev    # plus the web UI, Ray and the test and benchmark extras
 # torch is named in the same pip command so pip takes the pinned CPU build instead of a CUDA one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="eval"
-[ "${1:-}" = "dev" ] && extras="eval,dev"
+[ "${1:-}" = "dev" ] && extras="eval,ui,scale,dev"
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

@@ -49,6 +49,8 @@ def extract(
     blur_threshold: float = typer.Option(0.0, "--blur-threshold",
                                          help="Reject blurry crops: Laplacian variance below this (0 keeps all; about 50 drops strong motion blur)."),
     detector: str = typer.Option("mediapipe", help="Face detector backend."),
+    ray: bool = typer.Option(False, "--ray", help="Fan out one Ray task per input (needs the scale extra)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join (default: a local one, or RAY_ADDRESS)."),
 ) -> None:
     """Find every face in the inputs, align it to the template, and save crops, masks and alignments.
 
@@ -60,7 +62,12 @@ def extract(
     config = ExtractConfig(size=size, coverage=coverage, every_nth=every_nth, min_face_size=min_face_size,
                            max_faces=max_faces, blur_threshold=blur_threshold, detector=detector)
     with ProgressBars(console) as bars:
-        summary = run_extract(inputs, output, config, progress=bars)
+        if ray or ray_address:
+            from .scale import ray_extract
+
+            summary = ray_extract(inputs, output, config, address=ray_address, progress=bars)
+        else:
+            summary = run_extract(inputs, output, config, progress=bars)
     rejected = ", ".join(f"{n} {why}" for why, n in summary.rejected.items()) or "none"
     out.print(f"[green]✓[/] {summary.faces_kept} faces from {summary.frames_read} frames of {summary.sources} "
               f"source(s) in {summary.seconds:.1f}s -> {summary.output}")
@@ -70,8 +77,84 @@ def extract(
 
 
 @app.command()
+def train(
+    faceset_a: Path = typer.Argument(..., help="Face set of identity A (made by `masquerade extract`)."),
+    faceset_b: Path = typer.Argument(..., help="Face set of identity B."),
+    output: Path = typer.Option(..., "-o", "--output", help="Model folder; an existing one is resumed exactly."),
+    model: Optional[str] = typer.Option(None, help="Architecture: original (64 px, classic), hd (128 px, residual) or lite (fast, for short budgets). Default: the saved model's, else original."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Faces per identity per step (default: the architecture's)."),
+    steps: Optional[int] = typer.Option(None, help="Train until this total step count (default: until Ctrl-C)."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate (default: the architecture's; 1e-4 for original)."),
+    device: str = typer.Option("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps."),
+    save_every: int = typer.Option(1000, "--save-every", help="Steps between checkpoints."),
+    preview_every: int = typer.Option(100, "--preview-every", help="Steps between preview PNGs and metrics lines."),
+    gan_weight: float = typer.Option(0.0, "--gan-weight", help="Adversarial refinement weight (0 = off); a PatchGAN switches on after --gan-warmup steps."),
+    gan_warmup: int = typer.Option(2000, "--gan-warmup", help="Steps before the discriminator switches on."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the step (pays 10-20 s once; faster after)."),
+) -> None:
+    """Train a swap model: one shared encoder, one decoder per identity, each decoding a face and a mask.
+
+    Ctrl-C saves a checkpoint and exits cleanly; run the same command again to resume exactly.
+    For several GPUs run it under torchrun (see docs/scaling.md).
+    """
+    import signal
+
+    from .terminal import ProgressBars
+    from .train import TrainConfig, train as run_train
+
+    config = TrainConfig(model=model, batch_size=batch_size, steps=steps, lr=lr, device=device, save_every=save_every,
+                         preview_every=preview_every, gan_weight=gan_weight, gan_warmup=gan_warmup, compile=compile)
+    stop = {"now": False}
+
+    def on_sigint(signum, frame):
+        if stop["now"]:
+            raise KeyboardInterrupt
+        stop["now"] = True
+        console.print("[yellow]stopping after this step and saving a checkpoint (Ctrl-C again to abort)[/]")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with ProgressBars(console) as bars:
+            result = run_train(faceset_a, faceset_b, output, config, progress=bars, should_stop=lambda: stop["now"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    out.print(f"[green]✓[/] model at step {result.step} ({result.steps_run} steps this run, "
+              f"{result.samples_per_second:.1f} samples/s); loss A {result.loss_a:.4f}, loss B {result.loss_b:.4f} -> {result.model_dir}")
+    if result.last_preview:
+        out.print(f"  preview: {result.last_preview}")
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Option(..., "-m", "--model", help="Model folder."),
+    source: Path = typer.Option(..., "--source", help="Video of the source identity to swap."),
+    target_faces: Path = typer.Option(..., "--target-faces", help="Face set of the target identity."),
+    direction: str = typer.Option("a2b", help="a2b (source is A) or b2a."),
+    holdout_a: Optional[Path] = typer.Option(None, "--holdout-a", help="Face set of A not used in training (reconstruction)."),
+    holdout_b: Optional[Path] = typer.Option(None, "--holdout-b", help="Face set of B not used in training (reconstruction)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Measure only the first N frames."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """Measure a swap: identity (face recognition), head pose, expression, flicker, watermark, reconstruction."""
+    import json
+
+    from .evaluate.run import evaluate as run_evaluate
+    from .terminal import ProgressBars
+
+    holdout = {k: v for k, v in (("a", holdout_a), ("b", holdout_b)) if v is not None} or None
+    with ProgressBars(console) as bars:
+        report = run_evaluate(model, source, target_faces, direction=direction, max_frames=max_frames,
+                              progress=bars, holdout=holdout)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict(), default=float))
+        return
+    for key, value in report.to_dict().items():
+        out.print(f"{key:>20}: {value}")
+
+
+@app.command()
 def convert(
-    input: Path = typer.Argument(..., help="Video, image or folder of images whose faces are replaced."),
+    inputs: List[Path] = typer.Argument(..., help="Video, image or folder of images whose faces are replaced (several with --ray)."),
     model: Path = typer.Option(..., "-m", "--model", help="Model folder made by `masquerade train`."),
     output: Path = typer.Option(..., "-o", "--output", help="Output video (.mp4), image (.png/.jpg) or folder."),
     direction: str = typer.Option("a2b", help="a2b puts identity B's face on A's head; b2a the other way."),
@@ -87,6 +170,8 @@ def convert(
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     crf: int = typer.Option(18, help="H.264 quality of the output video (lower is better and bigger)."),
     preview: int = typer.Option(0, help="Write a side-by-side PNG of N frames (original | swapped) instead."),
+    ray: bool = typer.Option(False, "--ray", help="Convert on Ray: long videos in parallel segments, many files as tasks."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join (default: a local one, or RAY_ADDRESS)."),
 ) -> None:
     """Swap faces in a video, image or folder with a trained model; keeps audio, fps and length.
 
@@ -99,7 +184,15 @@ def convert(
                            blur=blur, sharpen=sharpen, smooth=smooth, batch_size=batch_size, device=device, crf=crf,
                            preview=preview)
     with ProgressBars(console) as bars:
-        summary = run_convert(input, model, output, config, progress=bars)
+        if ray or ray_address:
+            from .scale import ray_convert
+
+            summary = ray_convert(inputs if len(inputs) > 1 else inputs[0], model, output, config,
+                                  address=ray_address, progress=bars)
+        else:
+            if len(inputs) > 1:
+                raise MasqueradeError("convert takes one input; pass several only with --ray (or loop in your shell)")
+            summary = run_convert(inputs[0], model, output, config, progress=bars)
     out.print(f"[green]✓[/] {summary.frames} frames ({summary.faces_swapped} faces swapped, "
               f"{summary.frames_passed_through} passed through unchanged) in {summary.seconds:.1f}s "
               f"({summary.fps:.1f} frames/s) -> {summary.output}")
@@ -132,18 +225,50 @@ def verify(
 
 @app.command()
 def demo(
-    output: Path = typer.Option(Path("demo"), "-o", "--output", help="Folder for the demo's clips, face sets and report."),
-    frames: int = typer.Option(48, help="Frames per generated clip."),
+    output: Path = typer.Option(Path("demo"), "-o", "--output", help="Folder for the demo's clips, model, output and report."),
+    minutes: float = typer.Option(10.0, help="Time budget for the whole demo; training gets what the rest leaves."),
+    frames: int = typer.Option(48, help="Frames per generated training clip."),
 ) -> None:
-    """Run the pipeline end to end on clips generated from two public-domain portraits (no downloads)."""
-    from .demo import run_demo
+    """Run extract -> train -> convert -> verify -> evaluate on generated clips and write DIR/report.html.
+
+    The material is made from two public-domain portraits that ship inside installed packages; nothing is
+    downloaded. The swap model is trained from scratch within the budget.
+    """
+    from .demo import run_demo, summary_dict
     from .terminal import ProgressBars
 
     with ProgressBars(console) as bars:
-        result = run_demo(output, frames=frames, progress=bars)
-    for side, summary in result.extract.items():
-        out.print(f"[green]✓[/] identity {side.upper()}: {summary.faces_kept} faces from {summary.frames_read} frames "
-                  f"of {result.clips[side]} -> {result.facesets[side]}")
+        result = run_demo(output, minutes=minutes, frames=frames, progress=bars)
+    summary = summary_dict(result)
+    ev = summary["evaluation"]
+    rec = ev.get("reconstruction", {})
+    ident = ev.get("identity", {})
+    out.print(f"[green]✓[/] demo finished in {result.seconds / 60:.1f} min; model trained {result.train_steps} steps")
+    for side, r in rec.items():
+        out.print(f"  reconstruction {side.upper()}->{side.upper()} on held-out faces: SSIM {r['ssim']:.3f}, PSNR {r['psnr']:.1f} dB")
+    if ident:
+        out.print(f"  swapped face -> target distance {ident['distance_to_target']:.3f}, -> source {ident['distance_to_source']:.3f} "
+                  f"(identity retrieval {ident['retrieval']:.0%})")
+    for name, line in summary["verdicts"].items():
+        out.print(f"  verify {name}: {line}")
+    out.print(f"  report: {result.report}")
+
+
+@app.command()
+def ui(
+    host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs --auth."),
+    port: int = typer.Option(7860, help="Port to listen on."),
+    auth: Optional[str] = typer.Option(None, help="user:password required by the browser (mandatory off loopback)."),
+    workspace: Path = typer.Option(Path("masquerade-workspace"), help="Folder for uploads, face sets, models, outputs and jobs."),
+    max_upload_mb: int = typer.Option(2048, "--max-upload-mb", help="Largest accepted upload in MB."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the page in a browser."),
+) -> None:
+    """Start the local web UI (extract, train, convert, verify) over the same stage functions."""
+    from .ui import serve
+
+    out.print(f"Masquerade UI on http://{host}:{port} (workspace {workspace}); Ctrl-C to stop")
+    serve(host=host, port=port, auth=auth, workspace=workspace, open_browser=open_browser,
+          max_upload_bytes=max_upload_mb * 1024 * 1024)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

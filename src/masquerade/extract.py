@@ -54,11 +54,11 @@ class ExtractSummary:
         return asdict(self)
 
 
-def _settings(config: ExtractConfig) -> dict:
+def faceset_settings(config: ExtractConfig) -> dict:
     return {"template": TEMPLATE_NAME, "size": config.size, "coverage": config.coverage, "detector": config.detector}
 
 
-def _probe_all(inputs: Sequence[str | Path]) -> list[MediaInfo]:
+def probe_inputs(inputs: Sequence[str | Path]) -> list[MediaInfo]:
     if not inputs:
         raise MediaError("no input given; pass one or more videos, images or image folders")
     return [probe(p) for p in inputs]
@@ -73,12 +73,12 @@ def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractCon
     """
     config.validate()
     started = time.perf_counter()
-    infos = _probe_all(inputs)
+    infos = probe_inputs(inputs)
     output = Path(output)
     for info in infos:
         if Path(info.path).resolve() == output.resolve():
             raise MediaError(f"{output}: the output folder cannot also be an input")
-    faceset = FaceSet.create_or_resume(output, _settings(config))
+    faceset = FaceSet.create_or_resume(output, faceset_settings(config))
     summary = ExtractSummary(str(output), sources=len(infos))
     tally = Tally()
     total = sum((info.frame_count or 1) // config.every_nth for info in infos)
@@ -96,7 +96,7 @@ def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractCon
             source_faces = entry["faces"]
             try:
                 for frame in read_frames(info.path, every_nth=config.every_nth, start=entry["next_frame"]):
-                    kept = _extract_frame(frame, detector, config, faceset, source_index, tally, written)
+                    kept = extract_frame(frame, detector, config, faceset, source_index, tally, written)
                     written = written or kept > 0
                     source_faces += kept
                     tally.add("frames")
@@ -127,7 +127,7 @@ def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractCon
     return summary
 
 
-def _extract_frame(frame, detector, config: ExtractConfig, faceset: FaceSet, source_index: int,
+def extract_frame(frame, detector, config: ExtractConfig, faceset: FaceSet, source_index: int,
                    tally: Tally, written: bool) -> int:
     detections = sorted(detector.detect(frame.image), key=lambda d: -d.size)
     if not detections:

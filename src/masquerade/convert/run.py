@@ -48,7 +48,7 @@ def _load(model, device: str):
     return model
 
 
-def _check_output(info, output: Path, config: ConvertConfig) -> None:
+def check_output(info, output: Path, config: ConvertConfig) -> None:
     src = Path(info.path).resolve()
     if output.resolve() == src:
         raise OutputError(f"{output}: the output must not overwrite the input")
@@ -75,13 +75,13 @@ def convert(input: str | Path, model, output: str | Path, config: ConvertConfig 
     config.validate()
     info = probe(input)
     output = Path(output)
-    _check_output(info, output, config)
+    check_output(info, output, config)
     model = _load(model, config.device)
     provenance = Provenance(model_hash=model.hash, source=str(input))
     summary = ConvertSummary(str(output))
     timings = Timings()
     started = time.perf_counter()
-    reference = _reference_picker(config)
+    reference = make_reference_picker(config)
     swapper = Swapper(model, config, video=info.kind == "video" and not config.preview, timings=timings,
                       reference=reference)
     try:
@@ -90,7 +90,7 @@ def convert(input: str | Path, model, output: str | Path, config: ConvertConfig 
         elif info.kind == "video":
             with SyntheticVideoWriter(output, info.fps, info.width, info.height, provenance,
                                       audio_from=str(input) if info.has_audio else None, crf=config.crf) as writer:
-                for frame, swapped, n in _swap_stream(read_frames(input), swapper, config, timings):
+                for frame, swapped, n in swap_frames(read_frames(input), swapper, config, timings):
                     t = time.perf_counter()
                     writer.write(swapped)
                     timings.add("mark+encode", t)
@@ -115,7 +115,7 @@ def _stats(summary: ConvertSummary, started: float) -> dict[str, float]:
     return {"faces": summary.faces_swapped, "fps": summary.frames / max(time.perf_counter() - started, 1e-6)}
 
 
-def _swap_stream(frames, swapper: Swapper, config: ConvertConfig, timings: Timings):
+def swap_frames(frames, swapper: Swapper, config: ConvertConfig, timings: Timings):
     """Yield (frame, swapped image, faces swapped) in order, running the model on batches of frames."""
     batch: list[Frame] = []
     t = time.perf_counter()
@@ -141,7 +141,7 @@ def _swap_batch(batch: list[Frame], swapper: Swapper):
 def _convert_stills(info, swapper, output: Path, provenance, config, summary, progress, started, timings) -> None:
     frames = read_frames(info.path)
     if info.kind == "image":
-        frame, swapped, n = next(_swap_stream(frames, swapper, config, timings))
+        frame, swapped, n = next(swap_frames(frames, swapper, config, timings))
         if n == 0:
             from ..errors import NoFaceError
 
@@ -154,7 +154,7 @@ def _convert_stills(info, swapper, output: Path, provenance, config, summary, pr
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        for frame, swapped, n in _swap_stream(frames, swapper, config, timings):
+        for frame, swapped, n in swap_frames(frames, swapper, config, timings):
             target = staging / frame.name
             if n:
                 write_synthetic_image(target.with_suffix(".png" if target.suffix.lower() not in _IMAGE_OUT else target.suffix),
@@ -187,7 +187,7 @@ def _preview(info, swapper, output: Path, provenance, config: ConvertConfig, sum
     write_synthetic_image(output, np.concatenate(rows, axis=0), provenance)
 
 
-def _reference_picker(config: ConvertConfig):
+def make_reference_picker(config: ConvertConfig):
     if config.reference is None:
         return None
     from .reference import reference_picker

@@ -78,12 +78,13 @@ class Swapper:
         t = time.perf_counter()
         detections = self.detector.detect(image)
         t = self.timings.add("detect", t)
-        tracks = self.tracker.update(detections)
-        if self.reference is not None:
-            chosen = self.reference(tracks, image)
-        else:
-            policy = int(self.config.face) if str(self.config.face).isdigit() else self.config.face
-            chosen = select(self.tracker, tracks, policy)
+        policy = int(self.config.face) if str(self.config.face).isdigit() else self.config.face
+        if self.video:
+            tracks = self.tracker.update(detections)
+            chosen = self.reference(tracks, image) if self.reference else select(self.tracker, tracks, policy)
+        else:  # stills and sparse preview frames: no history, so choose among this frame's faces alone
+            tracks = list(enumerate(sorted(detections, key=lambda d: d.box[0])))
+            chosen = self.reference(tracks, image) if self.reference else _select_still(tracks, policy)
         jobs = []
         for track_id, det in tracks:
             if track_id not in chosen:
@@ -127,6 +128,17 @@ class Swapper:
             out = paste(out, job, self.config)
         self.timings.add("blend", t)
         return out
+
+
+def _select_still(tracks: list[tuple[int, Detection]], policy) -> list[int]:
+    """`--face` on a single picture: largest, all, or the N-th face from the left."""
+    if not tracks:
+        return []
+    if policy == "all":
+        return [i for i, _ in tracks]
+    if policy == "largest":
+        return [max(tracks, key=lambda t: t[1].size)[0]]
+    return [policy] if policy < len(tracks) else []
 
 
 def _roi(matrix: np.ndarray, size: int, width: int, height: int, margin: int = 4) -> tuple[int, int, int, int]:

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Callable
 
 import numpy as np
 
@@ -167,3 +168,61 @@ class SyntheticVideoWriter:
             self.close()
         else:
             self.abort()
+
+
+class IntermediateVideoWriter:
+    """A piece of a synthetic video made in parallel: every frame watermarked, no audio, unsigned, hidden.
+
+    The piece appears at `path` only when complete (temp file + `os.replace`), so a killed worker never
+    leaves a piece that looks finished. It is never a user-facing output: `publish_joined_video` joins the
+    pieces and signs the whole file once.
+    """
+
+    def __init__(self, path: Path, fps: float, width: int, height: int, model_hash: str, crf: int) -> None:
+        from masquerade.media import VideoWriter
+
+        self.path, self.model_hash = Path(path), model_hash
+        self._tmp = self.path.with_name(f".{self.path.stem}.{secrets.token_hex(4)}.tmp.mp4")
+        self._writer = VideoWriter(self._tmp, fps, width, height, crf=crf)
+        self.frames_written = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        watermark.check_frame(frame)
+        self._writer.write(watermark.embed(frame, self.model_hash))
+        self.frames_written += 1
+
+    def close(self) -> Path:
+        self._writer.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self._writer.abort()
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "IntermediateVideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def publish_joined_video(build: Callable[[Path], object], output: str | os.PathLike[str], provenance: Provenance) -> Path:
+    """Sign a video assembled from watermarked pieces once, then move it into place atomically.
+
+    `build(path)` writes the joined, unsigned file at `path` (pieces from `IntermediateVideoWriter`). The same
+    staging as `SyntheticVideoWriter` applies: nothing unsigned ever sits at `output`.
+    """
+    credentials = provenance.resolve_credentials()
+    staging = _Staging(output, _VIDEO_SUFFIXES, provenance.source)
+    try:
+        build(staging.unsigned)
+        return staging.finish(provenance, credentials)
+    except BaseException:
+        staging.cleanup()
+        raise

@@ -1,0 +1,98 @@
+"""Training speed: samples/s and ms/step for each architecture at its default batch size, and where the time
+goes (sampling + augmentation vs forward/backward/optimiser). Prints one JSON object.
+
+    python bench/train.py [--models original,hd,lite] [--steps N] [--precision auto|fp32|bf16] [--compile]
+
+Samples count A and B faces (a batch of 16 per side is 32 samples). Synthetic uint8 faces on the device;
+the numbers do not depend on pixel content. On a shared CPU they are noisy: the JSON records the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+from masquerade.models import build_model, model_cost
+from masquerade.train.augment import AugmentSettings, augment, sample_indices
+from masquerade.train.config import TrainConfig, resolve_precision
+from masquerade.train.step import StepRunner
+
+DEFAULT_STEPS = {"original": 3, "hd": 1, "lite": 15}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_model(name: str, device: torch.device, steps: int, precision: str, compile_: bool) -> dict:
+    cfg = TrainConfig(model=name, device=device.type, precision=precision, compile=compile_)
+    net = build_model(name).to(device)
+    cost = model_cost(build_model(name))
+    autocast = resolve_precision(precision, device)
+    channels_last = autocast is not None
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    runner = StepRunner(net, cfg, device, autocast, channels_last)
+    batch, s = type(net.config).default_batch_size, net.config.size
+    gen = torch.Generator().manual_seed(0)
+    bank = (torch.rand(64, 5, s, s, generator=gen) * 255).to(torch.uint8).to(device)
+    aug = AugmentSettings()
+    t_data = t_step = 0.0
+    first_step_s = None
+    for i in range(steps + 1):  # step 0 is warm-up (allocations, compile)
+        t0 = time.perf_counter()
+        a = augment(bank[sample_indices(64, batch, gen).to(device)], gen, aug)
+        b = augment(bank[sample_indices(64, batch, gen).to(device)], gen, aug)
+        _sync(device)
+        t1 = time.perf_counter()
+        runner.step(a, b, 1e-4, gan_on=False)
+        _sync(device)
+        t2 = time.perf_counter()
+        if i == 0:
+            first_step_s = t2 - t0
+            continue
+        t_data += t1 - t0
+        t_step += t2 - t1
+    per_step = (t_data + t_step) / steps
+    return {
+        "batch_per_side": batch, "size": s, "steps_timed": steps,
+        "samples_per_s": round(2 * batch / per_step, 2), "ms_per_step": round(per_step * 1000, 1),
+        "ms_data_augment": round(t_data / steps * 1000, 1), "ms_forward_backward_opt": round(t_step / steps * 1000, 1),
+        "data_share": round(t_data / (t_data + t_step), 4), "first_step_s": round(first_step_s, 2),
+        "params_m": round(cost["params"] / 1e6, 2), "gflop_train_per_sample": round(cost["gflop_train"], 2),
+        "achieved_gflop_s": round(cost["gflop_train"] * 2 * batch / per_step, 1),
+        "precision": "bf16" if autocast is not None else "fp32", "channels_last": channels_last, "compile": compile_,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="original,hd,lite")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per model (default: per-model)")
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--compile", action="store_true")
+    args = ap.parse_args()
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.expanduser("~/.cache/masquerade/inductor"))
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    out: dict = {
+        "bench": "train", "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "load_avg_before": os.getloadavg()[0], "results": {},
+    }
+    for device in devices:
+        res = {}
+        for name in args.models.split(","):
+            steps = args.steps or DEFAULT_STEPS.get(name, 3) * (10 if device.type == "cuda" else 1)
+            res[name] = bench_model(name, device, steps, args.precision, args.compile)
+        out["results"][device.type] = res
+    out["load_avg_after"] = os.getloadavg()[0]
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

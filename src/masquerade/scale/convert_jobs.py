@@ -1,0 +1,237 @@
+"""`ray_convert`: convert many files (one Ray task each) or one long video (keyframe segments in parallel).
+
+Videos always go through segments, even a short one (one segment): workers write watermarked, unsigned
+pieces; the driver joins them by stream copy with the source's audio and signs the result once. So the
+signing key stays on the driver, and an interrupted job keeps every finished piece (see `ledger`).
+Images and image folders run the plain `convert` in a worker (it signs there; see docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from ..convert.config import ConvertConfig
+from ..convert.run import ConvertSummary, check_output
+from ..errors import MediaError, OutputError
+from ..media import probe
+from ..provenance import Provenance
+from ..provenance.writer import IntermediateVideoWriter, publish_joined_video
+from ..records import Frame, MediaInfo, ProgressFn, no_progress
+from .cluster import RayOptions, collect, ray_session, remote
+from .ledger import Ledger, fingerprint
+from .payload import ModelHandle, check_model, get_model, put_model
+from .segments import Segment, join_segments, plan_segments, read_segment
+
+_COUNTS = ("frames", "faces", "passed")
+
+
+@dataclass
+class RayConvertSummary(ConvertSummary):
+    """ConvertSummary of the whole job; `stage_seconds` add up over workers (CPU time, not wall time)."""
+
+    outputs: list[str] = field(default_factory=list)
+    tasks: int = 0  # tasks run by this call
+    segments: int = 0  # video segments in the job
+    reused: int = 0  # segments or files kept from an interrupted run
+
+
+def _as_list(inputs: str | Path | Sequence[str | Path]) -> list[str | Path]:
+    return [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+
+
+def _targets(infos: list[MediaInfo], output: Path, single: bool) -> list[Path]:
+    """One input: `output` itself. Several: `output` is a folder, each result named after its input."""
+    if single:
+        return [output]
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"{output}: several inputs convert into a folder; give a folder as the output")
+    output.mkdir(parents=True, exist_ok=True)
+    names = []
+    for info in infos:
+        p = Path(info.path)
+        names.append(p.name if info.kind == "folder" else
+                     p.stem + (".mp4" if info.kind == "video" else p.suffix if p.suffix.lower() in (".png", ".jpg", ".jpeg") else ".png"))
+    if len(set(names)) != len(names):
+        raise OutputError("two inputs have the same name, so their outputs would collide; rename one")
+    return [output / n for n in names]
+
+
+def _convert_segment(source: str, segment: dict, part: str, handle: ModelHandle, config: ConvertConfig,
+                     fps: float, width: int, height: int) -> dict:
+    """Worker: swap one segment's frames exactly as `convert` would and write a watermarked piece."""
+    from ..convert.run import make_reference_picker, swap_frames
+    from ..convert.swapper import Swapper, Timings
+
+    model = get_model(handle, config.device)
+    timings = Timings()
+    swapper = Swapper(model, config, video=True, timings=timings, reference=make_reference_picker(config))
+    counts = dict.fromkeys(_COUNTS, 0)
+    seg = Segment(**segment)
+
+    def frames() -> Iterator[Frame]:
+        for frame in read_segment(source, seg):
+            if frame.index >= seg.start:
+                yield frame
+            else:  # warm-up: follow faces and smooth landmarks, swap nothing
+                swapper.prepare(frame.image, frame.timestamp, 0)
+
+    try:
+        with IntermediateVideoWriter(Path(part), fps, width, height, handle.hash, config.crf) as writer:
+            for _, swapped, n in swap_frames(frames(), swapper, config, timings):
+                t = time.perf_counter()
+                writer.write(swapped)
+                timings.add("mark+encode", t)
+                counts["frames"] += 1
+                counts["faces"] += n
+                counts["passed"] += n == 0
+    finally:
+        swapper.close()
+    return {**counts, "stage_seconds": timings.seconds}
+
+
+def _convert_file(source: str, handle: ModelHandle, target: str, config: ConvertConfig) -> dict:
+    """Worker: an image, an image folder or a preview, through the plain `convert`."""
+    from ..convert.run import convert
+
+    s = convert(source, get_model(handle, config.device), target, config)
+    return {"frames": s.frames, "faces": s.faces_swapped, "passed": s.frames_passed_through,
+            "stage_seconds": s.stage_seconds}
+
+
+def _add(summary: RayConvertSummary, result: dict) -> None:
+    summary.frames += result["frames"]
+    summary.faces_swapped += result["faces"]
+    summary.frames_passed_through += result["passed"]
+    for k, v in result["stage_seconds"].items():
+        summary.stage_seconds[k] = round(summary.stage_seconds.get(k, 0.0) + v, 3)
+
+
+def ray_convert(inputs: str | Path | Sequence[str | Path], model: Any, output: str | Path,
+                config: ConvertConfig = ConvertConfig(), address: str | None = None,
+                progress: ProgressFn = no_progress, options: RayOptions = RayOptions()) -> RayConvertSummary:
+    """Convert on Ray. Same outputs as `convert` (see docs/scaling.md for where frames may differ).
+
+    One input: `output` is its output file. Several: `output` is a folder. Re-running an interrupted job
+    with the same model and settings reuses finished segments and files.
+    """
+    config.validate()
+    started = time.perf_counter()
+    sources = _as_list(inputs)
+    if not sources:
+        raise MediaError("no input given; pass one or more videos, images or image folders")
+    infos = [probe(s) for s in sources]
+    output = Path(output)
+    single = len(sources) == 1
+    targets = _targets(infos, output, single)
+    for info, target in zip(infos, targets):
+        check_output(info, target, config)
+    work = output.with_name(f".{output.name}.ray") if single else output / ".ray-job"
+    summary = RayConvertSummary(str(output), outputs=[str(t) for t in targets])
+    check_model(model)
+    with ray_session(address, options) as ray:
+        handle = put_model(ray, model)
+        Provenance(model_hash=handle.hash).resolve_credentials()  # fail before any work, not after it
+        key = {"model": handle.hash, "config": asdict(config)}
+        ledger = Ledger.open(work, "masquerade.ray-convert", key)
+        job = _Job(ray, ledger, handle, config, options, summary, progress, started)
+        for info, target in zip(infos, targets):
+            job.add(info, target)
+        ledger.save()
+        collect(ray, job.pending, job.finished)
+    ledger.remove()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+class _Job:
+    """Driver-side state of one ray_convert call: what runs, what is done, when a video is complete."""
+
+    def __init__(self, ray: Any, ledger: Ledger, handle: ModelHandle, config: ConvertConfig, options: RayOptions,
+                 summary: RayConvertSummary, progress: ProgressFn, started: float) -> None:
+        self.ray, self.ledger, self.handle, self.config = ray, ledger, handle, config
+        self.summary, self.progress, self.started = summary, progress, started
+        self.options = options
+        self.segment_task = remote(ray, _convert_segment, options)
+        self.file_task = remote(ray, _convert_file, options)
+        self.pending: dict[Any, tuple[str, int]] = {}
+        self.items: dict[str, tuple[MediaInfo, Path, dict]] = {}
+        self.total = 0
+
+    def add(self, info: MediaInfo, target: Path) -> None:
+        video = info.kind == "video" and not self.config.preview
+        segments = []
+        if video:
+            tag = hashlib.sha1(info.path.encode()).hexdigest()[:8]
+            fps = info.fps or 25.0
+            planned = plan_segments(info.path, math.ceil(self.options.segment_seconds * fps),
+                                    math.ceil(self.options.warmup_seconds * fps))
+            segments = [{**s.to_dict(), "file": f"{tag}_{s.index:04d}.mp4"} for s in planned]
+        record = self.ledger.item(info.path, {"fingerprint": fingerprint(info.path), "output": str(target),
+                                              "video": video}, segments)
+        self.items[info.path] = (info, target, record)
+        self.total += info.frame_count or 0
+        self.summary.segments += len(segments)
+        if record["done"] and target.exists():
+            self.summary.reused += max(1, len(segments))
+            self._count(record["result"])
+            return
+        record["done"] = False
+        if not video:
+            ref = self.file_task.remote(_convert_file, info.path, self.handle, str(target), self.config)
+            self.pending[ref] = (info.path, -1)
+            self.summary.tasks += 1
+            return
+        for k, seg in enumerate(record["segments"]):
+            if seg["done"] and (self.ledger.work_dir / seg["file"]).exists():
+                self.summary.reused += 1
+                self._count(seg["result"])
+                continue
+            seg["done"] = False
+            plan = {f: seg[f] for f in Segment.__dataclass_fields__}
+            ref = self.segment_task.remote(_convert_segment, info.path, plan, str(self.ledger.work_dir / seg["file"]),
+                                           self.handle, self.config, info.fps, info.width, info.height)
+            self.pending[ref] = (info.path, k)
+            self.summary.tasks += 1
+        self._publish_if_complete(info.path)
+
+    def finished(self, key: tuple[str, int], result: dict) -> None:
+        """A task came back: record it in the ledger first, then publish its video if that was the last piece."""
+        source, k = key
+        info, target, record = self.items[source]
+        if k < 0:
+            record.update(done=True, result=result)
+        else:
+            record["segments"][k].update(done=True, result=result)
+        self.ledger.save()
+        self._count(result)
+        self._publish_if_complete(source)
+
+    def _publish_if_complete(self, source: str) -> None:
+        info, target, record = self.items[source]
+        segments = record["segments"]
+        if record["done"] or not segments or not all(s["done"] for s in segments):
+            return
+        parts = [self.ledger.work_dir / s["file"] for s in segments]
+        provenance = Provenance(model_hash=self.handle.hash, source=info.path)
+        audio = info.path if info.has_audio else None
+        publish_joined_video(lambda path: join_segments(parts, path, audio), target, provenance)
+        total = {c: sum(s["result"][c] for s in segments) for c in _COUNTS}
+        stages: dict[str, float] = {}
+        for s in segments:
+            for name, v in s["result"]["stage_seconds"].items():
+                stages[name] = stages.get(name, 0.0) + v
+        record.update(done=True, result={**total, "stage_seconds": stages})
+        self.ledger.save()
+        for p in parts:
+            p.unlink(missing_ok=True)
+
+    def _count(self, result: dict) -> None:
+        _add(self.summary, result)
+        elapsed = max(time.perf_counter() - self.started, 1e-6)
+        self.progress("convert", self.summary.frames, self.total or None,
+                      {"faces": self.summary.faces_swapped, "fps": self.summary.frames / elapsed})

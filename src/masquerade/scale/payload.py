@@ -1,0 +1,100 @@
+"""Ship a model to Ray workers once: its weights go into the object store, each worker rebuilds it once.
+
+Why bytes, not the module: a model folder's safetensors bytes plus its `model.json` are what `load_model`
+reads, so a worker rebuilds exactly the network the driver would, with no pickled code. Tasks receive the
+object reference wrapped in a list (Ray does not resolve it), so a worker that already holds the model
+never even copies the bytes again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_CACHE: dict[str, Any] = {}  # per worker process: the last model built, by key
+
+
+@dataclass(frozen=True)
+class ModelBytes:
+    """A model folder in memory: its manifest and its weights file."""
+
+    manifest: dict
+    weights: bytes
+    hash: str
+
+    def build(self, device: str) -> Any:
+        from safetensors.torch import load as st_load
+
+        from ..models import ModelInfo, SwapModel, build_model, resolve_device
+
+        m = self.manifest
+        net = build_model(m["architecture"], m["arch_config"])
+        net.load_state_dict(st_load(self.weights))
+        info = ModelInfo(m["architecture"], int(m["size"]), m["template"], m["coverage"])
+        return SwapModel(net, info, self.hash, resolve_device(device))
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """What tasks receive: a cache key, the model's hash (for provenance) and `[ObjectRef]`."""
+
+    key: str
+    hash: str
+    ref: list
+
+
+def put_model(ray: Any, model: Any) -> ModelHandle:
+    """Put a model folder's bytes (checked like `load_model` would) or a loaded model object in the store."""
+    from ..convert.run import _load
+
+    if isinstance(model, (str, Path)):
+        from ..models.store import WEIGHTS, read_manifest, sha256_hex
+
+        manifest = read_manifest(Path(model))
+        _check_template(manifest.get("template"))
+        try:
+            weights = (Path(model) / WEIGHTS).read_bytes()
+        except FileNotFoundError:
+            from ..errors import ModelError
+
+            raise ModelError(f"{Path(model) / WEIGHTS} is missing; the model folder is incomplete") from None
+        digest = sha256_hex(weights)
+        if manifest.get("weights_sha256") not in (None, digest):
+            from ..errors import ModelError
+
+            raise ModelError(f"{Path(model) / WEIGHTS} does not match the hash in model.json; the folder was changed")
+        return ModelHandle(f"bytes:{digest}", digest, [ray.put(ModelBytes(manifest, weights, digest))])
+    model = _load(model, "cpu")
+    return ModelHandle(f"object:{uuid.uuid4().hex}", model.hash, [ray.put(model)])
+
+
+def check_model(model: Any) -> None:
+    """Refuse a missing or mismatched model folder before any cluster starts (cheap: reads model.json)."""
+    if isinstance(model, (str, Path)):
+        from ..models.store import read_manifest
+
+        _check_template(read_manifest(Path(model)).get("template"))
+
+
+def _check_template(template: str | None) -> None:
+    """The check `convert` makes when it loads a model, made on the driver before any task starts."""
+    from ..errors import ModelMismatchError
+    from ..faces.align import TEMPLATE_NAME
+
+    if template not in (None, TEMPLATE_NAME):
+        raise ModelMismatchError(f"the model was trained on faces aligned with template {template!r}, but this "
+                                 f"Masquerade aligns with {TEMPLATE_NAME!r}; retrain it on re-extracted faces")
+
+
+def get_model(handle: ModelHandle, device: str) -> Any:
+    """In a worker: the model for `handle`, built at most once per worker process."""
+    import ray
+
+    key = f"{handle.key}@{device}"
+    if key not in _CACHE:
+        _CACHE.clear()  # one model per worker: a new job's model replaces the last one
+        value = ray.get(handle.ref[0])
+        _CACHE[key] = value.build(device) if isinstance(value, ModelBytes) else value
+    return _CACHE[key]

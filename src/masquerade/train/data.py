@@ -1,0 +1,88 @@
+"""Face sets as training data: open, check against the model, and keep on the device as one uint8 tensor.
+
+Each face is stored as 5 channels (RGB, hull mask, eye/mouth priority) so augmentation moves them together
+with one grid_sample. The priority map is drawn once at load from the landmarks.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ..errors import FaceSetError, ModelMismatchError
+
+class FaceSetLike(Protocol):
+    manifest: dict[str, Any]
+
+    def load_tensors(self, size: int) -> Any: ...
+
+FaceSource = "str | os.PathLike[str] | FaceSetLike"
+
+def open_faceset(source: Any) -> FaceSetLike:
+    """A face set from a path (via `masquerade.faceset.FaceSet.open`) or an already-open face set."""
+    if hasattr(source, "manifest") and hasattr(source, "load_tensors"):
+        return source
+    from ..faceset import FaceSet
+
+    return FaceSet.open(os.fspath(source))
+
+def check_compatible(a: dict[str, Any], b: dict[str, Any], size: int, recorded: dict[str, Any] | None) -> None:
+    """Refuse face sets that do not fit each other or the model: the swap only works on identical alignment."""
+    for key in ("template", "coverage"):
+        if a.get(key) != b.get(key):
+            raise ModelMismatchError(
+                f"face sets A and B were extracted with different {key}s ({a.get(key)!r} vs {b.get(key)!r}); "
+                f"extract both with the same --{key}"
+            )
+        if recorded is not None and recorded.get(key) != a.get(key):
+            raise ModelMismatchError(
+                f"this model was trained on faces with {key} {recorded.get(key)!r} but the face sets use "
+                f"{a.get(key)!r}; re-extract them with --{key} {recorded.get(key)} or train a new model folder"
+            )
+    for name, m in (("A", a), ("B", b)):
+        if int(m.get("size", 0)) < size:
+            raise ModelMismatchError(
+                f"face set {name} ({m.get('id', '?')}) has {m.get('size')} px crops but the model needs at least "
+                f"{size} px; re-extract it with --size {size} or larger"
+            )
+
+@dataclass
+class FaceBank:
+    """All faces of one identity on the training device: uint8 N×5×S×S (RGB, mask, eye/mouth priority)."""
+
+    pixels: torch.Tensor
+    manifest: dict[str, Any]
+
+    def __len__(self) -> int:
+        return self.pixels.shape[0]
+
+def priority_maps(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """uint8 N×S×S, 255 over the eyes and mouth (convex hulls, dilated a little so the lids count too)."""
+    import cv2
+
+    from ..faces import regions
+
+    kernel = np.ones((max(3, size // 16),) * 2, np.uint8)
+    out = np.zeros((len(landmarks), size, size), np.uint8)
+    for i, pts in enumerate(landmarks):
+        for idx in (regions.LEFT_EYE, regions.RIGHT_EYE, regions.MOUTH):
+            p = pts[idx]
+            if np.isfinite(p).all():
+                cv2.fillConvexPoly(out[i], cv2.convexHull(np.round(p).astype(np.int32)), 255)
+        out[i] = cv2.dilate(out[i], kernel)
+    return out
+
+def load_bank(faceset: FaceSetLike, size: int, device: torch.device) -> FaceBank:
+    t = faceset.load_tensors(size=size)
+    faces, masks, lms = t.faces, t.masks, t.landmarks
+    if faces.shape[0] == 0:
+        raise FaceSetError(f"face set {faceset.manifest.get('id', '?')} has no faces; extract from more footage")
+    if faces.shape[-1] != size:
+        raise FaceSetError(f"face set returned {faces.shape[-1]} px faces when asked for {size} px")
+    prio = torch.from_numpy(priority_maps(lms.numpy(), size)).unsqueeze(1)
+    pixels = torch.cat([faces, masks, prio], dim=1).to(device).contiguous()
+    return FaceBank(pixels, dict(faceset.manifest))

@@ -1,0 +1,86 @@
+"""Reconstruction losses: SSIM + L1 on the face inside the mask, a mask loss, eye/mouth priority, and LSGAN.
+
+The face inside the extracted hull carries the loss (convert blends the rest away); pixels outside it get a
+small weight (`background_weight`) so the whole crop stays plausible in previews and crop-level metrics.
+Eyes and mouth weigh `eye_mouth_weight` times more because that is where a swap is judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def _gauss(size: int = 11, sigma: float = 1.5, device: torch.device | None = None) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32, device=device) - size // 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _blur(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    c, k = x.shape[1], g.numel()
+    x = F.conv2d(x, g.view(1, 1, 1, k).expand(c, 1, 1, k), padding=(0, k // 2), groups=c)
+    return F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1), padding=(k // 2, 0), groups=c)
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 11) -> torch.Tensor:
+    """Per-pixel SSIM (Gaussian window, σ 1.5, zero padding) of images in [0, 1]; N×C×H×W."""
+    g = _gauss(window, device=x.device)
+    c1, c2 = 0.01**2, 0.03**2
+    mx, my = _blur(x, g), _blur(y, g)
+    sxx = _blur(x * x, g) - mx * mx
+    syy = _blur(y * y, g) - my * my
+    sxy = _blur(x * y, g) - mx * my
+    return ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM per image (N,), for metrics and quality checks."""
+    return ssim_map(x, y).mean(dim=(1, 2, 3))
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    ssim: float = 1.0
+    l1: float = 1.0
+    mask: float = 1.0
+    eye_mouth: float = 3.0
+    background: float = 0.25  # weight of pixels outside the mask: enough for a plausible full crop, no more
+
+
+def reconstruction_loss(
+    face: torch.Tensor, mask_pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+    priority: torch.Tensor, w: LossWeights,
+) -> torch.Tensor:
+    """Scalar loss for one identity's batch. All tensors float32, N×C×S×S in [0, 1]."""
+    face, mask_pred = face.float(), mask_pred.float()
+    weight = mask * (1 + (w.eye_mouth - 1) * priority) + w.background * (1 - mask)
+    norm = weight.sum().clamp_min(1.0)
+    loss = mask_pred.new_zeros(())
+    if w.l1:
+        loss = loss + w.l1 * (weight * (face - target).abs()).sum() / (3 * norm)
+    if w.ssim:
+        # With no background weight, compare the faces only (zero the rest) so SSIM windows on the hull's edge
+        # are not penalised for what lies outside it.
+        pair = (face, target) if w.background else (face * mask, target * mask)
+        dssim = (1 - ssim_map(*pair)) / 2
+        loss = loss + w.ssim * (weight * dssim).sum() / (3 * norm)
+    if w.mask:
+        loss = loss + w.mask * (mask_pred - mask).abs().mean()
+    return loss
+
+
+def composite(face: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The predicted face pasted into the target through the extracted mask: what the critic judges."""
+    return face * mask + target * (1 - mask)
+
+
+def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Least-squares GAN critic loss (stable without gradient penalties)."""
+    return 0.5 * ((real_logits.float() - 1) ** 2).mean() + 0.5 * (fake_logits.float() ** 2).mean()
+
+
+def g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    return ((fake_logits.float() - 1) ** 2).mean()

@@ -1,0 +1,86 @@
+"""One optimisation step: forward both identities, losses, backward, Adam; optional PatchGAN refinement.
+
+Kept apart from the loop so the benchmark can time exactly what training runs.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..models.base import FaceAutoencoder
+from ..models.discriminator import PatchDiscriminator
+from .augment import Batch
+from .config import TrainConfig
+from .losses import LossWeights, composite, d_loss, g_loss, reconstruction_loss
+
+
+class StepRunner:
+    """Owns the optimiser(s) and runs training steps on the device, in the configured precision."""
+
+    def __init__(self, net: FaceAutoencoder, config: TrainConfig, device: torch.device,
+                 autocast: torch.dtype | None, channels_last: bool):
+        self.net, self.device, self.autocast, self.channels_last = net, device, autocast, channels_last
+        self.weights = LossWeights(
+            config.ssim_weight, config.l1_weight, config.mask_weight, config.eye_mouth_weight, config.background_weight
+        )
+        self.gan_weight = config.gan_weight
+        # beta1 = 0.5 as in faceswap and DeepFaceLab: steadier for autoencoders trained on small batches.
+        # Fused Adam: one pass over the 82 M weights of `original` instead of several foreach sweeps.
+        fused = device.type in ("cpu", "cuda")
+        self.opt = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.5, 0.999), fused=fused)
+        self.disc: nn.ModuleDict | None = None
+        self.opt_d: torch.optim.Optimizer | None = None
+        if config.gan_weight > 0:
+            self.disc = nn.ModuleDict({k: PatchDiscriminator() for k in ("a", "b")}).to(device)
+            self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=1e-4, betas=(0.5, 0.999), fused=fused)
+        self._forward: Callable = self._losses
+        if config.compile:
+            self._forward = torch.compile(self._losses)
+
+    def _ctx(self):
+        if self.autocast is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast)
+
+    def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _losses(self, ia, ta, ma, pa, ib, tb, mb, pb):
+        with self._ctx():
+            fa, mpa, fb, mpb = self.net.reconstruct(self._prep(ia), self._prep(ib))
+        la = reconstruction_loss(fa, mpa, ta, ma, pa, self.weights)
+        lb = reconstruction_loss(fb, mpb, tb, mb, pb, self.weights)
+        return la, lb, fa, fb
+
+    def step(self, a: Batch, b: Batch, lr: float, gan_on: bool) -> dict[str, float]:
+        """One step at learning rate `lr`; `gan_on` adds the adversarial term (after its warm-up)."""
+        for opt in (self.opt, self.opt_d):
+            if opt is not None:
+                for g in opt.param_groups:
+                    g["lr"] = lr
+        la, lb, fa, fb = self._forward(a.inputs, a.targets, a.masks, a.priority, b.inputs, b.targets, b.masks, b.priority)
+        loss = la + lb
+        stats = {"loss_a": float(la.detach()), "loss_b": float(lb.detach())}
+        use_gan = gan_on and self.disc is not None
+        if use_gan:
+            fake = {"a": composite(fa.float(), a.masks, a.targets), "b": composite(fb.float(), b.masks, b.targets)}
+            with self._ctx():
+                adv = g_loss(self.disc["a"](fake["a"])) + g_loss(self.disc["b"](fake["b"]))
+            loss = loss + self.gan_weight * adv
+            stats["loss_g"] = float(adv.detach())
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if use_gan:
+            self.opt_d.zero_grad(set_to_none=True)
+            with self._ctx():
+                dl = sum(d_loss(self.disc[k](real), self.disc[k](fake[k].detach()))
+                         for k, real in (("a", a.targets), ("b", b.targets)))
+            dl.backward()
+            self.opt_d.step()
+            stats["loss_d"] = float(dl.detach())
+        return stats

@@ -1,0 +1,147 @@
+"""`train(faceset_a, faceset_b, model_dir, config)`: the training stage as a plain function.
+
+Creates or resumes a model folder, checks the face sets fit it, then loops: sample → augment → step, with
+progress reports, periodic previews/metrics and checkpoints. `should_stop()` (Ctrl-C in the CLI) saves and
+returns cleanly. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..errors import ModelMismatchError
+from ..models import build_model, make_config, resolve_device
+from ..models.store import MODEL_JSON, read_manifest, weights_bytes, sha256_hex
+from ..records import ProgressFn, no_progress
+from .augment import AugmentSettings, augment, sample_indices
+from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from .config import TrainConfig, TrainResult, lr_at, resolve_precision
+from .data import check_compatible, load_bank, open_faceset
+from .preview import MetricsLog, preview_grid, write_preview
+from .step import StepRunner
+
+
+def _settings(config: TrainConfig, saved: dict[str, Any] | None) -> tuple[str, Any]:
+    """Architecture name and config: the saved model's (a different --model is refused) or a new one."""
+    if saved is not None:
+        name = saved["architecture"]
+        if config.model not in (None, name):
+            raise ModelMismatchError(
+                f"this model folder holds a {name!r} model, not {config.model!r}; train into a new folder to switch"
+            )
+        return name, make_config(name, saved["arch_config"])
+    name = config.model or "original"
+    try:
+        return name, make_config(name, config.model_options)
+    except ValueError as e:
+        raise ModelMismatchError(str(e)) from None
+
+
+def _record(saved: dict[str, Any] | None, key: str, fid: str) -> list[str]:
+    seen = list((saved or {}).get("facesets", {}).get(key, []))
+    return seen if fid in seen else seen + [fid]
+
+
+def train(
+    faceset_a: str | os.PathLike[str] | Any,
+    faceset_b: str | os.PathLike[str] | Any,
+    model_dir: str | os.PathLike[str],
+    config: TrainConfig | None = None,
+    progress: ProgressFn = no_progress,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train (or resume) a face-swap model on face sets A and B; see the module doc."""
+    config = config or TrainConfig()
+    model_dir = Path(model_dir)
+    saved = read_manifest(model_dir) if (model_dir / MODEL_JSON).exists() else None
+    fs_a, fs_b = open_faceset(faceset_a), open_faceset(faceset_b)
+    name, arch = _settings(config, saved)
+    check_compatible(fs_a.manifest, fs_b.manifest, arch.size, saved)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if config.compile:  # keep inductor's compiled kernels between runs (the first compile costs 10-20 s)
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path.home() / ".cache" / "masquerade" / "inductor"))
+
+    device = resolve_device(config.device)
+    autocast = resolve_precision(config.precision, device)
+    channels_last = autocast is not None if config.channels_last is None else config.channels_last
+    batch = config.batch_size or type(arch).default_batch_size
+    base_lr = config.lr or type(arch).default_lr
+    schedule = config.lr_schedule or type(arch).default_schedule
+    warmup = type(arch).default_warmup_steps if config.warmup_steps is None else config.warmup_steps
+
+    with torch.random.fork_rng(devices=[]):  # seeded init (net and critic) without touching the global RNG
+        torch.manual_seed(config.seed)
+        net = build_model(name, arch).to(device)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        net.train()
+        runner = StepRunner(net, config, device, autocast, channels_last)
+    gen = torch.Generator().manual_seed(config.seed)
+    state = TrainingState(net, runner.opt, gen, runner.disc, runner.opt_d)
+    step = load_checkpoint(model_dir, state) if saved is not None else 0
+
+    bank_a, bank_b = load_bank(fs_a, arch.size, device), load_bank(fs_b, arch.size, device)
+    manifest = {
+        "architecture": name, "arch_config": dataclasses.asdict(arch),
+        "size": arch.size, "template": fs_a.manifest.get("template"), "coverage": fs_a.manifest.get("coverage"),
+        "facesets": {"a": _record(saved, "a", str(fs_a.manifest.get("id"))), "b": _record(saved, "b", str(fs_b.manifest.get("id")))},
+        "train_config": config.to_json(),
+    }
+    (model_dir / "previews").mkdir(exist_ok=True)
+    metrics = MetricsLog(model_dir / "metrics.jsonl")
+    metrics.truncate_after(step)
+    k = config.preview_faces
+    fixed_a = bank_a.pixels[:k, :3].float() / 255
+    fixed_b = bank_b.pixels[:k, :3].float() / 255
+    aug = AugmentSettings(flip=config.flip, warp=config.warp)
+
+    start_step, stopped, last_preview = step, False, None
+    stats: dict[str, float] = {"loss_a": float("nan"), "loss_b": float("nan")}
+    t0 = t_log = time.perf_counter()
+    log_step = step
+    digest = ""
+
+    def log_preview(step: int, now: float, lr: float) -> Path:
+        nonlocal t_log, log_step
+        h = sha256_hex(weights_bytes(net))
+        path = write_preview(model_dir / "previews" / f"step_{step:07d}.png", preview_grid(net, fixed_a, fixed_b), h)
+        window = 2 * batch * (step - log_step) / max(now - t_log, 1e-9)
+        metrics.write({"step": step, **stats, "samples_per_s": round(window, 3), "lr": lr})
+        t_log, log_step = time.perf_counter(), step
+        return path
+
+    while config.steps is None or step < config.steps:
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+        lr = lr_at(step, base_lr, schedule, warmup, config.steps)
+        a = augment(bank_a.pixels[sample_indices(len(bank_a), batch, gen).to(device)], gen, aug)
+        b = augment(bank_b.pixels[sample_indices(len(bank_b), batch, gen).to(device)], gen, aug)
+        stats = runner.step(a, b, lr, gan_on=step >= config.gan_warmup)
+        step += 1
+        now = time.perf_counter()
+        rate = 2 * batch * (step - start_step) / max(now - t0, 1e-9)
+        progress("train", step, config.steps, {**stats, "samples_per_s": rate, "lr": lr})
+        if config.preview_every and step % config.preview_every == 0:
+            last_preview = log_preview(step, now, lr)
+        if config.save_every and step % config.save_every == 0:
+            digest = save_checkpoint(model_dir, state, step, manifest)
+    if config.preview_every and step > log_step:  # a stopped or short run still leaves its latest preview
+        last_preview = log_preview(step, time.perf_counter(), lr_at(step - 1, base_lr, schedule, warmup, config.steps))
+    just_saved = digest and config.save_every and step % config.save_every == 0
+    if not just_saved:
+        digest = save_checkpoint(model_dir, state, step, manifest)
+    elapsed = time.perf_counter() - t0
+    return TrainResult(
+        model_dir=model_dir, step=step, steps_run=step - start_step, loss_a=stats["loss_a"], loss_b=stats["loss_b"],
+        samples_per_second=2 * batch * (step - start_step) / max(elapsed, 1e-9), stopped=stopped,
+        weights_hash=digest, last_preview=last_preview,
+    )

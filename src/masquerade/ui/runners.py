@@ -1,0 +1,108 @@
+"""Job runners: turn a job's parameters (workspace-relative names) into calls of the stage functions.
+
+Why names and not paths in job params: a job record is data from the browser that is stored and run later,
+so each runner resolves its names through the Workspace gate again at run time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from .jobs import JobContext, Runner
+from .workspace import Workspace, check_name
+
+CONVERT_FIELDS = ("direction", "color", "blend", "erode", "blur", "sharpen", "smooth", "face")
+
+
+def devices() -> list[str]:
+    """Worker keys for this machine: the CPU, then each CUDA GPU (or MPS)."""
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def worker_for(choice: str, available: list[str]) -> str:
+    """The worker a stage device choice runs on: `auto` takes the first accelerator, else the CPU."""
+    if choice in ("", "auto", None):
+        return available[1] if len(available) > 1 else "cpu"
+    if choice == "cuda":
+        choice = "cuda:0"
+    return choice if choice in available else "cpu"
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool, type(None)))}
+
+
+def make_runners(ws: Workspace) -> dict[str, Runner]:
+    """The runners bound to one workspace, keyed by job kind."""
+
+    def extract_job(p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        from ..extract import ExtractConfig, extract
+
+        inputs = [ws.resolve(name, "uploads") for name in p["inputs"]]
+        out = ws.resolve(check_name(p["output"]), "facesets")
+        config = ExtractConfig(size=int(p.get("size", 256)), every_nth=int(p.get("every_nth", 1)),
+                               coverage=p.get("coverage", "face"))
+        ctx.log(f"extracting {len(inputs)} source(s) into facesets/{out.name}")
+        summary = extract(inputs, out, config, progress=ctx.progress)
+        ctx.log(f"{summary.faces_kept} faces from {summary.frames_read} frames")
+        return {**_clean(summary.to_dict()), "output": ws.rel(out), "faceset": out.name, "rejected": summary.rejected}
+
+    def train_job(p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        from ..train import TrainConfig, train
+
+        fs_a, fs_b = ws.resolve(p["a"], "facesets"), ws.resolve(p["b"], "facesets")
+        model_dir = ws.resolve(check_name(p["model"]), "models")
+        resuming = (model_dir / "model.json").is_file()
+        config = TrainConfig(
+            model=None if resuming else p.get("arch") or "lite", model_options=dict(p.get("model_options") or {}),
+            batch_size=p.get("batch_size") or None, steps=p.get("steps") or None, lr=p.get("lr") or None,
+            device=p.get("device", "auto"), save_every=int(p.get("save_every", 500)),
+            preview_every=int(p.get("preview_every", 50)),
+        )
+        ctx.log(("resuming" if resuming else "training new") + f" model models/{model_dir.name}")
+        res = train(fs_a, fs_b, model_dir, config, progress=ctx.progress, should_stop=ctx.should_stop)
+        ctx.log(f"step {res.step} ({res.steps_run} this run), loss A {res.loss_a:.4f} B {res.loss_b:.4f}")
+        out = _clean({k: v for k, v in dataclasses.asdict(res).items() if k not in ("model_dir", "last_preview")})
+        out.update(model=model_dir.name, last_preview=ws.rel(res.last_preview) if res.last_preview else None)
+        return out
+
+    def convert_job(p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+        from ..convert import ConvertConfig, convert
+        from ..media import probe
+
+        src = ws.resolve(p["input"], "uploads")
+        model_dir = ws.resolve(p["model"], "models")
+        preview = int(p.get("preview", 0))
+        settings = {k: v for k, v in (p.get("settings") or {}).items() if k in CONVERT_FIELDS}
+        config = ConvertConfig(preview=preview, device=p.get("device", "auto"), **settings)
+        base = f"{src.stem}__{model_dir.name}__{ctx.job.id}"
+        if preview:
+            folder = ws.area("outputs") / "previews"
+            folder.mkdir(exist_ok=True)
+            out = folder / f"{base}.png"
+        else:
+            out = ws.area("outputs") / (base + (".mp4" if probe(src).kind == "video" else ".png"))
+        summary = convert(src, model_dir, out, config, progress=ctx.progress)
+        ctx.log(f"{summary.frames} frame(s), {summary.faces_swapped} face(s) swapped -> {ws.rel(out)}")
+        return {**_clean(summary.to_dict()), "output": ws.rel(out), "preview": bool(preview)}
+
+    return {"extract": extract_job, "train": train_job, "convert": convert_job}
+
+
+def model_step(model_dir: Path) -> int | None:
+    """The step a saved model has reached (for 'resume' labels), or None for a new one."""
+    from ..models.store import read_manifest
+
+    try:
+        return int(read_manifest(model_dir).get("step", 0))
+    except Exception:
+        return None

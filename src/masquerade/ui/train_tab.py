@@ -1,0 +1,121 @@
+"""Train tab: pick two face sets, start / stop / resume, watch the loss curve and the preview grid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+
+from .context import UIContext, guarded, quiet, job_html, message
+from .jobs import QUEUED, RUNNING, Job
+from .runners import devices, model_step, worker_for
+from .workspace import PathRefused, check_name
+
+ARCHS = ["lite", "original", "hd"]
+SERIES = ("loss_a", "loss_b")
+
+
+def read_metrics(model_dir: Path, limit: int = 2000) -> "object":
+    """metrics.jsonl as a long table (step, loss, series) for the plot; the last `limit` lines."""
+    import pandas as pd
+
+    rows = []
+    path = model_dir / "metrics.jsonl"
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines()[-limit:]:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line being written right now
+            rows += [{"step": rec["step"], "loss": rec[s], "series": s} for s in SERIES if s in rec]
+    frame = pd.DataFrame(rows, columns=["step", "loss", "series"])
+    # explicit dtypes: an empty frame would be typed "nominal" and the plot keeps its first axis types
+    return frame.astype({"step": "int64", "loss": "float64", "series": "str"})
+
+
+def latest_preview(model_dir: Path) -> Path | None:
+    """The newest preview PNG the trainer wrote (through provenance) under MODEL/previews/."""
+    found = sorted((model_dir / "previews").glob("step_*.png")) if (model_dir / "previews").is_dir() else []
+    return found[-1] if found else None
+
+
+def _active(queue, model: str) -> Job | None:
+    return next((j for j in queue.list("train") if j.params.get("model") == model and j.status in (QUEUED, RUNNING)), None)
+
+
+def build(ctx: UIContext, timer: gr.Timer) -> None:
+    ws, queue = ctx.ws, ctx.queue
+    devs = ["auto"] + devices()
+    gr.Markdown("Train a swap model on face sets A and B. Picking an existing model resumes it exactly "
+                "(its architecture is kept). Leave steps at 0 to train until you press Stop.")
+    with gr.Row():
+        fs_a = gr.Dropdown(ws.facesets(), label="Face set A (the face to replace)", elem_id="train-a")
+        fs_b = gr.Dropdown(ws.facesets(), label="Face set B (the new face)", elem_id="train-b")
+        model = gr.Dropdown(ws.models(), allow_custom_value=True, label="Model (new name, or existing to resume)",
+                            elem_id="train-model")
+    with gr.Row():
+        arch = gr.Radio(ARCHS, value="lite", label="Architecture (new models)", elem_id="train-arch")
+        steps = gr.Number(1000, precision=0, minimum=0, label="Train until step (0 = until Stop)", elem_id="train-steps")
+        batch = gr.Number(0, precision=0, minimum=0, label="Batch size (0 = default)", elem_id="train-batch")
+        lr = gr.Number(0, minimum=0, label="Learning rate (0 = default)", elem_id="train-lr")
+        preview_every = gr.Number(50, precision=0, minimum=1, label="Preview every", elem_id="train-preview-every")
+        device = gr.Dropdown(devs, value="auto", label="Device", elem_id="train-device")
+    with gr.Row():
+        start = gr.Button("Start / resume", variant="primary", elem_id="train-start")
+        stop = gr.Button("Stop (saves a checkpoint)", variant="stop", elem_id="train-stop")
+    status = gr.HTML(job_html(queue.latest("train")), elem_id="train-status")
+    msg = gr.Markdown("", elem_id="train-msg", elem_classes="mq-msg")
+    with gr.Row():
+        # starts as None: a plot first given an empty table never draws its lines later (Gradio 6.31)
+        plot = gr.LinePlot(None, x="step", y="loss", color="series", title="Training loss", height=320,
+                           elem_id="train-plot")
+        preview = gr.Image(label="Preview: A, A→A, A→B, B, B→B, B→A", type="filepath", interactive=False, height=380,
+                           buttons=["download", "fullscreen"], elem_id="train-preview")  # provenance-signed PNGs
+    seen = gr.State("")
+
+    def on_start(a, b, name, arch_name, n_steps, bs, rate, every, dev):
+        if not a or not b:
+            return gr.skip(), message("pick face sets A and B", ok=False)
+        name = check_name(name)
+        ws.resolve(a, "facesets"), ws.resolve(b, "facesets")
+        if _active(queue, name):
+            raise PathRefused(f"model {name} already has a queued or running job; stop it first")
+        worker = worker_for(dev, queue.devices)
+        params = {"a": a, "b": b, "model": name, "arch": arch_name, "steps": int(n_steps or 0) or None,
+                  "batch_size": int(bs or 0) or None, "lr": float(rate or 0) or None,
+                  "preview_every": max(1, int(every or 50)), "save_every": max(1, int(every or 50)) * 5,
+                  "device": worker}
+        step = model_step(ws.resolve(name, "models"))
+        verb = f"resume from step {step}" if step is not None else f"new {arch_name} model"
+        job = queue.submit("train", params, worker, title=f"train {name} ({verb})")
+        return job_html(job), message(f"queued job {job.id} on {worker}")
+
+    def on_stop(name):
+        job = (_active(queue, name) if name else None) or next(
+            (j for j in queue.list("train") if j.status in (QUEUED, RUNNING)), None)
+        if job is None:
+            return gr.skip(), message("no training is queued or running", ok=False)
+        state = queue.stop(job.id)
+        what = "cancelled" if state == "cancelled" else "stopping after this step (a checkpoint is saved)"
+        return job_html(queue.get(job.id)), message(f"{job.title}: {what}")
+
+    def tick(sig: str, name: str | None):
+        job = queue.latest("train")
+        shown = name or (job.params.get("model") if job else None)
+        try:
+            model_dir = ws.resolve(check_name(shown), "models") if shown else None
+        except PathRefused:
+            model_dir = None
+        metrics = model_dir / "metrics.jsonl" if model_dir else None
+        mtime = metrics.stat().st_mtime_ns if metrics and metrics.is_file() else 0
+        pv = latest_preview(model_dir) if model_dir else None
+        new_sig = f"{job.id if job else ''}:{job.status if job else ''}:{job.progress.get('done') if job else ''}:{shown}:{mtime}:{pv}"
+        if new_sig == sig:
+            return gr.skip(), gr.skip(), gr.skip(), sig
+        data = read_metrics(model_dir) if model_dir else None
+        return job_html(job), (data if data is not None and len(data) else None), (str(pv) if pv else None), new_sig
+
+    start.click(guarded(on_start, 2), [fs_a, fs_b, model, arch, steps, batch, lr, preview_every, device], [status, msg])
+    stop.click(guarded(on_stop, 2), [model], [status, msg])
+    timer.tick(quiet(tick, 4), [seen, model], [status, plot, preview, seen], show_progress="hidden")

@@ -1,0 +1,79 @@
+import torch
+
+from masquerade.train.augment import AugmentSettings, augment, sample_indices
+from masquerade.train.config import lr_at
+from masquerade.train.losses import LossWeights, reconstruction_loss, ssim
+
+
+def _pixels(n=6, s=32):
+    g = torch.Generator().manual_seed(0)
+    px = (torch.rand(n, 5, s, s, generator=g) * 255).to(torch.uint8)
+    px[:, 3] = 255
+    return px
+
+
+def test_augment_is_reproducible_from_the_generator_state():
+    px = _pixels()
+    g = torch.Generator().manual_seed(7)
+    state = g.get_state()
+    first = augment(px, g)
+    g.set_state(state)
+    second = augment(px, g)
+    assert torch.equal(first.inputs, second.inputs) and torch.equal(first.targets, second.targets)
+    third = augment(px, g)
+    assert not torch.equal(first.inputs, third.inputs)
+
+
+def test_random_warp_bends_the_input_but_not_the_target():
+    px = _pixels()
+    g = torch.Generator().manual_seed(1)
+    state = g.get_state()
+    warped = augment(px, g, AugmentSettings(warp=True))
+    g.set_state(state)
+    plain = augment(px, g, AugmentSettings(warp=False))
+    assert torch.equal(warped.targets, plain.targets)
+    assert torch.equal(plain.inputs, plain.targets)
+    assert (warped.inputs - warped.targets).abs().mean() > 0.01
+    assert warped.inputs.shape == (6, 3, 32, 32) and warped.masks.shape == (6, 1, 32, 32)
+    assert 0 <= float(warped.inputs.min()) and float(warped.inputs.max()) <= 1
+
+
+def test_sample_indices_draws_distinct_faces_within_a_batch():
+    g = torch.Generator().manual_seed(0)
+    idx = sample_indices(10, 8, g)
+    assert len(set(idx.tolist())) == 8
+    assert sample_indices(3, 8, g).shape == (8,)
+
+
+def test_ssim_and_loss_are_zero_for_a_perfect_reconstruction():
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(ssim(x, x), torch.ones(2))
+    mask = torch.ones(2, 1, 32, 32)
+    prio = torch.zeros(2, 1, 32, 32)
+    assert float(reconstruction_loss(x, mask, x, mask, prio, LossWeights())) < 1e-6
+
+
+def test_errors_in_eyes_and_mouth_cost_more_and_errors_outside_the_mask_cost_little():
+    target = torch.full((1, 3, 32, 32), 0.5)
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    prio = torch.zeros_like(mask)
+    prio[..., 10:14, 10:14] = 1
+    w = LossWeights(ssim=0.0, mask=0.0, eye_mouth=3.0, background=0.0)
+    in_eye, in_cheek, outside = target.clone(), target.clone(), target.clone()
+    in_eye[..., 10:14, 10:14] = 1.0
+    in_cheek[..., 18:22, 18:22] = 1.0
+    outside[..., 0:4, 0:4] = 1.0
+    loss = lambda pred: float(reconstruction_loss(pred, mask, target, mask, prio, w))  # noqa: E731
+    assert loss(in_eye) > 2.5 * loss(in_cheek) > 0
+    assert loss(outside) == 0
+    w = LossWeights(ssim=0.0, mask=0.0, eye_mouth=3.0, background=0.25)
+    assert 0 < loss(outside) < loss(in_cheek)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    assert lr_at(0, 1.0, "cosine", 10, 100) == 0.1
+    assert lr_at(10, 1.0, "cosine", 10, 100) == 1.0
+    assert lr_at(99, 1.0, "cosine", 10, 100) < 0.06
+    assert lr_at(99, 1.0, "constant", 10, 100) == 1.0
+    assert lr_at(5000, 1.0, "cosine", 10, None) == 1.0

@@ -1,0 +1,116 @@
+"""The workspace gate: browser-sent paths cannot leave the workspace; uploads are size- and content-checked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from masquerade.ui.server import BindRefused, check_bind
+from masquerade.ui.workspace import PathRefused, UploadRefused, Workspace, check_name
+
+
+@pytest.fixture
+def ws(tmp_path) -> Workspace:
+    return Workspace(tmp_path / "ws", max_upload_bytes=10_000_000)
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/../../x", "..", "a/..", "/etc/passwd", "~/x", "", "a\x00b", "..\\x"])
+def test_resolve_refuses_escapes(ws, bad):
+    with pytest.raises(PathRefused):
+        ws.resolve(bad, "uploads")
+
+
+def test_resolve_accepts_inside(ws):
+    assert ws.resolve("clip.mp4", "uploads") == ws.root / "uploads" / "clip.mp4"
+    assert ws.resolve("outputs/x.png") == ws.root / "outputs" / "x.png"
+
+
+def test_symlinks_out_of_the_workspace_are_refused(ws, tmp_path):
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (outside / "key.mp4").write_bytes(b"x")
+    (ws.area("uploads") / "link.mp4").symlink_to(outside / "key.mp4")
+    (ws.area("facesets") / "linkdir").symlink_to(outside, target_is_directory=True)
+    for rel, area in [("link.mp4", "uploads"), ("linkdir", "facesets"), ("linkdir/key.mp4", "facesets")]:
+        with pytest.raises(PathRefused, match="outside"):
+            ws.resolve(rel, area)
+    assert "link.mp4" not in ws.media()
+    # a link that stays inside the area is fine
+    (ws.area("uploads") / "real.mp4").write_bytes(b"x")
+    (ws.area("uploads") / "alias.mp4").symlink_to(ws.area("uploads") / "real.mp4")
+    assert ws.resolve("alias.mp4", "uploads") == ws.area("uploads") / "real.mp4"
+    # ... but not one from one area into another (e.g. a model folder link into uploads)
+    with pytest.raises(PathRefused):
+        ws.resolve("../uploads/real.mp4", "models")
+
+
+@pytest.mark.parametrize("bad", ["", ".hidden", "a/b", "..", "a b", "x" * 65, "-rf", "ü"])
+def test_names_are_plain(bad):
+    with pytest.raises(PathRefused):
+        check_name(bad)
+
+
+def test_names_ok():
+    assert check_name(" alice_2.v1 ") == "alice_2.v1"
+
+
+def _png(path: Path) -> Path:
+    import cv2
+
+    cv2.imwrite(str(path), np.full((32, 48, 3), 128, np.uint8))
+    return path
+
+
+def test_upload_type_checked_by_content(ws, tmp_path):
+    fake = tmp_path / "evil.png"
+    fake.write_bytes(b"<script>alert(1)</script>" * 10)
+    with pytest.raises(UploadRefused, match="not readable media"):
+        ws.ingest(fake)
+    fake_video = tmp_path / "evil.mp4"
+    fake_video.write_bytes(b"MZ" + os.urandom(2000))
+    with pytest.raises(UploadRefused, match="not readable media"):
+        ws.ingest(fake_video)
+    script = tmp_path / "run.sh"
+    script.write_bytes(b"#!/bin/sh\n")
+    with pytest.raises(UploadRefused, match="not a video or image type"):
+        ws.ingest(script)
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    with pytest.raises(UploadRefused, match="empty"):
+        ws.ingest(empty)
+    assert ws.media() == []
+
+
+def test_upload_size_limit(tmp_path):
+    small = Workspace(tmp_path / "ws", max_upload_bytes=100)
+    img = _png(tmp_path / "big.png")
+    assert img.stat().st_size > 100
+    with pytest.raises(UploadRefused, match="over the upload limit"):
+        small.ingest(img)
+
+
+def test_upload_ingested_under_safe_unique_name(ws, tmp_path):
+    img = _png(tmp_path / "My Photo (1).PNG")
+    first, second = ws.ingest(img), ws.ingest(img)
+    assert first == "My_Photo__1_.png" and second != first and second.endswith(".png")
+    assert sorted(ws.media()) == sorted([first, second])
+    link = tmp_path / "link.png"
+    link.symlink_to(img)
+    with pytest.raises(UploadRefused, match="regular file"):
+        ws.ingest(link)
+
+
+def test_bind_needs_auth_off_loopback():
+    assert check_bind("127.0.0.1", None) is None
+    assert check_bind("localhost", None) is None
+    assert check_bind("::1", None) is None
+    assert check_bind("0.0.0.0", "ann:s3cret") == ("ann", "s3cret")
+    for host in ("0.0.0.0", "192.168.1.4", "my-host.example"):
+        with pytest.raises(BindRefused, match="--auth"):
+            check_bind(host, None)
+    for bad in ("nocolon", ":pw", "user:"):
+        with pytest.raises(BindRefused, match="user:password"):
+            check_bind("127.0.0.1", bad)
