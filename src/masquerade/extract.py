@@ -64,6 +64,18 @@ def probe_inputs(inputs: Sequence[str | Path]) -> list[MediaInfo]:
     return [probe(p) for p in inputs]
 
 
+def open_job(inputs: Sequence[str | Path], output: str | Path, config: ExtractConfig) -> tuple[list[MediaInfo], FaceSet]:
+    """Check settings and every input before anything is written, then open (or resume) the output face set,
+    which is refused if it was made with other settings."""
+    config.validate()
+    infos = probe_inputs(inputs)
+    output = Path(output)
+    for info in infos:
+        if Path(info.path).resolve() == output.resolve():
+            raise MediaError(f"{output}: the output folder cannot also be an input")
+    return infos, FaceSet.create_or_resume(output, faceset_settings(config))
+
+
 def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractConfig = ExtractConfig(),
             progress: ProgressFn = no_progress) -> ExtractSummary:
     """Extract faces from videos, images and folders into the face set at `output`.
@@ -71,14 +83,9 @@ def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractCon
     All inputs are checked before anything is written. Re-running with the same output continues an
     interrupted run; a folder holding a face set made with other settings is refused.
     """
-    config.validate()
     started = time.perf_counter()
-    infos = probe_inputs(inputs)
+    infos, faceset = open_job(inputs, output, config)
     output = Path(output)
-    for info in infos:
-        if Path(info.path).resolve() == output.resolve():
-            raise MediaError(f"{output}: the output folder cannot also be an input")
-    faceset = FaceSet.create_or_resume(output, faceset_settings(config))
     summary = ExtractSummary(str(output), sources=len(infos))
     tally = Tally()
     total = sum((info.frame_count or 1) // config.every_nth for info in infos)

@@ -62,6 +62,23 @@ class FaceAutoencoder(nn.Module):
         return self.decode(self.latent(self.features(x), identity), identity)
 
 
+class SharedEncoderNet(FaceAutoencoder):
+    """The DF layout: `encoder` → `inter` shared by both identities, then `decoders[identity]` = (body, head).
+
+    Subclasses only build those three modules in `__init__`.
+    """
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def latent(self, feat: torch.Tensor, identity: str) -> torch.Tensor:
+        return self.inter(feat)
+
+    def decode(self, z: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
+        body, head = self.decoders[identity]
+        return head(body(z))
+
+
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 

@@ -21,10 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
 from torch import nn
 
-from .base import ArchConfig, FaceAutoencoder
+from .base import ArchConfig, SharedEncoderNet
 from .layers import DenseBottleneck, Down, FaceHead, ResBlock, Up
 
 
@@ -40,7 +39,7 @@ class LiteConfig(ArchConfig):
     default_warmup_steps: ClassVar[int] = 200
 
 
-class Lite(FaceAutoencoder):
+class Lite(SharedEncoderNet):
     config_class = LiteConfig
 
     def __init__(self, config: LiteConfig):
@@ -49,16 +48,6 @@ class Lite(FaceAutoencoder):
         self.encoder = nn.Sequential(Down(3, e), Down(e, 2 * e), Down(2 * e, 4 * e), Down(4 * e, 8 * e))
         self.inter = nn.Sequential(DenseBottleneck(8 * e * res * res, ae, res, ae), Up(ae, 4 * d))
         self.decoders = nn.ModuleDict({k: _decoder(d) for k in ("a", "b")})
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def latent(self, feat: torch.Tensor, identity: str) -> torch.Tensor:
-        return self.inter(feat)
-
-    def decode(self, z: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
-        body, head = self.decoders[identity]
-        return head(body(z))
 
 
 def _decoder(d: int) -> nn.ModuleList:

@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
 from torch import nn
 
-from .base import ArchConfig, FaceAutoencoder
+from .base import ArchConfig, SharedEncoderNet
 from .layers import DenseBottleneck, Down, FaceHead, Up
 
 
@@ -31,7 +30,7 @@ class OriginalConfig(ArchConfig):
     default_lr: ClassVar[float] = 1e-4
 
 
-class Original(FaceAutoencoder):
+class Original(SharedEncoderNet):
     config_class = OriginalConfig
 
     def __init__(self, config: OriginalConfig):
@@ -40,16 +39,6 @@ class Original(FaceAutoencoder):
         self.encoder = nn.Sequential(Down(3, e), Down(e, 2 * e), Down(2 * e, 4 * e), Down(4 * e, 8 * e))
         self.inter = nn.Sequential(DenseBottleneck(8 * e * res * res, config.bottleneck, res, 8 * e), Up(8 * e, 4 * e))
         self.decoders = nn.ModuleDict({k: _decoder(4 * e) for k in ("a", "b")})
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def latent(self, feat: torch.Tensor, identity: str) -> torch.Tensor:
-        return self.inter(feat)
-
-    def decode(self, z: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
-        body, head = self.decoders[identity]
-        return head(body(z))
 
 
 def _decoder(ch: int) -> nn.ModuleList:

@@ -14,8 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import MediaError, NoFaceError
-from ..extract import ExtractConfig, ExtractSummary, extract_frame, probe_inputs, faceset_settings
+from ..errors import NoFaceError
+from ..extract import ExtractConfig, ExtractSummary, extract_frame, faceset_settings, open_job
 from ..faceset import FaceSet
 from ..records import ProgressFn, Tally, no_progress
 from .cluster import RayOptions, collect, ray_session, remote
@@ -64,14 +64,9 @@ def ray_extract(inputs: Sequence[str | Path], output: str | Path, config: Extrac
                 address: str | None = None, progress: ProgressFn = no_progress,
                 options: RayOptions = RayOptions()) -> ExtractSummary:
     """`extract` with one Ray task per input; the face set at `output` is the one `extract` would make."""
-    config.validate()
     started = time.perf_counter()
-    infos = probe_inputs(inputs)
+    infos, faceset = open_job(inputs, output, config)
     output = Path(output)
-    for info in infos:
-        if Path(info.path).resolve() == output.resolve():
-            raise MediaError(f"{output}: the output folder cannot also be an input")
-    faceset = FaceSet.create_or_resume(output, faceset_settings(config))  # refuses a folder with other settings
     entries = [faceset.source_entry(info.path) for info in infos]
     summary = ExtractSummary(str(output), sources=len(infos))
     tally = Tally()
