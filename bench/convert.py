@@ -48,7 +48,7 @@ def main() -> None:
         for name in args.models.split(","):
             model = fresh_model(name, args.device)
             for label, path in clips.items():
-                convert(path, model, work / "warm.mp4", ConvertConfig(preview=1))  # load graphs, first-call costs
+                convert(path, model, work / "warm.png", ConvertConfig(preview=1))  # load graphs, first-call costs
                 t0 = time.perf_counter()
                 s = convert(path, model, work / f"{name}_{label}.mp4", ConvertConfig())
                 dt = time.perf_counter() - t0

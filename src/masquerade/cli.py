@@ -91,19 +91,26 @@ def train(
     gan_weight: float = typer.Option(0.0, "--gan-weight", help="Adversarial refinement weight (0 = off); a PatchGAN switches on after --gan-warmup steps."),
     gan_warmup: int = typer.Option(2000, "--gan-warmup", help="Steps before the discriminator switches on."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the step (pays 10-20 s once; faster after)."),
+    precision: str = typer.Option("auto", help="auto (bf16 where the hardware does it natively, else fp32), fp32 or bf16."),
 ) -> None:
     """Train a swap model: one shared encoder, one decoder per identity, each decoding a face and a mask.
 
     Ctrl-C saves a checkpoint and exits cleanly; run the same command again to resume exactly.
-    For several GPUs run it under torchrun (see docs/scaling.md).
+
+    Several GPUs or machines (distributed data parallel): start the same command under torchrun, e.g.
+    `torchrun --nproc-per-node 4 -m masquerade train A B -o MODEL`. --batch-size is then per process (the
+    global batch is N times larger); rank 0 writes checkpoints and shows progress; a run resumes under any
+    number of processes. On CPU the processes talk over gloo. See docs/scaling.md.
     """
     import signal
 
     from .terminal import ProgressBars
     from .train import TrainConfig, train as run_train
+    from .train.distributed import env_ranks
 
     config = TrainConfig(model=model, batch_size=batch_size, steps=steps, lr=lr, device=device, save_every=save_every,
-                         preview_every=preview_every, gan_weight=gan_weight, gan_warmup=gan_warmup, compile=compile)
+                         preview_every=preview_every, gan_weight=gan_weight, gan_warmup=gan_warmup, compile=compile,
+                         precision=precision)
     stop = {"now": False}
 
     def on_sigint(signum, frame):
@@ -113,12 +120,16 @@ def train(
         console.print("[yellow]stopping after this step and saving a checkpoint (Ctrl-C again to abort)[/]")
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    main_rank = env_ranks().main
     try:
-        with ProgressBars(console) as bars:
+        with ProgressBars(console, enabled=main_rank) as bars:
             result = run_train(faceset_a, faceset_b, output, config, progress=bars, should_stop=lambda: stop["now"])
     finally:
         signal.signal(signal.SIGINT, previous)
-    out.print(f"[green]✓[/] model at step {result.step} ({result.steps_run} steps this run, "
+    if not main_rank:
+        return
+    ranks = f" on {result.world_size} processes" if result.world_size > 1 else ""
+    out.print(f"[green]✓[/] model at step {result.step} ({result.steps_run} steps this run{ranks}, "
               f"{result.samples_per_second:.1f} samples/s); loss A {result.loss_a:.4f}, loss B {result.loss_b:.4f} -> {result.model_dir}")
     if result.last_preview:
         out.print(f"  preview: {result.last_preview}")

@@ -11,11 +11,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 class ProgressBars:
     """A `ProgressFn` that draws one rich bar per task name, with the stage's live stats beside it."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console, enabled: bool = True):
         self._progress = Progress(
             TextColumn("[bold]{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
-            console=console, transient=False,
+            console=console, transient=False, disable=not enabled,  # off on torchrun's non-zero ranks
         )
         self._tasks: dict[str, int] = {}
 

@@ -72,5 +72,11 @@ class FaceHead(nn.Module):
         self.mask = nn.Conv2d(face_ch if mask_ch is None else mask_ch, 1, kernel, padding=kernel // 2)
 
     def forward(self, feat: torch.Tensor, mask_feat: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        m = feat if mask_feat is None else mask_feat
-        return torch.sigmoid(self.face(feat)), torch.sigmoid(self.mask(m))
+        if mask_feat is None:
+            # Face and mask read the same features: one 4-channel conv instead of a 3- and a 1-channel one.
+            # Convs this narrow run far below the CPU's peak, so merging them halves the heads' cost.
+            weight = torch.cat([self.face.weight, self.mask.weight])
+            bias = torch.cat([self.face.bias, self.mask.bias])
+            out = torch.sigmoid(nn.functional.conv2d(feat, weight, bias, padding=self.face.padding))
+            return out[:, :3], out[:, 3:]
+        return torch.sigmoid(self.face(feat)), torch.sigmoid(self.mask(mask_feat))

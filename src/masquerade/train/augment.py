@@ -43,11 +43,26 @@ def _uniform(gen: torch.Generator, n: int, amount: float) -> torch.Tensor:
     return (torch.rand(n, generator=gen) * 2 - 1) * amount
 
 
-def augment(pixels: torch.Tensor, gen: torch.Generator, cfg: AugmentSettings = AugmentSettings()) -> Batch:
-    """pixels: uint8 N×5×S×S (RGB, mask, priority) on the device → an augmented `Batch`."""
-    n, _, s, _ = pixels.shape
-    dev = pixels.device
-    # Draw every random number first, on the CPU generator, in a fixed order.
+@dataclass
+class AugmentDraw:
+    """The random numbers of one batch's augmentation (CPU tensors, one row per face)."""
+
+    angle: torch.Tensor
+    scale: torch.Tensor
+    shift: torch.Tensor  # N×2
+    flip: torch.Tensor
+    bright: torch.Tensor
+    contrast: torch.Tensor
+    sat: torch.Tensor
+    offsets: torch.Tensor | None  # N×2×k×k warp control points, None without the random warp
+
+    def part(self, rows: slice) -> AugmentDraw:
+        """The draws of some rows: a data-parallel rank augments only its slice of the global batch."""
+        return AugmentDraw(*(None if v is None else v[rows] for v in vars(self).values()))
+
+
+def draw(gen: torch.Generator, n: int, cfg: AugmentSettings = AugmentSettings()) -> AugmentDraw:
+    """Draw every random number of a batch of `n`, on the CPU generator, in a fixed order."""
     angle = _uniform(gen, n, math.radians(cfg.rotation))
     scale = 1 + _uniform(gen, n, cfg.scale)
     shift = torch.stack([_uniform(gen, n, 2 * cfg.shift), _uniform(gen, n, 2 * cfg.shift)], dim=1)
@@ -55,25 +70,36 @@ def augment(pixels: torch.Tensor, gen: torch.Generator, cfg: AugmentSettings = A
     bright, contrast, sat = _uniform(gen, n, cfg.brightness), 1 + _uniform(gen, n, cfg.contrast), 1 + _uniform(gen, n, cfg.saturation)
     k = cfg.warp_points
     offsets = torch.randn(n, 2, k, k, generator=gen) * cfg.warp_strength * 2 if cfg.warp else None
+    return AugmentDraw(angle, scale, shift, flip, bright, contrast, sat, offsets)
 
+
+def augment(pixels: torch.Tensor, gen: torch.Generator, cfg: AugmentSettings = AugmentSettings()) -> Batch:
+    """pixels: uint8 N×5×S×S (RGB, mask, priority) on the device → an augmented `Batch`."""
+    return apply(pixels, draw(gen, pixels.shape[0], cfg))
+
+
+def apply(pixels: torch.Tensor, d: AugmentDraw) -> Batch:
+    """Augment uint8 N×5×S×S faces with the random numbers `d` (drawn for exactly these N faces)."""
+    n, _, s, _ = pixels.shape
+    dev = pixels.device
     x = pixels.float().div_(255)
     rgb = x[:, :3]
     # Colour jitter (same for input and target: the net should not learn to undo lighting).
     v = lambda t: t.to(dev).view(n, 1, 1, 1)  # noqa: E731
     gray = (rgb * torch.tensor([0.299, 0.587, 0.114], device=dev).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    rgb = gray + (rgb - gray) * v(sat)
+    rgb = gray + (rgb - gray) * v(d.sat)
     mean = gray.mean(dim=(2, 3), keepdim=True)
-    rgb = ((rgb - mean) * v(contrast) + mean + v(bright)).clamp_(0, 1)
+    rgb = ((rgb - mean) * v(d.contrast) + mean + v(d.bright)).clamp_(0, 1)
     x = torch.cat([rgb, x[:, 3:]], dim=1)
 
     # Similarity + flip as one affine grid (output → input sampling coordinates in [-1, 1]).
-    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
-    theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)
+    cos, sin = torch.cos(d.angle) * d.scale, torch.sin(d.angle) * d.scale
+    theta = torch.stack([torch.stack([cos * d.flip, -sin, d.shift[:, 0]], 1), torch.stack([sin * d.flip, cos, d.shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta.to(dev), [n, 5, s, s], align_corners=False)
     target = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    if offsets is not None:
+    if d.offsets is not None:
         # Smooth displacement field: random control points, bicubic-upsampled to every pixel.
-        field = F.interpolate(offsets.to(dev), size=(s, s), mode="bicubic", align_corners=True)
+        field = F.interpolate(d.offsets.to(dev), size=(s, s), mode="bicubic", align_corners=True)
         warped_grid = grid + field.permute(0, 2, 3, 1)
         inputs = F.grid_sample(rgb, warped_grid, mode="bilinear", padding_mode="border", align_corners=False)
     else:

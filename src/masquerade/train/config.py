@@ -55,6 +55,7 @@ class TrainResult:
     stopped: bool  # True when should_stop() ended the run early
     weights_hash: str  # sha256 of model.safetensors
     last_preview: Path | None
+    world_size: int = 1  # processes that trained together (torchrun); samples_per_second counts them all
 
 
 def lr_at(step: int, base: float, schedule: str, warmup: int, total: int | None) -> float:

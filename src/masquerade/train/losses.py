@@ -57,16 +57,18 @@ def reconstruction_loss(
     """Scalar loss for one identity's batch. All tensors float32, N×C×S×S in [0, 1]."""
     face, mask_pred = face.float(), mask_pred.float()
     weight = mask * (1 + (w.eye_mouth - 1) * priority) + w.background * (1 - mask)
-    norm = weight.sum().clamp_min(1.0)
+    # Normalised per face, then averaged: every face counts the same whatever its mask's size, and the mean
+    # over a batch equals the mean of its halves' means, so data-parallel ranks add up to one process exactly.
+    norm = 3 * weight.sum(dim=(1, 2, 3)).clamp_min(1.0)
     loss = mask_pred.new_zeros(())
     if w.l1:
-        loss = loss + w.l1 * (weight * (face - target).abs()).sum() / (3 * norm)
+        loss = loss + w.l1 * ((weight * (face - target).abs()).sum(dim=(1, 2, 3)) / norm).mean()
     if w.ssim:
         # With no background weight, compare the faces only (zero the rest) so SSIM windows on the hull's edge
         # are not penalised for what lies outside it.
         pair = (face, target) if w.background else (face * mask, target * mask)
         dssim = (1 - ssim_map(*pair)) / 2
-        loss = loss + w.ssim * (weight * dssim).sum() / (3 * norm)
+        loss = loss + w.ssim * ((weight * dssim).sum(dim=(1, 2, 3)) / norm).mean()
     if w.mask:
         loss = loss + w.mask * (mask_pred - mask).abs().mean()
     return loss

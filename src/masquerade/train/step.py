@@ -15,6 +15,7 @@ from ..models.base import FaceAutoencoder
 from ..models.discriminator import PatchDiscriminator
 from .augment import Batch
 from .config import TrainConfig
+from .distributed import Ranks, average_gradients, data_parallel, mean_over_ranks
 from .losses import LossWeights, composite, d_loss, g_loss, reconstruction_loss
 
 
@@ -22,8 +23,10 @@ class StepRunner:
     """Owns the optimiser(s) and runs training steps on the device, in the configured precision."""
 
     def __init__(self, net: FaceAutoencoder, config: TrainConfig, device: torch.device,
-                 autocast: torch.dtype | None, channels_last: bool):
+                 autocast: torch.dtype | None, channels_last: bool, ranks: Ranks = Ranks()):
         self.net, self.device, self.autocast, self.channels_last = net, device, autocast, channels_last
+        self.ranks = ranks
+        self.model = data_parallel(net, ranks, device)  # what the step calls: DDP-wrapped under torchrun
         self.weights = LossWeights(
             config.ssim_weight, config.l1_weight, config.mask_weight, config.eye_mouth_weight, config.background_weight
         )
@@ -51,7 +54,7 @@ class StepRunner:
 
     def _losses(self, ia, ta, ma, pa, ib, tb, mb, pb):
         with self._ctx():
-            fa, mpa, fb, mpb = self.net.reconstruct(self._prep(ia), self._prep(ib))
+            fa, mpa, fb, mpb = self.model(self._prep(ia), self._prep(ib))
         la = reconstruction_loss(fa, mpa, ta, ma, pa, self.weights)
         lb = reconstruction_loss(fb, mpb, tb, mb, pb, self.weights)
         return la, lb, fa, fb
@@ -81,6 +84,7 @@ class StepRunner:
                 dl = sum(d_loss(self.disc[k](real), self.disc[k](fake[k].detach()))
                          for k, real in (("a", a.targets), ("b", b.targets)))
             dl.backward()
+            average_gradients(self.disc.parameters(), self.ranks)
             self.opt_d.step()
             stats["loss_d"] = float(dl.detach())
-        return stats
+        return mean_over_ranks(stats, self.ranks)

@@ -19,10 +19,11 @@ from ..errors import ModelMismatchError
 from ..models import build_model, make_config, resolve_device
 from ..models.store import MODEL_JSON, read_manifest, weights_bytes, sha256_hex
 from ..records import ProgressFn, no_progress
-from .augment import AugmentSettings, augment, sample_indices
+from . import distributed
+from .augment import AugmentSettings, apply, draw, sample_indices
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from .config import TrainConfig, TrainResult, lr_at, resolve_precision
-from .data import check_compatible, load_bank, open_faceset
+from .data import FaceBank, check_compatible, load_bank, open_faceset
 from .preview import MetricsLog, preview_grid, write_preview
 from .step import StepRunner
 
@@ -56,20 +57,37 @@ def train(
     progress: ProgressFn = no_progress,
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
-    """Train (or resume) a face-swap model on face sets A and B; see the module doc."""
+    """Train (or resume) a face-swap model on face sets A and B; see the module doc.
+
+    Under torchrun every process calls this; they train one model together (see `distributed`), with
+    `batch_size` faces per identity per process, and rank 0 alone writes files and reports progress.
+    """
     config = config or TrainConfig()
     model_dir = Path(model_dir)
     saved = read_manifest(model_dir) if (model_dir / MODEL_JSON).exists() else None
     fs_a, fs_b = open_faceset(faceset_a), open_faceset(faceset_b)
     name, arch = _settings(config, saved)
     check_compatible(fs_a.manifest, fs_b.manifest, arch.size, saved)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    ranks, device = distributed.setup(resolve_device(config.device))
+    try:
+        result = _train(fs_a, fs_b, model_dir, config, saved, name, arch, ranks, device,
+                        progress if ranks.main else no_progress, should_stop)
+    except BaseException:
+        distributed.teardown(ranks, wait=False)  # never wait on ranks that may be gone; torchrun stops them
+        raise
+    distributed.teardown(ranks)  # rank 0's last checkpoint is written before any rank returns
+    return result
+
+
+def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, saved, name: str, arch, ranks: distributed.Ranks,
+           device: torch.device, progress: ProgressFn, should_stop: Callable[[], bool] | None) -> TrainResult:
+    if ranks.main:
+        model_dir.mkdir(parents=True, exist_ok=True)
     if config.threads:
         torch.set_num_threads(config.threads)
     if config.compile:  # keep inductor's compiled kernels between runs (the first compile costs 10-20 s)
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path.home() / ".cache" / "masquerade" / "inductor"))
 
-    device = resolve_device(config.device)
     autocast = resolve_precision(config.precision, device)
     channels_last = autocast is not None if config.channels_last is None else config.channels_last
     batch = config.batch_size or type(arch).default_batch_size
@@ -83,10 +101,11 @@ def train(
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
         net.train()
-        runner = StepRunner(net, config, device, autocast, channels_last)
+        runner = StepRunner(net, config, device, autocast, channels_last, ranks)
     gen = torch.Generator().manual_seed(config.seed)
     state = TrainingState(net, runner.opt, gen, runner.disc, runner.opt_d)
     step = load_checkpoint(model_dir, state) if saved is not None else 0
+    distributed.barrier(ranks)  # every rank has read the checkpoint before rank 0 may write the next one
 
     bank_a, bank_b = load_bank(fs_a, arch.size, device), load_bank(fs_b, arch.size, device)
     manifest = {
@@ -95,9 +114,10 @@ def train(
         "facesets": {"a": _record(saved, "a", str(fs_a.manifest.get("id"))), "b": _record(saved, "b", str(fs_b.manifest.get("id")))},
         "train_config": config.to_json(),
     }
-    (model_dir / "previews").mkdir(exist_ok=True)
     metrics = MetricsLog(model_dir / "metrics.jsonl")
-    metrics.truncate_after(step)
+    if ranks.main:
+        (model_dir / "previews").mkdir(exist_ok=True)
+        metrics.truncate_after(step)
     k = config.preview_faces
     fixed_a = bank_a.pixels[:k, :3].float() / 255
     fixed_b = bank_b.pixels[:k, :3].float() / 255
@@ -113,35 +133,46 @@ def train(
         nonlocal t_log, log_step
         h = sha256_hex(weights_bytes(net))
         path = write_preview(model_dir / "previews" / f"step_{step:07d}.png", preview_grid(net, fixed_a, fixed_b), h)
-        window = 2 * batch * (step - log_step) / max(now - t_log, 1e-9)
+        window = 2 * batch * ranks.world * (step - log_step) / max(now - t_log, 1e-9)
         metrics.write({"step": step, **stats, "samples_per_s": round(window, 3), "lr": lr})
         t_log, log_step = time.perf_counter(), step
         return path
 
     while config.steps is None or step < config.steps:
-        if should_stop is not None and should_stop():
+        if distributed.any_rank(should_stop is not None and should_stop(), ranks):
             stopped = True
             break
         lr = lr_at(step, base_lr, schedule, warmup, config.steps)
-        a = augment(bank_a.pixels[sample_indices(len(bank_a), batch, gen).to(device)], gen, aug)
-        b = augment(bank_b.pixels[sample_indices(len(bank_b), batch, gen).to(device)], gen, aug)
+        a = _sample(bank_a, batch, gen, aug, ranks, device)
+        b = _sample(bank_b, batch, gen, aug, ranks, device)
         stats = runner.step(a, b, lr, gan_on=step >= config.gan_warmup)
         step += 1
         now = time.perf_counter()
-        rate = 2 * batch * (step - start_step) / max(now - t0, 1e-9)
+        rate = 2 * batch * ranks.world * (step - start_step) / max(now - t0, 1e-9)
         progress("train", step, config.steps, {**stats, "samples_per_s": rate, "lr": lr})
-        if config.preview_every and step % config.preview_every == 0:
+        if ranks.main and config.preview_every and step % config.preview_every == 0:
             last_preview = log_preview(step, now, lr)
-        if config.save_every and step % config.save_every == 0:
+        if ranks.main and config.save_every and step % config.save_every == 0:
             digest = save_checkpoint(model_dir, state, step, manifest)
-    if config.preview_every and step > log_step:  # a stopped or short run still leaves its latest preview
-        last_preview = log_preview(step, time.perf_counter(), lr_at(step - 1, base_lr, schedule, warmup, config.steps))
-    just_saved = digest and config.save_every and step % config.save_every == 0
-    if not just_saved:
-        digest = save_checkpoint(model_dir, state, step, manifest)
+    if ranks.main:
+        if config.preview_every and step > log_step:  # a stopped or short run still leaves its latest preview
+            last_preview = log_preview(step, time.perf_counter(), lr_at(step - 1, base_lr, schedule, warmup, config.steps))
+        just_saved = digest and config.save_every and step % config.save_every == 0
+        if not just_saved:
+            digest = save_checkpoint(model_dir, state, step, manifest)
     elapsed = time.perf_counter() - t0
     return TrainResult(
         model_dir=model_dir, step=step, steps_run=step - start_step, loss_a=stats["loss_a"], loss_b=stats["loss_b"],
-        samples_per_second=2 * batch * (step - start_step) / max(elapsed, 1e-9), stopped=stopped,
-        weights_hash=digest, last_preview=last_preview,
+        samples_per_second=2 * batch * ranks.world * (step - start_step) / max(elapsed, 1e-9), stopped=stopped,
+        weights_hash=digest, last_preview=last_preview, world_size=ranks.world,
     )
+
+
+def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettings, ranks: distributed.Ranks,
+            device: torch.device):
+    """This rank's slice of a global batch: every rank draws the whole batch's random numbers, so the
+    generator stays in step across ranks and the union of the slices is what one process would train on."""
+    total = batch * ranks.world
+    rows = ranks.my_slice(batch)
+    idx = sample_indices(len(bank), total, gen)[rows]
+    return apply(bank.pixels[idx.to(device)], draw(gen, total, aug).part(rows))
