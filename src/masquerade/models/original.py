@@ -8,6 +8,9 @@
 
 About 82 M parameters, 3.8 GFLOP forward and 11.4 GFLOP per sample for a training step (`model_cost`).
 A learning rate of 2e-4 made it collapse briefly around step 150; 1e-4 (the default) did not.
+
+On the 2-core CPU (bf16 + channels-last) a step of batch 16 per side takes ~2.5 s (12.6 samples/s): oneDNN's
+bf16 convolutions reach 150-190 GFLOP/s there, forward + backward, so convolution time, not data, bounds it.
 """
 
 from __future__ import annotations
