@@ -3,6 +3,9 @@ goes (sampling + augmentation vs forward/backward/optimiser). Prints one JSON ob
 
     python bench/train.py [--models original,hd,lite] [--steps N] [--precision auto|fp32|bf16] [--compile]
 
+With `auto` on a CPU with native bf16, both fp32 and bf16 math are timed and the faster is reported (as
+training's `--precision auto` would pick it), with both rates beside it.
+
 Samples count A and B faces (a batch of 16 per side is 32 samples). Synthetic uint8 faces on the device;
 the numbers do not depend on pixel content. On a shared CPU they are noisy: the JSON records the load.
 """
@@ -34,11 +37,11 @@ def bench_model(name: str, device: torch.device, steps: int, precision: str, com
     cfg = TrainConfig(model=name, device=device.type, precision=precision, compile=compile_)
     net = build_model(name).to(device)
     cost = model_cost(build_model(name))
-    autocast = resolve_precision(precision, device)
-    channels_last = autocast is not None
+    plan = resolve_precision(precision, device)
+    channels_last = plan.channels_last
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
-    runner = StepRunner(net, cfg, device, autocast, channels_last)
+    runner = StepRunner(net, cfg, device, plan, channels_last)
     batch, s = type(net.config).default_batch_size, net.config.size
     gen = torch.Generator().manual_seed(0)
     bank = (torch.rand(64, 5, s, s, generator=gen) * 255).to(torch.uint8).to(device)
@@ -67,7 +70,7 @@ def bench_model(name: str, device: torch.device, steps: int, precision: str, com
         "data_share": round(t_data / (t_data + t_step), 4), "first_step_s": round(first_step_s, 2),
         "params_m": round(cost["params"] / 1e6, 2), "gflop_train_per_sample": round(cost["gflop_train"], 2),
         "achieved_gflop_s": round(cost["gflop_train"] * 2 * batch / per_step, 1),
-        "precision": "bf16" if autocast is not None else "fp32", "channels_last": channels_last, "compile": compile_,
+        "precision": plan.label, "channels_last": channels_last, "compile": compile_,
     }
 
 
@@ -86,9 +89,17 @@ def main() -> None:
     }
     for device in devices:
         res = {}
+        # On a CPU with native bf16, `auto` times fp32 against bf16 math at run time (train/autotune.py):
+        # measure both so the JSON shows what it chooses between.
+        both = args.precision == "auto" and resolve_precision("auto", device).cpu_bf16_math
         for name in args.models.split(","):
             steps = args.steps or DEFAULT_STEPS.get(name, 3) * (10 if device.type == "cuda" else 1)
-            res[name] = bench_model(name, device, steps, args.precision, args.compile)
+            if both:
+                runs = {p: bench_model(name, device, steps, p, args.compile) for p in ("fp32", "bf16")}
+                res[name] = {**max(runs.values(), key=lambda r: r["samples_per_s"]),
+                             "samples_per_s_by_precision": {r["precision"]: r["samples_per_s"] for r in runs.values()}}
+            else:
+                res[name] = bench_model(name, device, steps, args.precision, args.compile)
         out["results"][device.type] = res
     out["load_avg_after"] = os.getloadavg()[0]
     print(json.dumps(out, indent=1))

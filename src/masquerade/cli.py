@@ -91,7 +91,7 @@ def train(
     gan_weight: float = typer.Option(0.0, "--gan-weight", help="Adversarial refinement weight (0 = off); a PatchGAN switches on after --gan-warmup steps."),
     gan_warmup: int = typer.Option(2000, "--gan-warmup", help="Steps before the discriminator switches on."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the step (pays 10-20 s once; faster after)."),
-    precision: str = typer.Option("auto", help="auto (bf16 where the hardware does it natively, else fp32), fp32 or bf16."),
+    precision: str = typer.Option("auto", help="auto (on a GPU: bf16 where native; on a CPU with native bf16: whichever of fp32 and bf16 math times faster on this machine, kept for the model), fp32 or bf16."),
 ) -> None:
     """Train a swap model: one shared encoder, one decoder per identity, each decoding a face and a mask.
 
@@ -130,7 +130,7 @@ def train(
         return
     ranks = f" on {result.world_size} processes" if result.world_size > 1 else ""
     out.print(f"[green]✓[/] model at step {result.step} ({result.steps_run} steps this run{ranks}, "
-              f"{result.samples_per_second:.1f} samples/s); loss A {result.loss_a:.4f}, loss B {result.loss_b:.4f} -> {result.model_dir}")
+              f"{result.samples_per_second:.1f} samples/s, {result.precision}); loss A {result.loss_a:.4f}, loss B {result.loss_b:.4f} -> {result.model_dir}")
     if result.last_preview:
         out.print(f"  preview: {result.last_preview}")
 

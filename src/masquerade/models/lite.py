@@ -13,7 +13,7 @@ lets it use a 5× higher LR (5e-4) than the classic net tolerates.
 |             | (64 px) → 3×3 conv RGB + mask                                           |
 
 5.3 M parameters, 0.32 GFLOP forward, 0.95 GFLOP per sample for a training step (`model_cost`);
-~118 samples/s on the 2-core CPU with bf16 (vs ~12.6 for `original`; `bench/train.py`, 2026-11-30).
+~168 samples/s on the 2-core CPU with bf16 math (vs ~19 for `original`; `bench/train.py`, 2026-11-30).
 """
 
 from __future__ import annotations

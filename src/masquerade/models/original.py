@@ -9,8 +9,8 @@
 About 82 M parameters, 3.8 GFLOP forward and 11.4 GFLOP per sample for a training step (`model_cost`).
 A learning rate of 2e-4 made it collapse briefly around step 150; 1e-4 (the default) did not.
 
-On the 2-core CPU (bf16 + channels-last) a step of batch 16 per side takes ~2.5 s (12.6 samples/s): oneDNN's
-bf16 convolutions reach 150-190 GFLOP/s there, forward + backward, so convolution time, not data, bounds it.
+On the 2-core CPU a step of batch 16 per side takes ~1.7 s in fp32 (18.6-19.7 samples/s; 17.1 with bf16 math,
+12.6 with bf16 autocast): convolution time, not data, bounds it (`bench/train.py`, 2026-11-30).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from torch import nn
 from ..models.base import FaceAutoencoder
 from ..models.discriminator import PatchDiscriminator
 from .augment import Batch
-from .config import TrainConfig
+from .config import Precision, TrainConfig, cpu_bf16_math
 from .distributed import Ranks, average_gradients, data_parallel, mean_over_ranks
 from .losses import LossWeights, composite, d_loss, g_loss, reconstruction_loss
 
@@ -23,8 +23,9 @@ class StepRunner:
     """Owns the optimiser(s) and runs training steps on the device, in the configured precision."""
 
     def __init__(self, net: FaceAutoencoder, config: TrainConfig, device: torch.device,
-                 autocast: torch.dtype | None, channels_last: bool, ranks: Ranks = Ranks()):
-        self.net, self.device, self.autocast, self.channels_last = net, device, autocast, channels_last
+                 precision: Precision, channels_last: bool, ranks: Ranks = Ranks()):
+        self.net, self.device, self.channels_last = net, device, channels_last
+        self.precision, self.autocast = precision, precision.autocast
         self.ranks = ranks
         self.model = data_parallel(net, ranks, device)  # what the step calls: DDP-wrapped under torchrun
         self.weights = LossWeights(
@@ -61,6 +62,11 @@ class StepRunner:
 
     def step(self, a: Batch, b: Batch, lr: float, gan_on: bool) -> dict[str, float]:
         """One step at learning rate `lr`; `gan_on` adds the adversarial term (after its warm-up)."""
+        with cpu_bf16_math(self.precision.cpu_bf16_math):
+            stats = self._step(a, b, lr, gan_on)
+        return mean_over_ranks(stats, self.ranks)
+
+    def _step(self, a: Batch, b: Batch, lr: float, gan_on: bool) -> dict[str, float]:
         for opt in (self.opt, self.opt_d):
             if opt is not None:
                 for g in opt.param_groups:
@@ -87,4 +93,4 @@ class StepRunner:
             average_gradients(self.disc.parameters(), self.ranks)
             self.opt_d.step()
             stats["loss_d"] = float(dl.detach())
-        return mean_over_ranks(stats, self.ranks)
+        return stats

@@ -21,8 +21,9 @@ from ..models.store import MODEL_JSON, read_manifest, weights_bytes, sha256_hex
 from ..records import ProgressFn, no_progress
 from . import distributed
 from .augment import AugmentSettings, apply, draw, sample_indices
+from .autotune import CANDIDATES, fastest_cpu_precision
 from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
-from .config import TrainConfig, TrainResult, lr_at, resolve_precision
+from .config import Precision, TrainConfig, TrainResult, lr_at, resolve_precision
 from .data import FaceBank, check_compatible, load_bank, open_faceset
 from .preview import MetricsLog, preview_grid, write_preview
 from .step import StepRunner
@@ -88,9 +89,9 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, saved, name: str, a
     if config.compile:  # keep inductor's compiled kernels between runs (the first compile costs 10-20 s)
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path.home() / ".cache" / "masquerade" / "inductor"))
 
-    autocast = resolve_precision(config.precision, device)
-    channels_last = autocast is not None if config.channels_last is None else config.channels_last
     batch = config.batch_size or type(arch).default_batch_size
+    precision = _precision(config, device, saved, ranks, name, arch, batch)
+    channels_last = precision.channels_last if config.channels_last is None else config.channels_last
     base_lr = config.lr or type(arch).default_lr
     schedule = config.lr_schedule or type(arch).default_schedule
     warmup = type(arch).default_warmup_steps if config.warmup_steps is None else config.warmup_steps
@@ -101,7 +102,7 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, saved, name: str, a
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
         net.train()
-        runner = StepRunner(net, config, device, autocast, channels_last, ranks)
+        runner = StepRunner(net, config, device, precision, channels_last, ranks)
     gen = torch.Generator().manual_seed(config.seed)
     state = TrainingState(net, runner.opt, gen, runner.disc, runner.opt_d)
     step = load_checkpoint(model_dir, state) if saved is not None else 0
@@ -112,7 +113,7 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, saved, name: str, a
         "architecture": name, "arch_config": dataclasses.asdict(arch),
         "size": arch.size, "template": fs_a.manifest.get("template"), "coverage": fs_a.manifest.get("coverage"),
         "facesets": {"a": _record(saved, "a", str(fs_a.manifest.get("id"))), "b": _record(saved, "b", str(fs_b.manifest.get("id")))},
-        "train_config": config.to_json(),
+        "train_config": config.to_json(), "precision": precision.label,
     }
     metrics = MetricsLog(model_dir / "metrics.jsonl")
     if ranks.main:
@@ -164,8 +165,22 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, saved, name: str, a
     return TrainResult(
         model_dir=model_dir, step=step, steps_run=step - start_step, loss_a=stats["loss_a"], loss_b=stats["loss_b"],
         samples_per_second=2 * batch * ranks.world * (step - start_step) / max(elapsed, 1e-9), stopped=stopped,
-        weights_hash=digest, last_preview=last_preview, world_size=ranks.world,
+        weights_hash=digest, last_preview=last_preview, world_size=ranks.world, precision=precision.label,
     )
+
+
+def _precision(config: TrainConfig, device: torch.device, saved: dict[str, Any] | None,
+               ranks: distributed.Ranks, name: str, arch, batch: int) -> Precision:
+    """The step's precision. `auto` on a CPU with native bf16 times fp32 against bf16 math once per model
+    folder (see `autotune`) and keeps the choice, so a resumed run computes exactly as before."""
+    plan = resolve_precision(config.precision, device)
+    if not (plan.cpu_bf16_math and config.precision == "auto") or ranks.enabled:
+        return plan  # several ranks must agree: they keep the default rather than each timing its own
+    recorded = (saved or {}).get("precision")
+    for candidate in CANDIDATES:
+        if candidate.label == recorded:
+            return candidate
+    return fastest_cpu_precision(lambda: build_model(name, arch), config, arch.size, batch)[0]
 
 
 def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettings, ranks: distributed.Ranks,

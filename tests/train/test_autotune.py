@@ -1,0 +1,39 @@
+"""`--precision auto` on a CPU: fp32 and bf16 math are timed on throwaway copies; the pick is kept per model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from masquerade.models import build_model
+from masquerade.train import train
+from masquerade.train.autotune import CANDIDATES, fastest_cpu_precision
+from masquerade.train.config import resolve_precision
+
+
+
+def test_timing_picks_the_faster_and_leaves_no_trace(tiny_config):
+    rng = torch.get_rng_state()
+    flags = (torch.backends.mkldnn.conv.fp32_precision, torch.backends.mkldnn.matmul.fp32_precision)
+    plan, seconds = fastest_cpu_precision(lambda: build_model("lite", dict(tiny_config.model_options)), tiny_config, 64, 4, timed_steps=1)
+    assert plan in CANDIDATES and set(seconds) == {"fp32", "bf16-math"} and min(seconds.values()) > 0
+    assert plan.label == min(seconds, key=seconds.get)
+    assert torch.equal(torch.get_rng_state(), rng)  # the real run's random numbers are untouched
+    assert (torch.backends.mkldnn.conv.fp32_precision, torch.backends.mkldnn.matmul.fp32_precision) == flags
+
+
+def test_auto_pick_is_recorded_and_kept_on_resume(faceset_a, faceset_b, tiny_config, tmp_path):
+    if not resolve_precision("auto", torch.device("cpu")).cpu_bf16_math:
+        pytest.skip("this CPU has no native bf16: auto means fp32, nothing to time")
+    cfg = replace(tiny_config, precision="auto", steps=2)
+    first = train(faceset_a, faceset_b, tmp_path / "m", cfg)
+    manifest = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert manifest["precision"] == first.precision in {c.label for c in CANDIDATES}
+    # Say the other one was picked: a resumed run must compute as recorded, not time again.
+    other = next(c.label for c in CANDIDATES if c.label != first.precision)
+    (tmp_path / "m" / "model.json").write_text(json.dumps({**manifest, "precision": other}))
+    second = train(faceset_a, faceset_b, tmp_path / "m", replace(cfg, steps=3))
+    assert (second.step, second.precision) == (3, other)
