@@ -90,9 +90,7 @@ def any_rank(flag: bool, ranks: Ranks) -> bool:
         return flag
     import torch.distributed as dist
 
-    t = torch.tensor([1.0 if flag else 0.0])
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
+    t = _for_backend(torch.tensor([1.0 if flag else 0.0]))
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
 
@@ -103,11 +101,16 @@ def mean_over_ranks(stats: dict[str, float], ranks: Ranks) -> dict[str, float]:
         return stats
     import torch.distributed as dist
 
-    t = torch.tensor(list(stats.values()), dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
+    t = _for_backend(torch.tensor(list(stats.values()), dtype=torch.float64))
     dist.all_reduce(t)
     return dict(zip(stats, (t / ranks.world).tolist()))
+
+
+def _for_backend(t: torch.Tensor) -> torch.Tensor:
+    """NCCL reduces only GPU tensors; gloo takes them where they are."""
+    import torch.distributed as dist
+
+    return t.cuda() if dist.get_backend() == "nccl" else t
 
 
 def data_parallel(net: nn.Module, ranks: Ranks, device: torch.device) -> nn.Module:

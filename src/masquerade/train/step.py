@@ -25,7 +25,7 @@ class StepRunner:
     def __init__(self, net: FaceAutoencoder, config: TrainConfig, device: torch.device,
                  precision: Precision, channels_last: bool, ranks: Ranks = Ranks()):
         self.net, self.device, self.channels_last = net, device, channels_last
-        self.precision, self.autocast = precision, precision.autocast
+        self.precision = precision
         self.ranks = ranks
         self.model = data_parallel(net, ranks, device)  # what the step calls: DDP-wrapped under torchrun
         self.weights = LossWeights(
@@ -46,9 +46,9 @@ class StepRunner:
             self._forward = torch.compile(self._losses)
 
     def _ctx(self):
-        if self.autocast is None:
+        if self.precision.autocast is None:
             return nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast)
+        return torch.autocast(self.device.type, dtype=self.precision.autocast)
 
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
