@@ -1,6 +1,7 @@
 """Atomic file writes: write to a temp file in the same folder, then `os.replace` onto the target.
 
 A reader (or a re-run after a crash) therefore sees either the old file or the new one, never half of one.
+Temp names come from `outputs.partial_path`, so `outputs.sweep_partials` can remove what a killed run left.
 """
 
 from __future__ import annotations
@@ -8,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from .outputs import partial_path
 
 
 @contextlib.contextmanager
@@ -18,9 +20,8 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success it replaces `path`, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = partial_path(path, suffix or path.suffix or ".tmp")  # a dead run's leftover is swept later
+    os.close(os.open(tmp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # private until renamed, as mkstemp
     try:
         yield tmp_path
         os.replace(tmp_path, path)
