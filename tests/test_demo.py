@@ -21,6 +21,6 @@ def test_demo_reduced_mode_writes_a_verified_report(tmp_path, capsys):
     assert summary["train_steps"] > 20
     assert all(line.startswith("synthetic") for line in summary["verdicts"].values())
     ev = summary["evaluation"]
-    assert ev["frames_with_face"] > 0 and ev["watermark_frames_ok"] > 0.9
+    assert ev["frames_with_face"] > 0 and ev["watermark_video_ok"] and ev["watermark_frames_ok"] > 0.5
     assert (out / "output" / "astronaut_as_grace_hopper.mp4").is_file()
     assert "report:" in capsys.readouterr().out

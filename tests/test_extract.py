@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from masquerade.cli import main
-from masquerade.errors import FaceSetError, MediaError, NoFaceError
+from masquerade.errors import FaceSetError, MediaError, NoFaceError, OutputError
 from masquerade.extract import ExtractConfig, extract
 from masquerade.faces.align import ALIGN_INDICES, transform_points, warp_to_frame
 from masquerade.faceset import FaceSet
@@ -59,7 +59,7 @@ def test_inverse_matrix_puts_the_crop_back(clip_a, faceset_a):
 def test_manifest_alignments_and_tensor_cache(faceset_a):
     fs = FaceSet.open(faceset_a)
     m = fs.manifest
-    assert m["schema_version"] == 1 and m["complete"] and m["size"] == 128 and m["coverage"] == "face"
+    assert m["schema_version"] == 2 and m["complete"] and m["size"] == 128 and m["coverage"] == "face"
     assert m["detector"] == "mediapipe" and m["template"] and len(m["id"]) == 16
     rec = fs.records[0]
     assert set(rec) >= {"source", "frame_index", "timestamp", "box", "landmarks", "matrix", "score", "blur"}
@@ -131,8 +131,9 @@ def test_output_holding_other_things_is_refused(clip_a, faceset_a, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     (other / "holiday.jpg").write_bytes(b"x")
-    with pytest.raises(FaceSetError, match="not a face set"):
+    with pytest.raises(OutputError, match="holds other files"):
         extract([clip_a[0]], other)
+    assert [p.name for p in other.iterdir()] == ["holiday.jpg"]
     copy = tmp_path / "copy"
     shutil.copytree(faceset_a, copy)
     with pytest.raises(FaceSetError, match="size=128"):
@@ -165,3 +166,111 @@ def test_cli_extract_summary(clip_b, tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert "6 faces from 6 frames" in text
+
+
+# -- face sets only grow -----------------------------------------------------------------------------------
+
+def _tree(root) -> dict:
+    """Every file under `root` with its bytes (the derived caches excluded)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith("cache_")}
+
+
+def test_second_source_in_a_later_run_keeps_the_first(clip_a, clip_b, tmp_path):
+    out = tmp_path / "fs"
+    extract([clip_a[0]], out, ExtractConfig(size=64, every_nth=3))
+    first = _tree(out)
+    s = extract([clip_b[0]], out, ExtractConfig(size=64, every_nth=3))
+    assert s.faces_kept == 8
+    grown = _tree(out)
+    faces_a = {k: v for k, v in first.items() if k.startswith(("faces/", "masks/"))}
+    assert faces_a.items() <= grown.items()  # every earlier face file still there, byte for byte
+    fs = FaceSet.open(out)
+    assert len(fs) == 16 and len({r["file"] for r in fs.records}) == 16
+    assert {r["source"] for r in fs.records} == {str(clip_a[0]), str(clip_b[0])}
+    assert {e["id"] for e in fs.manifest["sources"]} == {r["source_id"] for r in fs.records}
+    assert all(e["done"] for e in fs.manifest["sources"]) and fs.manifest["count"] == 16
+
+
+def test_same_sources_in_any_order_give_the_same_folder(clip_a, clip_b, tmp_path):
+    config = ExtractConfig(size=64, every_nth=4)
+    extract([clip_a[0], clip_b[0]], tmp_path / "ab", config)
+    extract([clip_b[0], clip_a[0]], tmp_path / "ba", config)
+    assert _tree(tmp_path / "ab") == _tree(tmp_path / "ba")
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "ab").rglob("*")}
+    again = extract([clip_b[0], clip_a[0], clip_a[0]], tmp_path / "ab", config)  # other order, a duplicate
+    assert again.frames_read == 0 and again.faces_kept == 0
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "ab").rglob("*")} == before  # not even rewritten
+    moved = tmp_path / "moved.mp4"  # the same footage under another name is the same source
+    shutil.copy(clip_a[0], moved)
+    assert extract([moved], tmp_path / "ab", config).frames_read == 0
+    assert _tree(tmp_path / "ab") == _tree(tmp_path / "ba")
+
+
+def test_the_same_still_in_a_folder_and_alone_is_one_face(tmp_path):
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    write_image(folder / "a.png", portrait("astronaut"))
+    write_image(tmp_path / "copy.png", portrait("astronaut"))
+    s = extract([folder, tmp_path / "copy.png"], tmp_path / "fs", ExtractConfig(size=64))
+    assert s.faces_kept == 1 and s.rejected == {"already in the face set": 1}
+    write_image(folder / "b.png", portrait("grace_hopper"))  # the folder grows: only the new picture is added
+    s = extract([folder], tmp_path / "fs", ExtractConfig(size=64))
+    assert s.faces_kept == 1 and len(FaceSet.open(tmp_path / "fs")) == 2
+
+
+def _old_style(faceset, dest):
+    """`faceset` rewritten as Masquerade wrote face sets before content ids (schema 1, names by input index)."""
+    import json
+
+    shutil.copytree(faceset, dest)
+    m = json.loads((dest / "faceset.json").read_text())
+    faces = json.loads((dest / "alignments.json").read_text())["faces"]
+    for r in faces:
+        old = f"00_{r['frame_index']:06d}_0.png"
+        for sub in ("faces", "masks"):
+            (dest / sub / r["file"]).rename(dest / sub / old)
+        r["file"] = old
+        del r["source_id"]
+    m["schema_version"] = 1
+    m["sources"] = [{k: e[k] for k in ("path", "next_frame", "done", "frames_read", "faces")} for e in m["sources"]]
+    (dest / "faceset.json").write_text(json.dumps(m))
+    (dest / "alignments.json").write_text(json.dumps({"schema_version": 1, "faces": faces}))
+    return dest
+
+
+def test_old_face_set_opens_and_grows(clip_a, clip_b, faceset_a, tmp_path):
+    old = _old_style(faceset_a, tmp_path / "old")
+    before = _tree(old)
+    assert len(FaceSet.open(old)) == 24 and len(FaceSet.open(old).load_tensors(32)) == 24
+    assert extract([clip_a[0]], old, ExtractConfig(size=128)).frames_read == 0  # its source, found by path
+    s = extract([clip_b[0]], old, ExtractConfig(size=128, every_nth=6))
+    assert s.faces_kept == 4
+    fs = FaceSet.open(old)
+    assert len(fs) == 28 and fs.manifest["schema_version"] == 2
+    assert sum(r["file"].startswith("00_") for r in fs.records) == 24
+    grown = _tree(old)
+    assert all(grown[k] == v for k, v in before.items() if k.startswith(("faces/", "masks/")))
+
+
+def test_interrupted_old_face_set_resumes_by_path(clip_b, tmp_path):
+    import json
+
+    out = tmp_path / "fs"
+
+    def stop(task, done, total, stats):
+        if done == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract([clip_b[0]], out, ExtractConfig(size=64, every_nth=2), progress=stop)
+    fs = FaceSet.create_or_resume(out, {})
+    fs.checkpoint(complete=False)  # fold the journal in, then age the set
+    fs.close()
+    m = json.loads((out / "faceset.json").read_text())
+    m["schema_version"] = 1
+    m["sources"] = [{k: e[k] for k in ("path", "next_frame", "done", "frames_read", "faces")} for e in m["sources"]]
+    (out / "faceset.json").write_text(json.dumps(m))
+    s = extract([clip_b[0]], out, ExtractConfig(size=64, every_nth=2))
+    assert s.frames_read == 6
+    assert sorted(r["frame_index"] for r in FaceSet.open(out).records) == list(range(0, 24, 2))

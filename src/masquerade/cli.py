@@ -1,7 +1,8 @@
 """The `masquerade` command: one thin Typer command per stage. No logic lives here.
 
-User mistakes (`MasqueradeError`) become one red line and exit code 2; anything else is a bug and keeps
-its traceback.
+Usage mistakes get Typer's usage message and exit code 2; user mistakes (`MasqueradeError`) one red line and
+exit code 2; anything else is a bug: one line naming the log file that holds its traceback, exit code 1.
+Imports stay light at module level so `--help` never loads torch.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ app = typer.Typer(
 )
 console = Console(stderr=True)  # progress and errors; main() points it at the filtered real stderr
 out = Console()
+
+
+def _notes(result: object) -> None:
+    """Print what a stage wants the user to know besides its result (e.g. that it resumed from an older snapshot)."""
+    from rich.markup import escape
+
+    for note in getattr(result, "notes", None) or ():
+        console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -68,6 +77,7 @@ def extract(
             summary = ray_extract(inputs, output, config, address=ray_address, progress=bars)
         else:
             summary = run_extract(inputs, output, config, progress=bars)
+    _notes(summary)
     rejected = ", ".join(f"{n} {why}" for why, n in summary.rejected.items()) or "none"
     out.print(f"[green]✓[/] {summary.faces_kept} faces from {summary.frames_read} frames of {summary.sources} "
               f"source(s) in {summary.seconds:.1f}s -> {summary.output}")
@@ -87,6 +97,7 @@ def train(
     lr: Optional[float] = typer.Option(None, help="Learning rate (default: the architecture's; 1e-4 for original)."),
     device: str = typer.Option("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps."),
     save_every: int = typer.Option(1000, "--save-every", help="Steps between checkpoints."),
+    keep: int = typer.Option(3, "--keep", help="Complete snapshots kept in the model folder (the newest N; older ones are pruned)."),
     preview_every: int = typer.Option(100, "--preview-every", help="Steps between preview PNGs and metrics lines."),
     gan_weight: float = typer.Option(0.0, "--gan-weight", help="Adversarial refinement weight (0 = off); a PatchGAN switches on after --gan-warmup steps."),
     gan_warmup: int = typer.Option(2000, "--gan-warmup", help="Steps before the discriminator switches on."),
@@ -110,7 +121,7 @@ def train(
 
     config = TrainConfig(model=model, batch_size=batch_size, steps=steps, lr=lr, device=device, save_every=save_every,
                          preview_every=preview_every, gan_weight=gan_weight, gan_warmup=gan_warmup, compile=compile,
-                         precision=precision)
+                         precision=precision, keep=keep)
     stop = {"now": False}
 
     def on_sigint(signum, frame):
@@ -128,11 +139,55 @@ def train(
         signal.signal(signal.SIGINT, previous)
     if not main_rank:
         return
+    _notes(result)
     ranks = f" on {result.world_size} processes" if result.world_size > 1 else ""
     out.print(f"[green]✓[/] model at step {result.step} ({result.steps_run} steps this run{ranks}, "
               f"{result.samples_per_second:.1f} samples/s, {result.precision}); loss A {result.loss_a:.4f}, loss B {result.loss_b:.4f} -> {result.model_dir}")
     if result.last_preview:
         out.print(f"  preview: {result.last_preview}")
+
+
+@app.command("train-upscaler")
+def train_upscaler(
+    faceset: Path = typer.Argument(..., help="Face set of the identity (256 px crops, from `masquerade extract`)."),
+    model: Path = typer.Option(..., "-m", "--model", help="Model folder made by `masquerade train`; the upscaler is saved in it."),
+    side: str = typer.Option(..., "--side", help="Which identity of the model the face set is: a or b."),
+    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes (neither this nor --steps: until Ctrl-C)."),
+    steps: Optional[int] = typer.Option(None, help="Train for this many steps (with --minutes: whichever ends first)."),
+    device: str = typer.Option("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps."),
+) -> None:
+    """Train an identity upscaler: turns the model's decoded face of SIDE into a sharp 256 px face of that person.
+
+    It learns from the face set alone (no downloaded weights); `convert` uses it by default (--upscale auto).
+    Ctrl-C stops and saves what was learnt so far.
+    """
+    import signal
+
+    from .terminal import ProgressBars
+    from .train.upscaler import UpscalerTrainConfig, train_model_upscaler
+
+    stop = {"now": False}
+
+    def on_sigint(signum, frame):
+        if stop["now"]:
+            raise KeyboardInterrupt
+        stop["now"] = True
+        console.print("[yellow]stopping after this step and saving the upscaler (Ctrl-C again to abort)[/]")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with ProgressBars(console) as bars:
+            result = train_model_upscaler(faceset, model, side, steps=steps, minutes=minutes,
+                                          config=UpscalerTrainConfig(device=device), progress=bars,
+                                          should_stop=lambda: stop["now"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    m = result.metrics
+    out.print(f"[green]✓[/] upscaler for side {side} trained {result.steps} steps in {result.seconds:.0f}s -> {result.path}")
+    if m:
+        out.print(f"  held-out SSIM {m['ssim_upscaled']:.3f} (bicubic {m['ssim_bicubic']:.3f}); sharpness "
+                  f"{m['sharpness_upscaled']:.2f} of the real faces' (bicubic {m['sharpness_bicubic']:.2f}), "
+                  f"{int(m['faces'])} held-out faces")
 
 
 @app.command()
@@ -144,9 +199,11 @@ def evaluate(
     holdout_a: Optional[Path] = typer.Option(None, "--holdout-a", help="Face set of A not used in training (reconstruction)."),
     holdout_b: Optional[Path] = typer.Option(None, "--holdout-b", help="Face set of B not used in training (reconstruction)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Measure only the first N frames."),
+    upscale: str = typer.Option("auto", help="As convert's --upscale: auto uses the target's identity upscaler when the model folder has one; off never."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
-    """Measure a swap: identity (face recognition), head pose, expression, flicker, watermark, reconstruction."""
+    """Measure a swap: identity (face recognition), head pose, expression (incl. mouth/eye opening correlation with
+    the source and blink agreement), flicker, watermark, reconstruction. --json adds the per-frame openings."""
     import json
 
     from .evaluate.run import evaluate as run_evaluate
@@ -155,12 +212,14 @@ def evaluate(
     holdout = {k: v for k, v in (("a", holdout_a), ("b", holdout_b)) if v is not None} or None
     with ProgressBars(console) as bars:
         report = run_evaluate(model, source, target_faces, direction=direction, max_frames=max_frames,
-                              progress=bars, holdout=holdout)
+                              progress=bars, holdout=holdout, upscale=upscale)
+    _notes(report)
     if as_json:
         out.print_json(json.dumps(report.to_dict(), default=float))
         return
     for key, value in report.to_dict().items():
-        out.print(f"{key:>20}: {value}")
+        if key != "openings":  # per-frame lists: in --json only
+            out.print(f"{key:>20}: {value}")
 
 
 @app.command()
@@ -176,6 +235,7 @@ def convert(
     erode: float = typer.Option(2.0, help="Shrink the mask by this % of the face width (negative grows it)."),
     blur: float = typer.Option(6.0, help="Feather the mask edge over this % of the face width."),
     sharpen: float = typer.Option(0.0, help="Sharpen the upscaled face (0 = off, 0.5 = moderate)."),
+    upscale: str = typer.Option("auto", help="auto: when the model folder holds an identity upscaler for the target (made by `masquerade train-upscaler`), render the face at 256 px with it; off: never (the model's face is stretched to fit)."),
     smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Steady faces over time (One-Euro filter)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Frames whose faces run through the model together."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
@@ -192,8 +252,8 @@ def convert(
     from .terminal import ProgressBars
 
     config = ConvertConfig(direction=direction, face=face, reference=reference, color=color, blend=blend, erode=erode,
-                           blur=blur, sharpen=sharpen, smooth=smooth, batch_size=batch_size, device=device, crf=crf,
-                           preview=preview)
+                           blur=blur, sharpen=sharpen, upscale=upscale, smooth=smooth, batch_size=batch_size,
+                           device=device, crf=crf, preview=preview)
     with ProgressBars(console) as bars:
         if ray or ray_address:
             from .scale import ray_convert
@@ -204,6 +264,7 @@ def convert(
             if len(inputs) > 1:
                 raise MasqueradeError("convert takes one input; pass several only with --ray (or loop in your shell)")
             summary = run_convert(inputs[0], model, output, config, progress=bars)
+    _notes(summary)
     out.print(f"[green]✓[/] {summary.frames} frames ({summary.faces_swapped} faces swapped, "
               f"{summary.frames_passed_through} passed through unchanged) in {summary.seconds:.1f}s "
               f"({summary.fps:.1f} frames/s) -> {summary.output}")
@@ -220,6 +281,8 @@ def verify(
     """
     import json
 
+    from rich.markup import escape
+
     from .provenance import verify as run_verify
 
     worst = 0
@@ -230,7 +293,7 @@ def verify(
             out.print_json(json.dumps(verdict.to_dict()))
         else:
             colour = {0: "green", 1: "yellow", 2: "red"}[verdict.exit_code]
-            out.print(f"[{colour}]{path}[/]: {verdict.summary}", highlight=False, soft_wrap=True)
+            out.print(f"[{colour}]{escape(str(path))}[/]: {escape(verdict.summary)}", highlight=False, soft_wrap=True)
     raise typer.Exit(worst)
 
 
@@ -250,6 +313,7 @@ def demo(
 
     with ProgressBars(console) as bars:
         result = run_demo(output, minutes=minutes, frames=frames, progress=bars)
+    _notes(result)
     summary = summary_dict(result)
     ev = summary["evaluation"]
     rec = ev.get("reconstruction", {})
@@ -267,9 +331,10 @@ def demo(
 
 @app.command()
 def ui(
-    host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs --auth."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback needs a login."),
     port: int = typer.Option(7860, help="Port to listen on."),
-    auth: Optional[str] = typer.Option(None, help="user:password required by the browser (mandatory off loopback)."),
+    auth_file: Optional[Path] = typer.Option(None, "--auth-file", help="File with user:password lines (chmod 600) the browser must log in with. Or set MASQUERADE_UI_AUTH=user:password. Mandatory off loopback."),
+    auth: Optional[str] = typer.Option(None, "--auth", hidden=True),
     workspace: Path = typer.Option(Path("masquerade-workspace"), help="Folder for uploads, face sets, models, outputs and jobs."),
     max_upload_mb: int = typer.Option(2048, "--max-upload-mb", help="Largest accepted upload in MB."),
     open_browser: bool = typer.Option(False, "--open", help="Open the page in a browser."),
@@ -277,35 +342,21 @@ def ui(
     """Start the local web UI (extract, train, convert, verify) over the same stage functions."""
     from .ui import serve
 
-    out.print(f"Masquerade UI on http://{host}:{port} (workspace {workspace}); Ctrl-C to stop")
-    serve(host=host, port=port, auth=auth, workspace=workspace, open_browser=open_browser,
-          max_upload_bytes=max_upload_mb * 1024 * 1024)
+    if auth is not None:
+        raise MasqueradeError("--auth was removed: a password on the command line is visible to every user of this "
+                              "machine (ps). Put user:password in MASQUERADE_UI_AUTH, or in a file passed with --auth-file")
+    serve(host=host, port=port, auth_file=auth_file, workspace=workspace, open_browser=open_browser,
+          max_upload_bytes=max_upload_mb * 1024 * 1024, announce=lambda line: out.print(line, highlight=False, markup=False))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Console-script entry point: runs the app and maps user errors to one line and exit code 2."""
-    try:
-        code = app(args=argv, standalone_mode=False)  # click returns typer.Exit's code in this mode
-    except MasqueradeError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 2
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
-        return 130
-    except typer.Exit as exc:
-        return exc.exit_code
-    except SystemExit as exc:  # click's own usage errors
-        return exc.code if isinstance(exc.code, int) else 2
-    except Exception as exc:  # click.ClickException (bad options) arrives here in non-standalone mode
-        import click
+    """Run the app and return its exit code: 0 ok, 2 usage or user error, 1 a bug (traceback in a log), 130 Ctrl-C.
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return 2
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        raise
-    return code if isinstance(code, int) else 0
+    See `terminal.run_guarded` for why every failure ends in one line.
+    """
+    from .terminal import run_guarded
+
+    return run_guarded(lambda: app(args=argv, prog_name="masquerade", standalone_mode=True), console)
 
 
 def entry() -> None:

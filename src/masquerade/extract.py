@@ -1,20 +1,29 @@
-"""Stage 1: media -> FaceSet. Find faces in every frame, align them to the template, save crops and masks."""
+"""Stage 1: media -> FaceSet. Find faces in every frame, align them to the template, save crops and masks.
+
+A face set only grows: its faces are named by the content of their source (faceset_sources.py), so a later
+run with more footage adds files beside the earlier ones, and a run over footage already in the set (in any
+order, from any path) changes nothing. Each frame costs the same however long the video is: its faces and
+resume point are appended to the face set's journal, which is compacted once when the run completes.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .errors import MediaError, NoFaceError
-from .faces import create_detector
+from .errors import MasqueradeError, MediaError, NoFaceError
+from .faces import create_detector, detectors
 from .faces.align import COVERAGES, TEMPLATE_NAME, align_face
 from .faceset import FaceSet
+from .faceset_sources import Source, identify
 from .media import probe, read_frames
-from .records import MediaInfo, ProgressFn, Tally, no_progress
+from .outputs import refuse_overlap, sweep_partials
+from .records import AlignedFace, Frame, MediaInfo, ProgressFn, Tally, no_progress
 
-CHECKPOINT_SECONDS = 2.0
+_NOT_REJECTIONS = ("frames", "kept", "no face", "repaired frames")
 
 
 @dataclass(frozen=True)
@@ -29,14 +38,29 @@ class ExtractConfig:
     min_score: float = 0.5  # detector confidence needed to start a face
 
     def validate(self) -> None:
-        from .errors import MasqueradeError
+        """Refuse settings that cannot work, before any input is read or anything is written."""
+        def whole(name: str, value, low: int, high: float = math.inf) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or (isinstance(value, float) and not value.is_integer()) or not low <= value <= high:
+                span = f"between {low} and {high}" if high != math.inf else f"a whole number of at least {low}"
+                raise MasqueradeError(f"--{name} must be {span}, not {value!r}")
+
+        def number(name: str, value, low: float, high: float = math.inf) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not low <= value <= high:
+                span = f"between {low} and {high}" if high != math.inf else f"a number of at least {low}"
+                raise MasqueradeError(f"--{name} must be {span}, not {value!r}")
 
         if self.coverage not in COVERAGES:
             raise MasqueradeError(f"--coverage must be one of {', '.join(COVERAGES)}, not {self.coverage!r}")
-        if not 32 <= self.size <= 1024:
-            raise MasqueradeError(f"--size must be between 32 and 1024 pixels, not {self.size}")
-        if self.every_nth < 1 or self.max_faces < 1:
-            raise MasqueradeError("--every-nth and --max-faces must be at least 1")
+        if self.detector not in detectors:
+            raise MasqueradeError(f"--detector must be one of {', '.join(sorted(detectors))}, not {self.detector!r}")
+        whole("size", self.size, 32, 1024)
+        whole("every-nth", self.every_nth, 1)
+        whole("max-faces", self.max_faces, 1)
+        whole("min-face-size", self.min_face_size, 0)
+        number("blur-threshold", self.blur_threshold, 0.0)
+        number("min-score", self.min_score, 0.0, 1.0)
 
 
 @dataclass
@@ -64,16 +88,25 @@ def probe_inputs(inputs: Sequence[str | Path]) -> list[MediaInfo]:
     return [probe(p) for p in inputs]
 
 
-def open_job(inputs: Sequence[str | Path], output: str | Path, config: ExtractConfig) -> tuple[list[MediaInfo], FaceSet]:
-    """Check settings and every input before anything is written, then open (or resume) the output face set,
-    which is refused if it was made with other settings."""
+def open_job(inputs: Sequence[str | Path], output: str | Path, config: ExtractConfig) -> tuple[list[Source], FaceSet]:
+    """Check settings, every input and the output before anything is written; identify each input by content
+    (duplicates dropped); open (or resume) the face set, which is refused if made with other settings."""
     config.validate()
     infos = probe_inputs(inputs)
     output = Path(output)
-    for info in infos:
-        if Path(info.path).resolve() == output.resolve():
-            raise MediaError(f"{output}: the output folder cannot also be an input")
-    return infos, FaceSet.create_or_resume(output, faceset_settings(config))
+    refuse_overlap(output, [info.path for info in infos])
+    faceset = FaceSet.create_or_resume(output, faceset_settings(config))
+    try:
+        sources: dict[str, Source] = {}
+        for info in infos:
+            source = identify(info)
+            sources.setdefault(source.id, source)
+        for folder in (output, output / "faces", output / "masks"):
+            sweep_partials(folder)  # temp files of a killed run: ours, and never referenced
+    except BaseException:
+        faceset.close()
+        raise
+    return list(sources.values()), faceset
 
 
 def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractConfig = ExtractConfig(),
@@ -81,78 +114,111 @@ def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractCon
     """Extract faces from videos, images and folders into the face set at `output`.
 
     All inputs are checked before anything is written. Re-running with the same output continues an
-    interrupted run; a folder holding a face set made with other settings is refused.
+    interrupted run and adds new footage; a folder holding a face set made with other settings, or anything
+    that is not a face set, is refused.
     """
     started = time.perf_counter()
-    infos, faceset = open_job(inputs, output, config)
-    output = Path(output)
-    summary = ExtractSummary(str(output), sources=len(infos))
-    tally = Tally()
-    total = sum((info.frame_count or 1) // config.every_nth for info in infos)
-    done = 0
-    last_save = time.perf_counter()
-    written = faceset.root.exists()
-    try:
-        for source_index, info in enumerate(infos):
-            entry = faceset.source_entry(info.path)
-            if entry["done"]:
-                done += (info.frame_count or 1) // config.every_nth
-                continue
-            detector = create_detector(config.detector, video=info.kind == "video", max_faces=max(4, config.max_faces),
-                                       min_score=config.min_score)
-            source_faces = entry["faces"]
-            try:
-                for frame in read_frames(info.path, every_nth=config.every_nth, start=entry["next_frame"]):
-                    kept = extract_frame(frame, detector, config, faceset, source_index, tally, written)
-                    written = written or kept > 0
-                    source_faces += kept
-                    tally.add("frames")
-                    done += 1
-                    entry.update(next_frame=frame.index + 1, frames_read=entry["frames_read"] + 1, faces=source_faces)
-                    elapsed = time.perf_counter() - started
-                    progress("extract", done, total, {"faces": tally["kept"], "faces/s": tally["kept"] / max(elapsed, 1e-6)})
-                    if written and time.perf_counter() - last_save > CHECKPOINT_SECONDS:
-                        faceset.checkpoint()
-                        last_save = time.perf_counter()
-            finally:
-                detector.close()
-            entry["done"] = True
-            if source_faces == 0:
-                summary.sources_without_face.append(info.path)
-    finally:
-        if written:
-            faceset.checkpoint(complete=False)
-    summary.frames_read = tally["frames"]
-    summary.faces_kept = tally["kept"]
-    summary.frames_without_face = tally["no face"]
-    summary.rejected = {k: v for k, v in tally.counts.items() if k not in ("frames", "kept", "no face")}
-    summary.seconds = time.perf_counter() - started
+    sources, faceset = open_job(inputs, output, config)
+    summary = extract_sources(sources, faceset, config, progress, started)  # closes the face set
+    summary.sources = len(inputs)
     if not faceset.records:
-        raise NoFaceError("no face found in " + ", ".join(str(i.path) for i in infos) +
+        raise NoFaceError("no face found in " + ", ".join(str(s) for s in inputs) +
                           (f" (rejected: {summary.rejected})" if summary.rejected else "") + "; nothing was written")
-    faceset.checkpoint(complete=True)
     return summary
 
 
-def extract_frame(frame, detector, config: ExtractConfig, faceset: FaceSet, source_index: int,
-                   tally: Tally, written: bool) -> int:
+def extract_sources(sources: Sequence[Source], faceset: FaceSet, config: ExtractConfig,
+                    progress: ProgressFn = no_progress, started: float | None = None) -> ExtractSummary:
+    """Run extraction over identified sources into an opened face set, and finish the set if it holds faces.
+
+    Sources already done in the set are skipped, an unfinished one resumes at its next frame, and frames of
+    a given source whose face files went missing are extracted again first (`repair`).
+    """
+    started = time.perf_counter() if started is None else started
+    summary = ExtractSummary(str(faceset.root), sources=len(sources))
+    tally = Tally()
+    total = sum(-(-(s.frame_count or 1) // config.every_nth) for s in sources)
+    done = 0
+    try:
+        for source in sources:
+            entry = faceset.source_entry(source)
+            missing = faceset.missing_frames(source)
+            if entry["done"] and not missing:
+                done += -(-(source.frame_count or 1) // config.every_nth)
+                continue
+            detector = create_detector(config.detector, video=source.kind == "video",
+                                       max_faces=max(4, config.max_faces), min_score=config.min_score)
+            try:
+                if missing:
+                    repair(source, faceset, missing, detector, config, tally)
+                if entry["done"]:
+                    continue
+                for frame in read_frames(source.path, every_nth=config.every_nth, start=entry["next_frame"]):
+                    if faceset.has_frame(source, frame):
+                        tally.add("already in the face set")
+                        faceset.add_frame(source, frame, [])
+                    else:
+                        faces = detect_faces(frame, detector, config, tally)
+                        new = faceset.add_frame(source, frame, faces)
+                        tally.add("kept", new)
+                        if new < len(faces):
+                            tally.add("already in the face set", len(faces) - new)
+                    tally.add("frames")
+                    done += 1
+                    elapsed = max(time.perf_counter() - started, 1e-6)
+                    progress("extract", done, total, {"faces": tally["kept"], "faces/s": tally["kept"] / elapsed})
+            finally:
+                detector.close()
+            faceset.finish_source(source)
+            if entry["faces"] == 0:
+                summary.sources_without_face.append(source.path)
+        if faceset.records:
+            faceset.finish()
+    finally:
+        faceset.close()
+    summary.frames_read = tally["frames"]
+    summary.faces_kept = tally["kept"]
+    summary.frames_without_face = tally["no face"]
+    summary.rejected = {k: v for k, v in tally.counts.items() if k not in _NOT_REJECTIONS and v}
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def repair(source: Source, faceset: FaceSet, missing: dict[int, list[str]], detector, config: ExtractConfig,
+           tally: Tally) -> None:
+    """Re-extract the frames whose face files went missing (deleted by hand, lost in a copy), in place."""
+    last = max(missing)
+    for frame in read_frames(source.path, start=min(missing)):
+        if frame.index in missing:
+            tally.add("kept", faceset.add_frame(source, frame, detect_faces(frame, detector, config, tally),
+                                                replace=missing[frame.index]))
+            tally.add("repaired frames")
+        if frame.index >= last:
+            break
+    detector.reset()  # what follows is not the next frame of this clip
+
+
+def detect_faces(frame: Frame, detector, config: ExtractConfig, tally: Tally) -> list[AlignedFace]:
+    """The frame's usable faces, largest first, aligned; rejections are counted in `tally` by reason."""
     detections = sorted(detector.detect(frame.image), key=lambda d: -d.size)
     if not detections:
         tally.add("no face")
-        return 0
-    kept = 0
+        return []
+    kept: list[AlignedFace] = []
     for d in detections:
         if d.size < config.min_face_size:
             tally.add("too small")
             continue
-        if kept >= config.max_faces:
+        if len(kept) >= config.max_faces:
             tally.add("over --max-faces")
             continue
         face = align_face(frame.image, d, config.size, config.coverage)
         if face.blur < config.blur_threshold:
             tally.add("blurry")
             continue
-        faceset.add_face(frame, kept, face, source_index)
-        kept += 1
-        tally.add("kept")
+        kept.append(face)
     return kept
+
+
+__all__ = ["ExtractConfig", "ExtractSummary", "detect_faces", "extract", "extract_sources",
+           "faceset_settings", "open_job", "probe_inputs", "repair"]

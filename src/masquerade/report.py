@@ -80,8 +80,15 @@ def _metrics_table(ev: dict) -> str:
         ("Identity retrieval (share of frames nearer the target)", ident.get("retrieval"), "1.0 = every frame"),
         ("Head pose error yaw / pitch / roll (°)", " / ".join(_fmt(pose.get(k, float("nan"))) for k in ("yaw", "pitch", "roll")), "swapped vs source"),
         ("Expression error (inter-ocular units)", ev.get("expression_error"), "swapped vs source landmarks"),
+        ("Mouth opening: correlation with the source / mean |Δ|",
+         f"{_fmt(ev.get('mouth_corr', float('nan')))} / {_fmt(ev.get('mouth_error', float('nan')))}",
+         "1 = the mouth follows the source; ≈ 0 = it ignores it; n/a = the source's mouth does not move"),
+        ("Eye opening: correlation with the source / mean |Δ|",
+         f"{_fmt(ev.get('eye_corr', float('nan')))} / {_fmt(ev.get('eye_error', float('nan')))}", "as above, for the eyelids"),
+        ("Blink agreement", ev.get("blink_agreement", float("nan")), "share of the source's blinks the swap reproduces; n/a = no blinks"),
         ("Flicker: output − input (mean |Δ| per frame, 0–255)", ev.get("flicker_delta"), "≤ 0 means no added flicker"),
-        ("Watermark decoded in output frames", ev.get("watermark_frames_ok"), "share of frames"),
+        ("Watermark decoded in output frames", ev.get("watermark_frames_ok"), "share of frames, each alone"),
+        ("Watermark decoded from the video", "yes" if ev.get("watermark_video_ok") else "no", "frames pooled, as verify reads it"),
     ]
     for side, r in rec.items():
         kind = "held-out" if r.get("held_out") else "training"

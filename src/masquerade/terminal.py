@@ -72,3 +72,113 @@ def filter_native_stderr() -> "object":
     threading.Thread(target=pump, name="stderr-filter", daemon=True).start()
     sys.stderr = real_file
     return real_file
+
+
+# -- turning whatever a command raised into an exit code and one line ---------------------------------------
+CRASH_LOGS_KEPT = 20
+_USER_OS_ERRORS = {"ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS"}  # the machine's state, not a bug of ours
+
+
+def one_line(text: object, limit: int = 400) -> str:
+    """`text` squeezed onto one line (library messages sometimes span several), cut at `limit` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def run_guarded(call, console: Console) -> int:
+    """Run `call` (a Typer app in standalone mode) and return the process exit code.
+
+    Why one place: the promise is one line for every mistake. Typer has already printed its usage message
+    for a usage error (exit 2); a `MasqueradeError` is the user's to fix (one red line, exit 2); anything
+    else is our bug: one line naming a log file that holds the traceback (exit 1), so the terminal never
+    shows a traceback the user cannot act on. Ctrl-C exits 130.
+    """
+    import errno
+
+    from rich.markup import escape
+
+    from .errors import MasqueradeError
+
+    try:
+        call()
+    except SystemExit as exc:  # standalone Typer: usage errors (2), typer.Exit(n), Ctrl-C inside a command (130)
+        code = exc.code
+        if code is None:
+            return 0
+        if not isinstance(code, int):
+            console.print(escape(one_line(code)), highlight=False, soft_wrap=True)
+            return 1
+        if code == 130:
+            console.print("[yellow]interrupted[/]")
+        return code
+    except MasqueradeError as exc:
+        console.print(f"[bold red]error:[/] {escape(one_line(exc))}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return 130
+    except OSError as exc:
+        if errno.errorcode.get(exc.errno or 0) in _USER_OS_ERRORS:
+            where = f" ({exc.filename})" if exc.filename else ""
+            console.print(f"[bold red]error:[/] {escape(one_line(exc.strerror or exc))}{escape(where)}",
+                          highlight=False, soft_wrap=True)
+            return 2
+        return _report_crash(exc, console)
+    except Exception as exc:
+        return _report_crash(exc, console)
+    return 0
+
+
+def _report_crash(exc: BaseException, console: Console) -> int:
+    from rich.markup import escape
+
+    log = write_crash_log(exc)
+    where = f"the traceback is in {log}" if log else "no log could be written"
+    console.print(f"[bold red]unexpected error (a bug in Masquerade):[/] {escape(one_line(f'{type(exc).__name__}: {exc}', 200))}"
+                  f"; {escape(where)}", highlight=False, soft_wrap=True)
+    return 1
+
+
+def write_crash_log(exc: BaseException) -> "object":
+    """Write `exc`'s traceback, the command line and versions to MASQUERADE_HOME/logs/; returns the path.
+
+    Falls back to the system temp folder when the home is not writable (and returns None when nothing is),
+    and keeps the newest CRASH_LOGS_KEPT logs so a crash loop cannot fill the disk.
+    """
+    import os
+    import platform
+    import sys
+    import time
+    import traceback
+
+    from . import __version__
+
+    text = (f"masquerade {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
+            f"command: {' '.join(sys.argv)}\n\n" + "".join(traceback.format_exception(exc)))
+    name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    for folder in _log_folders():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        for old in sorted(folder.glob("crash-*.log"), key=lambda p: p.stat().st_mtime)[:-CRASH_LOGS_KEPT]:
+            old.unlink(missing_ok=True)
+        return path
+    return None
+
+
+def _log_folders() -> list:
+    import tempfile
+    from pathlib import Path
+
+    folders = []
+    try:
+        from .provenance.keys import masquerade_home
+
+        folders.append(masquerade_home() / "logs")
+    except Exception:  # a broken install must still get its traceback written somewhere
+        pass
+    folders.append(Path(tempfile.gettempdir()) / "masquerade-logs")
+    return folders

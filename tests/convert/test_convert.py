@@ -9,11 +9,13 @@ import pytest
 
 from masquerade.cli import main
 from masquerade.convert import ConvertConfig, convert
-from masquerade.convert.swapper import Swapper, Timings
+from masquerade.convert import make_steps, run_frames
+from masquerade.convert.steps import close_steps
 from masquerade.errors import MediaError, ModelMismatchError, OutputError
 from masquerade.faces import create_detector
 from masquerade.faces.masks import hull_mask
 from masquerade.media import probe, read_frames, write_image, write_video
+from masquerade.records import Frame
 from masquerade.samples import make_clip, portrait
 from stubs import PerfectModel
 
@@ -82,9 +84,11 @@ def test_smoothing_lowers_landmark_jitter():
     jittered = [np.roll(np.roll(f, int(rng.integers(-3, 4)), 0), int(rng.integers(-3, 4)), 1) for f in clip.frames]
 
     def jitter(smooth: bool) -> float:
-        swapper = Swapper(PerfectModel(), ConvertConfig(smooth=smooth), video=True, timings=Timings())
-        marks = [swapper.prepare(f, i / 12.0, 0)[0].landmarks for i, f in enumerate(jittered)]
-        swapper.close()
+        steps = make_steps(PerfectModel(), ConvertConfig(smooth=smooth), video=True, names=["detect", "track", "select", "smooth"])
+        marks = []
+        frames = [Frame(i, i / 12.0, f, "clip") for i, f in enumerate(jittered)]
+        run_frames(frames, steps, lambda item: marks.append(item.faces[0].landmarks), batch_size=4)
+        close_steps(steps)
         second = np.diff(np.stack(marks), n=2, axis=0)
         return float(np.abs(second).mean())
 
@@ -103,7 +107,7 @@ def test_preview_writes_side_by_side_rows(clip_a, tmp_path):
 
 def test_bad_inputs(clip_a, tmp_path):
     src = clip_a[0]
-    with pytest.raises(OutputError, match="overwrite"):
+    with pytest.raises(OutputError, match="same path"):
         convert(src, PerfectModel(), src)
     with pytest.raises(ModelMismatchError, match="template"):
         convert(src, PerfectModel(template="dlib-68"), tmp_path / "x.mp4")

@@ -21,10 +21,41 @@ def test_evaluate_against_itself_and_against_another_person(clip_a, faceset_a, f
     assert same.identity["distance_to_target"] < 0.35
     assert max(same.pose_error_deg.values()) < 2.0
     assert same.expression_error < 0.02
-    assert same.watermark_frames_ok == 1.0
+    # the generated clip moves a still portrait (no expression change), so the openings barely vary and their
+    # correlation is mostly landmark noise; the identity swap must still reproduce them closely, frame by frame
+    assert len(same.openings["source_mouth"]) == 8 and len(same.openings["output_eye"]) == 8
+    assert same.mouth_error < 0.01 and same.eye_error < 0.01
+    assert same.watermark_video_ok  # pooled over frames, as `verify` reads a video
+    assert same.watermark_frames_ok >= 0.5  # single 320x240 H.264 frames: most carry the whole payload alone
     assert abs(same.flicker_delta) < 1.5
     assert same.reconstruction["b"]["ssim"] > 0.95  # the identity model reconstructs perfectly
     other = evaluate(perfect, clip_a[0], faceset_b, max_frames=8)
     assert other.identity["distance_to_target"] > same.identity["distance_to_target"] + 0.3
     assert other.identity["cosine_to_target"] < same.identity["cosine_to_target"] - 0.05
     assert other.identity["retrieval"] == 0.0  # the output is still A, nearer the source than B
+
+
+def test_expression_fidelity_fields_follow_the_source_and_punish_a_mean_face():
+    """The report's expression fields on synthetic per-frame openings (the generated clips have no expression
+    change to follow): a faithful output scores ≈ 1, a frozen "mean face" scores badly."""
+    import numpy as np
+
+    from masquerade.evaluate.run import EvalReport, add_expression
+
+    t = np.arange(60)
+    mouth = 0.2 + 0.15 * np.sin(t / 4.0)
+    eye = np.full(60, 0.09)
+    for b in (15, 40):
+        eye[b:b + 3] = 0.015
+    faithful = EvalReport()
+    add_expression(faithful, list(zip(mouth, eye, 0.9 * mouth + 0.01, eye * 1.1)))
+    assert faithful.mouth_corr > 0.99 and faithful.eye_corr > 0.99 and faithful.blink_agreement == 1.0
+    frozen = EvalReport()
+    add_expression(frozen, [(m, e, 0.25, 0.09) for m, e in zip(mouth, eye)])
+    assert frozen.mouth_corr == 0.0 and frozen.eye_corr == 0.0 and frozen.blink_agreement == 0.0
+    assert frozen.mouth_error > 0.05
+    missing = EvalReport()  # frames without a face on either side are left out, not counted as zero
+    rows = [(m, e, m, e) for m, e in zip(mouth, eye)]
+    rows[5] = (np.nan, np.nan, np.nan, np.nan)
+    add_expression(missing, rows)
+    assert missing.mouth_corr == pytest.approx(1.0) and np.isnan(missing.openings["source_mouth"][5])

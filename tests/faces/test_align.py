@@ -42,3 +42,35 @@ def test_warp_round_trip_is_exact_away_from_borders():
     inside = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     assert inside.sum() > 5000
     assert np.abs(back[inside].astype(int) - frame[inside].astype(int)).mean() < 1.5
+
+
+def test_blinks_and_speech_do_not_move_the_alignment():
+    """Closing the eyelids and opening the mouth leaves the matrix exactly as it was (rigid points only)."""
+    from masquerade.faces import regions
+    from masquerade.faces.align import RIGID_POINTS
+
+    rng = np.random.default_rng(2)
+    landmarks = rng.uniform(100, 200, size=(478, 2))
+    landmarks[ALIGN_INDICES] = template_points(256) * 0.6 + 50
+    before = alignment_matrix(landmarks, 256)
+    moved = landmarks.copy()
+    lids = np.setdiff1d(np.concatenate([regions.LEFT_EYE, regions.RIGHT_EYE]), list(RIGID_POINTS.values()))
+    assert len(lids) >= 28  # the eyelid contours are there to move, just not used
+    moved[lids, 1] += 6.0  # a blink: every lid point moves down by several pixels
+    moved[regions.LIPS, 1] += rng.uniform(-8, 8, len(regions.LIPS))  # speech
+    assert np.allclose(alignment_matrix(moved, 256), before, atol=1e-12)
+    # Control: a nose that moves does move the crop.
+    moved[regions.NOSE, 1] += 6.0
+    assert not np.allclose(alignment_matrix(moved, 256), before, atol=1e-3)
+
+
+def test_resize_crop_is_the_identity_at_size_and_averages_when_shrinking():
+    from masquerade.faces import resize_crop
+
+    rng = np.random.default_rng(3)
+    crop = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    assert resize_crop(crop, 128) is crop
+    small = resize_crop(crop, 64)
+    block_means = crop.reshape(64, 2, 64, 2, 3).mean(axis=(1, 3))
+    assert small.shape == (64, 64, 3) and np.abs(small - block_means).max() <= 0.5 + 1e-9
+    assert resize_crop(small, 128).shape == (128, 128, 3)

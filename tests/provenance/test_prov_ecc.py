@@ -36,3 +36,17 @@ def test_pure_noise_does_not_decode_to_the_message():
 def test_rejects_wrong_length():
     with pytest.raises(ValueError):
         ecc.decode(np.zeros(100), 48)
+
+
+def test_crc_detects_every_single_and_double_bit_error():
+    bits = np.random.default_rng(4).integers(0, 2, 72).astype(np.uint8)
+    check = ecc.crc(bits, 16, init=0xA5C3)
+    assert check.size == 16 and np.array_equal(check, ecc.crc(bits.copy(), 16, init=0xA5C3))
+    for i in range(72):
+        flipped = bits.copy()
+        flipped[i] ^= 1
+        assert not np.array_equal(ecc.crc(flipped, 16, init=0xA5C3), check)
+    flipped = bits.copy()
+    flipped[[3, 50]] ^= 1
+    assert not np.array_equal(ecc.crc(flipped, 16, init=0xA5C3), check)
+    assert not np.array_equal(ecc.crc(bits, 16, init=0), check)  # the tag keys it

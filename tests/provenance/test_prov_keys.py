@@ -71,3 +71,59 @@ def test_from_files_reports_missing_and_garbage_files(tmp_path):
     (tmp_path / "c.pem").write_text("not a cert")
     with pytest.raises(ProvenanceError):
         keys.Credentials.from_files(tmp_path / "k.pem", tmp_path / "c.pem")
+
+
+def test_check_credentials_makes_keys_once_then_accepts_them(masquerade_home):
+    first = keys.check_credentials()
+    assert keys.check_credentials() == first == keys.load_default()
+    assert first.certificate_name().startswith("Masquerade synthetic media signer")
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_key_open_to_other_users_is_refused_with_the_fix(masquerade_home, mode):
+    keys.check_credentials()
+    key = masquerade_home / "keys" / keys.KEY_FILE
+    os.chmod(key, mode)
+    with pytest.raises(ProvenanceError) as err:
+        keys.check_credentials()
+    assert f"chmod 600 {key}" in str(err.value) and "\n" not in str(err.value)
+    os.chmod(key, 0o600)
+    keys.check_credentials()
+
+
+def test_missing_key_file_says_restore_or_move_the_folder(masquerade_home):
+    keys.check_credentials()
+    (masquerade_home / "keys" / keys.KEY_FILE).unlink()
+    with pytest.raises(ProvenanceError, match="signing_key.pem missing from .*restore it from a backup, or move"):
+        keys.check_credentials()
+    assert not (masquerade_home / "keys" / keys.KEY_FILE).exists()  # never silently replaced
+
+
+@pytest.mark.parametrize("damage", ["garbage_key", "other_key", "garbage_cert"])
+def test_damaged_or_mismatched_credentials_are_refused(masquerade_home, damage):
+    keys.check_credentials()
+    folder = masquerade_home / "keys"
+    if damage == "garbage_key":
+        (folder / keys.KEY_FILE).write_bytes(b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
+        expect = "not a readable unencrypted PEM private key"
+    elif damage == "other_key":
+        (folder / keys.KEY_FILE).write_bytes(keys.generate()[0])
+        expect = "does not match the certificate"
+    else:
+        (folder / keys.CERT_FILE).write_text("nonsense")
+        expect = "certificates in .* are damaged"
+    with pytest.raises(ProvenanceError, match=expect):
+        keys.check_credentials()
+
+
+def test_corrupt_key_fails_before_a_video_writer_takes_frames(masquerade_home, tmp_path):
+    from masquerade.provenance import Provenance, SyntheticVideoWriter
+
+    keys.check_credentials()
+    (masquerade_home / "keys" / keys.KEY_FILE).write_text("corrupt")
+    os.chmod(masquerade_home / "keys" / keys.KEY_FILE, 0o600)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ProvenanceError):
+        SyntheticVideoWriter(out / "swap.mp4", 25, 64, 64, Provenance("ab" * 8))
+    assert list(out.iterdir()) == []

@@ -8,7 +8,7 @@ import pytest
 
 from masquerade import __version__
 from masquerade.provenance import keys
-from masquerade.provenance.manifest import DIGITAL_SOURCE_TYPE, read_manifest, sign_file
+from masquerade.provenance.manifest import DIGITAL_SOURCE_TYPE, made_by_masquerade, read_manifest, sign_file
 
 
 @pytest.fixture
@@ -63,3 +63,32 @@ def test_unparseable_source_becomes_a_title_only_ingredient(tmp_path, photos):
     report = read_manifest(out)
     assert report.intact
     assert report.raw["manifests"][report.raw["active_manifest"]]["ingredients"][0]["title"] == "clip.avi"
+
+
+def test_soft_binding_names_the_algorithm_and_the_payload(tmp_path, photos):
+    import base64
+
+    from masquerade.provenance import watermark as wm
+
+    raw, out = tmp_path / "raw.png", tmp_path / "out.png"
+    cv2.imwrite(str(raw), photos["coffee"][:, :, ::-1])
+    manifest = sign_file(raw, out, "cafe0123456789ab", keys.load_default(), nonce=0x123456789)
+    assert isinstance(manifest, bytes) and len(manifest) > 100
+    report = read_manifest(out)
+    assert report.intact and report.mark_id == "cafe0123-123456789" and report.label.startswith("urn:c2pa:")
+    active = report.raw["manifests"][report.raw["active_manifest"]]
+    (binding,) = [a["data"] for a in active["assertions"] if a["label"] == "c2pa.soft-binding"]
+    assert binding["alg"] == wm.ALGORITHM
+    value = np.unpackbits(np.frombuffer(base64.b64decode(binding["blocks"][0]["value"]), np.uint8))
+    assert np.array_equal(value[: wm.PAYLOAD_BITS], wm.payload_bits("cafe0123456789ab", 0x123456789))
+
+
+def test_made_by_masquerade(tmp_path, photos, signed_png):
+    plain = tmp_path / "plain.png"
+    cv2.imwrite(str(plain), photos["coffee"])
+    assert made_by_masquerade(signed_png)
+    assert not made_by_masquerade(plain) and not made_by_masquerade(tmp_path / "missing.png")
+    assert not made_by_masquerade(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert not made_by_masquerade(text)

@@ -10,6 +10,7 @@ from masquerade import __version__
 from masquerade.media import read_frames, write_video
 from masquerade.provenance import Provenance, SyntheticVideoWriter, keys, verify, write_synthetic_image
 from masquerade.provenance import attacks
+from masquerade.provenance.manifest import read_manifest
 from masquerade.provenance.verify import Verdict
 
 HASH = "51a7e2c4b8d90f13"
@@ -44,7 +45,33 @@ def test_stripped_manifest_watermark_still_present(swapped_jpg, tmp_path):
     cv2.imwrite(str(stripped), pixels, [cv2.IMWRITE_JPEG_QUALITY, 60])  # re-encoding drops the manifest
     v = verify(stripped)
     assert v.status == "stripped" and not v.manifest_present and v.exit_code == 0
-    assert v.summary == f"manifest stripped, watermark still present (model {HASH[:8]})"
+    original = read_manifest(swapped_jpg)
+    assert v.watermark_mark_id == original.mark_id and v.stored_manifest["label"] == original.label
+    assert v.summary.startswith(f"manifest stripped; watermark leads to manifest {original.label} for swap.jpg "
+                                f"(model {HASH}), signed on ")
+    assert v.model_hash == HASH  # the full hash, from the stored manifest
+
+
+def test_rescaled_reupload_leads_back_to_its_manifest(tmp_path, photos):
+    out = write_synthetic_image(tmp_path / "swap.png", photos["astronaut"], Provenance(HASH))
+    other = write_synthetic_image(tmp_path / "other.png", photos["astronaut"], Provenance(HASH))
+    small = attacks.jpeg_resize_brightness(cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB), 70, 0.75, 0.9)
+    reupload = tmp_path / "reupload.jpg"
+    cv2.imwrite(str(reupload), small[:, :, ::-1])
+    v = verify(reupload)
+    assert v.status == "stripped" and v.stored_manifests == 1
+    assert v.stored_manifest["label"] == read_manifest(out).label != read_manifest(other).label
+    assert v.stored_manifest["title"] == "swap.png"
+
+
+def test_stripped_file_whose_manifest_is_not_in_this_store(swapped_jpg, tmp_path, monkeypatch):
+    stripped = tmp_path / "reupload.jpg"
+    cv2.imwrite(str(stripped), cv2.imread(str(swapped_jpg)), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    monkeypatch.setenv("MASQUERADE_HOME", str(tmp_path / "another-machine"))
+    v = verify(stripped)
+    assert v.status == "stripped" and v.stored_manifest is None and v.stored_manifests == 0
+    assert v.summary == (f"manifest stripped; watermark present (model {HASH[:8]}, mark {v.watermark_mark_id}); "
+                         "this user's manifest store has no manifest for it")
 
 
 def test_no_marks(tmp_path, photos):
@@ -80,6 +107,7 @@ def test_video_verdicts(tmp_path, photos):
     reupload = write_video(tmp_path / "reupload.mp4", frames, fps=25)
     v = verify(reupload)
     assert v.status == "stripped" and v.watermark_model_hash == HASH[:8]
+    assert v.stored_manifest["title"] == "swap.mp4" and v.stored_manifest["label"] == read_manifest(tmp_path / "swap.mp4").label
     plain = write_video(tmp_path / "plain.mp4", clip, fps=25)
     assert verify(plain).status == "none"
 

@@ -77,8 +77,8 @@ def test_wrong_frame_size_is_rejected(tmp_path, photos):
 def test_signing_failure_keeps_the_previous_file_and_leaves_no_temp(tmp_path, photos, monkeypatch):
     from masquerade.provenance import writer
 
-    target = tmp_path / "swap.png"
-    target.write_bytes(b"previous result")
+    target = write_synthetic_image(tmp_path / "swap.png", photos["coffee"], Provenance(HASH))
+    previous = target.read_bytes()
 
     def broken_sign(*args, **kwargs):
         raise ProvenanceError("signing broke")
@@ -86,7 +86,7 @@ def test_signing_failure_keeps_the_previous_file_and_leaves_no_temp(tmp_path, ph
     monkeypatch.setattr(writer, "sign_file", broken_sign)
     with pytest.raises(ProvenanceError):
         write_synthetic_image(target, photos["camera"], Provenance(HASH))
-    assert target.read_bytes() == b"previous result"
+    assert target.read_bytes() == previous
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "swap.png"]
 
 
@@ -131,3 +131,70 @@ def test_own_credentials_are_used(tmp_path, photos):
     assert v.status == "synthetic" and v.model_hash == HASH and not v.signer_trusted
     assert keys.load_default(create=False) is None
     assert os.path.exists(out)
+
+
+def test_temp_files_are_partials_and_dead_runs_leftovers_are_swept(tmp_path, photos, monkeypatch):
+    from masquerade import outputs
+    from masquerade.provenance import writer
+
+    leftover = tmp_path / ".swap.mp4.masq-partial-999999-0123abcd.unsigned.mp4"  # a killed convert's
+    leftover.write_bytes(b"x" * 1000)
+    users = tmp_path / ".swap.unsigned.mp4"  # not ours by name: never touched
+    users.write_bytes(b"mine")
+    monkeypatch.setattr(writer, "_SWEPT", set())
+    seen = []
+    real_partial = outputs.partial_path
+
+    def spy(final, suffix=None):
+        p = real_partial(final, suffix)
+        seen.append(p)
+        return p
+
+    monkeypatch.setattr(writer, "partial_path", spy)
+    out = write_synthetic_image(tmp_path / "swap.png", photos["camera"], Provenance(HASH))
+    assert not leftover.exists() and users.read_bytes() == b"mine" and out.exists()
+    assert seen and all(outputs.is_partial(p) and not p.exists() for p in seen)
+
+
+def test_a_file_masquerade_did_not_write_is_never_overwritten(tmp_path, photos):
+    from masquerade.errors import OutputError
+
+    target = tmp_path / "holiday.jpg"
+    target.write_bytes(b"the user's own photo")
+    with pytest.raises(OutputError, match="not written by Masquerade"):
+        write_synthetic_image(target, photos["camera"], Provenance(HASH))
+    assert target.read_bytes() == b"the user's own photo"
+
+
+def test_our_own_earlier_output_may_be_replaced(tmp_path, photos):
+    first = write_synthetic_image(tmp_path / "swap.png", photos["camera"], Provenance(HASH))
+    mark_before = wm.decode(read_image(first)).mark_id
+    write_synthetic_image(tmp_path / "swap.png", photos["coffee"], Provenance(HASH))
+    assert wm.decode(read_image(first)).mark_id != mark_before  # a new file, a new nonce
+
+
+def test_every_output_gets_its_own_mark_id_and_stored_manifest(tmp_path, photos):
+    from masquerade.provenance import store
+
+    a = write_synthetic_image(tmp_path / "a.png", photos["camera"], Provenance(HASH))
+    b = write_synthetic_image(tmp_path / "b.png", photos["camera"], Provenance(HASH))
+    ida, idb = wm.decode(read_image(a)).mark_id, wm.decode(read_image(b)).mark_id
+    assert ida != idb and ida.startswith(HASH[:8])
+    (entry,) = store.lookup(ida)
+    assert entry.title == "a.png" and entry.model_hash == HASH and entry.label.startswith("urn:c2pa:")
+    assert read_manifest(a).label == entry.label and read_manifest(a).mark_id == ida
+    assert store.manifest_bytes(entry)[:4] != b""  # the signed manifest itself is kept
+
+
+def test_pieces_made_in_parallel_share_the_nonce_they_are_given(tmp_path, photos):
+    from masquerade.provenance.writer import IntermediateVideoWriter, publish_joined_video
+
+    clip = pan_clip(photos["coffee"], n=6, size=(320, 240))
+    nonce = wm.new_nonce()
+    with IntermediateVideoWriter(tmp_path / "piece.mp4", 25, 320, 240, HASH, 18, nonce=nonce) as w:
+        for frame in clip:
+            w.write(frame)
+    out = publish_joined_video(lambda p: os.replace(tmp_path / "piece.mp4", p), tmp_path / "joined.mp4",
+                               Provenance(HASH, nonce=nonce))
+    d = wm.decode_frames([f.image for f in read_frames(out)])
+    assert d.detected and d.nonce == nonce and read_manifest(out).mark_id == d.mark_id

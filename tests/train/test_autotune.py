@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from masquerade.models import build_model
+from masquerade.models.store import find_snapshot
 from masquerade.train import train
 from masquerade.train.autotune import CANDIDATES, fastest_cpu_precision
 from masquerade.train.config import resolve_precision
@@ -30,10 +31,11 @@ def test_auto_pick_is_recorded_and_kept_on_resume(faceset_a, faceset_b, tiny_con
         pytest.skip("this CPU has no native bf16: auto means fp32, nothing to time")
     cfg = replace(tiny_config, precision="auto", steps=2)
     first = train(faceset_a, faceset_b, tmp_path / "m", cfg)
-    manifest = json.loads((tmp_path / "m" / "model.json").read_text())
+    manifest_path = find_snapshot(tmp_path / "m").path / "model.json"
+    manifest = json.loads(manifest_path.read_text())
     assert manifest["precision"] == first.precision in {c.label for c in CANDIDATES}
     # Say the other one was picked: a resumed run must compute as recorded, not time again.
     other = next(c.label for c in CANDIDATES if c.label != first.precision)
-    (tmp_path / "m" / "model.json").write_text(json.dumps({**manifest, "precision": other}))
+    manifest_path.write_text(json.dumps({**manifest, "precision": other}))
     second = train(faceset_a, faceset_b, tmp_path / "m", replace(cfg, steps=3))
     assert (second.step, second.precision) == (3, other)

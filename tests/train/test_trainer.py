@@ -10,13 +10,13 @@ from safetensors import safe_open
 
 from masquerade.errors import ModelMismatchError
 from masquerade.models import load_model
-from masquerade.models.store import sha256_hex
+from masquerade.models.store import find_snapshot, read_manifest, sha256_hex
 from masquerade.train import train
 
 
 
 def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
-    with safe_open(str(model_dir / "model.safetensors"), "pt") as f:
+    with safe_open(str(find_snapshot(model_dir).weights), "pt") as f:
         return {k: f.get_tensor(k) for k in f.keys()}
 
 
@@ -38,7 +38,7 @@ def test_stop_then_resume_equals_one_continuous_run(faceset_a, faceset_b, tiny_c
     first = train(faceset_a, faceset_b, tmp_path / "resumed", cfg,
                   progress=lambda *a: done.append(1), should_stop=lambda: len(done) >= 9)
     assert first.stopped and first.step == 9
-    assert json.loads((tmp_path / "resumed" / "model.json").read_text())["step"] == 9
+    assert read_manifest(tmp_path / "resumed")["step"] == 9
     second = train(faceset_a, faceset_b, tmp_path / "resumed", cfg)
     assert second.step == 16 and second.steps_run == 7 and not second.stopped
 
@@ -51,17 +51,19 @@ def test_stop_then_resume_equals_one_continuous_run(faceset_a, faceset_b, tiny_c
 def test_model_folder_loads_with_safetensors_and_json_only(faceset_a, faceset_b, tiny_config, tmp_path, monkeypatch):
     model_dir = tmp_path / "m"
     result = train(faceset_a, faceset_b, model_dir, replace(tiny_config, steps=3))
-    files = sorted(p.name for p in model_dir.iterdir() if p.is_file())
-    assert files == ["metrics.jsonl", "model.json", "model.safetensors", "state.json", "state.safetensors"] or \
-        files == ["model.json", "model.safetensors", "state.json", "state.safetensors"]
-    assert not list(model_dir.glob("*.tmp")) and not list(model_dir.glob(".*"))
+    assert sorted(p.name for p in model_dir.iterdir()) in (["previews", "snapshots"], ["metrics.jsonl", "previews", "snapshots"])
+    assert [p.name for p in (model_dir / "snapshots").iterdir()] == ["step_0000003"]
+    files = sorted(p.name for p in (model_dir / "snapshots" / "step_0000003").iterdir())
+    assert files == ["model.json", "model.safetensors", "state.json", "state.safetensors"]
+    assert not list(model_dir.rglob(".*"))  # no temp files or partial folders left behind
 
     def no_pickle(*a, **k):
         raise AssertionError("load_model must not unpickle")
 
     monkeypatch.setattr(torch, "load", no_pickle)
     model = load_model(model_dir, device="cpu")
-    assert model.hash == result.weights_hash == sha256_hex((model_dir / "model.safetensors").read_bytes())
+    assert model.hash == result.weights_hash == sha256_hex(find_snapshot(model_dir).weights.read_bytes())
+    assert model.note is None and result.notes == ()
     assert (model.config.architecture, model.config.size) == ("lite", 64)
     fs_manifest = json.loads((Path(faceset_a) / "faceset.json").read_text())
     assert (model.config.template, model.config.coverage) == (fs_manifest["template"], fs_manifest["coverage"])
@@ -82,7 +84,7 @@ def test_mismatched_face_sets_are_refused(faceset_a, faceset_b, tiny_config, tmp
         train(EditedFaceSet(faceset_a, coverage="head"), faceset_b, model_dir, cfg)
     with pytest.raises(ModelMismatchError, match="at least 64 px"):
         train(EditedFaceSet(faceset_a, size=48), faceset_b, model_dir, cfg)
-    assert not (model_dir / "model.json").exists()
+    assert not model_dir.exists()
 
     train(faceset_a, faceset_b, model_dir, cfg)
     with pytest.raises(ModelMismatchError, match="template"):
@@ -90,7 +92,7 @@ def test_mismatched_face_sets_are_refused(faceset_a, faceset_b, tiny_config, tmp
               replace(cfg, steps=4))
     with pytest.raises(ModelMismatchError, match="holds a 'lite' model"):
         train(faceset_a, faceset_b, model_dir, replace(cfg, model="original", steps=4))
-    assert json.loads((model_dir / "model.json").read_text())["step"] == 2
+    assert read_manifest(model_dir)["step"] == 2
 
 
 def test_preview_grid_and_metrics_log(faceset_a, faceset_b, tiny_config, tmp_path):

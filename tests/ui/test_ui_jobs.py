@@ -9,6 +9,7 @@ import time
 import pytest
 
 from masquerade.errors import MasqueradeError
+from masquerade.ui.context import job_html
 from masquerade.ui.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED, Job, JobQueue
 
 
@@ -118,7 +119,7 @@ def test_cancel_queued_and_stop_running(tmp_path):
 
 def test_failures_are_recorded(tmp_path):
     def user_error(params, ctx):
-        raise MasqueradeError("no face found; use another video")
+        raise MasqueradeError("no face found;\n  use another video")
 
     def bug(params, ctx):
         raise ZeroDivisionError("oops")
@@ -129,6 +130,9 @@ def test_failures_are_recorded(tmp_path):
         ja, jb = wait_for(q, a.id, FAILED), wait_for(q, b.id, FAILED)
         assert ja.error == "no face found; use another video" and not ja.log
         assert jb.error == "ZeroDivisionError: oops" and any("Traceback" in ln for ln in jb.log)
+        shown = job_html(ja)  # what the tab shows: the status and the one line
+        assert "no face found; use another video" in shown and "Traceback" not in shown and "\n" not in shown
+        assert "Traceback" not in job_html(jb)
     finally:
         q.close()
 

@@ -107,8 +107,9 @@ def test_app_builds_and_serve_refuses_open_binding(tmp_path, monkeypatch):
         assert {"extract-upload", "train-plot", "convert-video", "verify-verdict", "jobs-table"} <= ids
     finally:
         app.masquerade.close()
-    built = []
+    built, said = [], []
     monkeypatch.setattr("masquerade.ui.app.build_app", lambda *a, **k: built.append(1))
-    with pytest.raises(BindRefused, match="--auth"):
-        serve(host="0.0.0.0", workspace=tmp_path / "ws2")
-    assert not built and not (tmp_path / "ws2").exists()  # refused before anything was created
+    monkeypatch.delenv("MASQUERADE_UI_AUTH", raising=False)
+    with pytest.raises(BindRefused, match="without a login"):
+        serve(host="0.0.0.0", workspace=tmp_path / "ws2", announce=said.append)
+    assert not built and not said and not (tmp_path / "ws2").exists()  # refused before anything was created

@@ -1,7 +1,15 @@
-"""Stage 3: swap faces in a video, an image or a folder of images, writing only through `provenance`."""
+"""Stage 3: swap faces in a video, an image or a folder of images, writing only through `provenance`.
+
+Every kind of input goes through the same steps and the same loop (`pipeline.run_frames`); this module only
+decides where frames come from and where they go, and that the output is ours to write (`outputs`):
+an output equal to, inside or containing the input is refused, an existing file is replaced only if
+Masquerade made it, and a folder output gains files beside what is there without losing any.
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -9,15 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelMismatchError, OutputError
+from ..errors import ModelMismatchError, NoFaceError, OutputError
 from ..faces.align import TEMPLATE_NAME
-from ..media import VIDEO_SUFFIXES, probe, read_frames
-from ..provenance import Provenance, SyntheticVideoWriter, write_synthetic_image
-from ..records import Frame, ProgressFn, no_progress
+from ..media import probe, read_frames, video_format
+from ..outputs import claim_file, partial_path, refuse_overlap, sweep_partials
+from ..provenance import Provenance, SyntheticVideoWriter, made_by_masquerade, write_synthetic_image
+from ..records import ProgressFn, no_progress
 from .config import ConvertConfig
-from .swapper import Swapper, Timings
+from .pipeline import FrameWork, Timings, run_frames
+from .steps import StepContext, build_steps, close_steps
 
 _IMAGE_OUT = (".png", ".jpg", ".jpeg")
+_VIDEO_OUT = (".mp4", ".m4v", ".mov")
 
 
 @dataclass
@@ -36,155 +47,58 @@ class ConvertSummary:
     def to_dict(self) -> dict:
         return {**asdict(self), "fps": round(self.fps, 2)}
 
+    def count(self, item: FrameWork) -> None:
+        """Add one finished frame."""
+        self.frames += 1
+        self.faces_swapped += len(item.faces)
+        self.frames_passed_through += not item.faces
 
-def _load(model, device: str):
-    if isinstance(model, (str, Path)):
+
+# -- the model ------------------------------------------------------------------------------------------
+def open_model(model, device: str = "auto"):
+    """A model folder (loaded) or an already loaded model, checked to align faces as this Masquerade does.
+
+    A folder's `faceset_size` (the crop size of the face sets it trained on) is kept on the model, so
+    convert can cut faces exactly as training did (see `faceset_size`), and so is the folder itself
+    (`model_dir`), where `--upscale auto` looks for the identity upscalers.
+    """
+    if isinstance(model, (str, os.PathLike)):
         from ..models import load_model
+        from ..models.store import read_manifest
 
-        model = load_model(model, device=device)
-    if getattr(model.config, "template", TEMPLATE_NAME) != TEMPLATE_NAME:
-        raise ModelMismatchError(f"the model was trained on faces aligned with template {model.config.template!r}, "
-                                 f"but this Masquerade aligns with {TEMPLATE_NAME!r}; retrain it on re-extracted faces")
+        folder = Path(model)
+        recorded = read_manifest(folder).get("faceset_size")
+        model = load_model(folder, device=device)
+        if getattr(model, "faceset_size", None) is None:
+            model.faceset_size = recorded
+        model.model_dir = folder
+    template = getattr(model.config, "template", TEMPLATE_NAME)
+    if template != TEMPLATE_NAME:
+        raise ModelMismatchError(f"the model was trained on faces aligned with template {template!r}, but this "
+                                 f"Masquerade aligns with {TEMPLATE_NAME!r}; re-extract the face sets and retrain")
     return model
 
 
-def check_output(info, output: Path, config: ConvertConfig) -> None:
-    src = Path(info.path).resolve()
-    if output.resolve() == src:
-        raise OutputError(f"{output}: the output must not overwrite the input")
-    if config.preview:
-        if output.suffix.lower() != ".png":
-            raise OutputError(f"{output}: --preview writes a PNG; give an output ending in .png")
-    elif info.kind == "video" and output.suffix.lower() not in (".mp4", ".m4v", ".mov"):
-        raise OutputError(f"{output}: a video converts to .mp4, .m4v or .mov")
-    elif info.kind == "image" and output.suffix.lower() not in _IMAGE_OUT:
-        raise OutputError(f"{output}: an image converts to .png or .jpg")
-    elif info.kind == "folder" and (output.suffix or (output.exists() and not output.is_dir())):
-        raise OutputError(f"{output}: a folder of images converts to a folder")
-    if not config.preview and info.kind != "folder" and not output.parent.is_dir():
-        raise OutputError(f"{output.parent}: the output folder does not exist")
+def faceset_size(model, direction: str) -> int:
+    """Side of the aligned crops the model's input faces were made from in training (before `resize_crop`).
 
-
-def convert(input: str | Path, model, output: str | Path, config: ConvertConfig = ConvertConfig(),
-            progress: ProgressFn = no_progress) -> ConvertSummary:
-    """Swap faces in `input` with `model` (a model folder or a loaded SwapModel) and write `output`.
-
-    Frames are read in order, faces batched through the model, frames written in order. A video keeps its
-    fps, length and audio. Nothing appears at `output` unless the whole conversion succeeds.
+    Recorded per identity (`{"a": 256, "b": 128}`) or as one number; the input side of `direction` counts
+    (a2b feeds A's faces). A model that records none is fed crops warped straight at its own size.
     """
-    config.validate()
-    info = probe(input)
-    output = Path(output)
-    check_output(info, output, config)
-    model = _load(model, config.device)
-    provenance = Provenance(model_hash=model.hash, source=str(input))
-    summary = ConvertSummary(str(output))
-    timings = Timings()
-    started = time.perf_counter()
-    reference = make_reference_picker(config)
-    swapper = Swapper(model, config, video=info.kind == "video" and not config.preview, timings=timings,
-                      reference=reference)
-    try:
-        if config.preview:
-            _preview(info, swapper, output, provenance, config, summary)
-        elif info.kind == "video":
-            with SyntheticVideoWriter(output, info.fps, info.width, info.height, provenance,
-                                      audio_from=str(input) if info.has_audio else None, crf=config.crf) as writer:
-                for frame, swapped, n in swap_frames(read_frames(input), swapper, config, timings):
-                    t = time.perf_counter()
-                    writer.write(swapped)
-                    timings.add("mark+encode", t)
-                    _count(summary, n)
-                    progress("convert", summary.frames, info.frame_count, _stats(summary, started))
-        else:
-            _convert_stills(info, swapper, output, provenance, config, summary, progress, started, timings)
-    finally:
-        swapper.close()
-    summary.seconds = time.perf_counter() - started
-    summary.stage_seconds = {k: round(v, 3) for k, v in timings.seconds.items()}
-    return summary
+    sizes = getattr(model, "faceset_size", None) or getattr(model.config, "faceset_size", None)
+    if isinstance(sizes, dict):
+        sizes = sizes.get(direction[0])
+    size = int(model.config.size)
+    return max(int(sizes), size) if sizes else size
 
 
-def _count(summary: ConvertSummary, faces: int) -> None:
-    summary.frames += 1
-    summary.faces_swapped += faces
-    summary.frames_passed_through += faces == 0
+def make_steps(model, config: ConvertConfig, video: bool, names: list[str] | None = None, upscaler=None) -> list:
+    """The steps convert runs for this model and config (`video`: frames of one clip, in order).
 
-
-def _stats(summary: ConvertSummary, started: float) -> dict[str, float]:
-    return {"faces": summary.faces_swapped, "fps": summary.frames / max(time.perf_counter() - started, 1e-6)}
-
-
-def swap_frames(frames, swapper: Swapper, config: ConvertConfig, timings: Timings):
-    """Yield (frame, swapped image, faces swapped) in order, running the model on batches of frames."""
-    batch: list[Frame] = []
-    t = time.perf_counter()
-    for frame in frames:
-        timings.add("decode", t)
-        batch.append(frame)
-        if len(batch) == config.batch_size:
-            yield from _swap_batch(batch, swapper)
-            batch = []
-        t = time.perf_counter()
-    if batch:
-        yield from _swap_batch(batch, swapper)
-
-
-def _swap_batch(batch: list[Frame], swapper: Swapper):
-    jobs = [job for slot, f in enumerate(batch) for job in swapper.prepare(f.image, f.timestamp, slot)]
-    swapper.run_model(jobs)
-    for slot, frame in enumerate(batch):
-        mine = [j for j in jobs if j.slot == slot]
-        yield frame, swapper.finish(frame.image, mine) if mine else frame.image, len(mine)
-
-
-def _convert_stills(info, swapper, output: Path, provenance, config, summary, progress, started, timings) -> None:
-    frames = read_frames(info.path)
-    if info.kind == "image":
-        frame, swapped, n = next(swap_frames(frames, swapper, config, timings))
-        if n == 0:
-            from ..errors import NoFaceError
-
-            raise NoFaceError(f"{info.path}: no face found, so there is nothing to swap; nothing was written")
-        write_synthetic_image(output, swapped, provenance)
-        _count(summary, n)
-        return
-    # A folder: swapped images are written (marked and signed); images without a face are copied unchanged.
-    staging = output.with_name(f".{output.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        for frame, swapped, n in swap_frames(frames, swapper, config, timings):
-            target = staging / frame.name
-            if n:
-                write_synthetic_image(target.with_suffix(".png" if target.suffix.lower() not in _IMAGE_OUT else target.suffix),
-                                      swapped, provenance)
-            else:
-                shutil.copyfile(frame.source, target)
-            _count(summary, n)
-            progress("convert", summary.frames, info.frame_count, _stats(summary, started))
-        if output.exists():
-            shutil.rmtree(output)
-        staging.rename(output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _preview(info, swapper, output: Path, provenance, config: ConvertConfig, summary: ConvertSummary) -> None:
-    """Side-by-side (original | swapped) rows of `config.preview` evenly spaced frames, one PNG."""
-    import cv2
-
-    total = info.frame_count or 1
-    wanted = sorted({int(round(i)) for i in np.linspace(0, max(total - 1, 0), config.preview)})
-    picked = [f for f in read_frames(info.path) if f.index in wanted]
-    rows = []
-    for frame, swapped, n in _swap_batch(picked, swapper):
-        rows.append(np.concatenate([frame.image, swapped], axis=1))
-        _count(summary, n)
-    width = min(1600, rows[0].shape[1])
-    rows = [cv2.resize(r, (width, int(r.shape[0] * width / r.shape[1])), interpolation=cv2.INTER_AREA) for r in rows]
-    write_synthetic_image(output, np.concatenate(rows, axis=0), provenance)
+    `upscaler`: a loaded identity upscaler for the target side; None looks beside the model (`upscale`)."""
+    ctx = StepContext(model, config, video, faceset_size(model, config.direction), make_reference_picker(config),
+                      upscaler)
+    return build_steps(ctx, names)
 
 
 def make_reference_picker(config: ConvertConfig):
@@ -193,3 +107,159 @@ def make_reference_picker(config: ConvertConfig):
     from .reference import reference_picker
 
     return reference_picker(config.reference)
+
+
+# -- checking the output --------------------------------------------------------------------------------
+def check_output(info, output: Path, config: ConvertConfig) -> None:
+    """Refuse an output of the wrong kind, one that overlaps the input, or an existing file not ours."""
+    output = Path(output)
+    kind = "preview" if config.preview else info.kind
+    if kind == "preview" and output.suffix.lower() != ".png":
+        raise OutputError(f"{output}: --preview writes a PNG; give an output ending in .png")
+    if kind == "video" and output.suffix.lower() not in _VIDEO_OUT:
+        raise OutputError(f"{output}: a video converts to a file ending in .mp4, .m4v or .mov")
+    if kind == "image" and output.suffix.lower() not in _IMAGE_OUT:
+        raise OutputError(f"{output}: an image converts to a file ending in .png or .jpg")
+    if kind == "folder" and output.exists() and not output.is_dir():
+        raise OutputError(f"{output}: a folder of images converts to a folder, and this is a file")
+    refuse_overlap(output, [info.path])
+    if kind == "folder":
+        return
+    if not output.parent.is_dir():
+        raise OutputError(f"{output.parent}: the output folder does not exist; create it first")
+    claim_file(output, made_by_masquerade)
+
+
+# -- the stage ------------------------------------------------------------------------------------------
+def convert(input: str | Path, model, output: str | Path, config: ConvertConfig = ConvertConfig(),
+            progress: ProgressFn = no_progress, max_frames: int | None = None, upscaler=None) -> ConvertSummary:
+    """Swap faces in `input` with `model` (a model folder or a loaded SwapModel) and write `output`.
+
+    Frames are read in order, faces batched through the model, frames written in order. A video keeps its
+    frame timestamps, size, orientation, colour tags and audio. Nothing appears at `output` unless the
+    whole conversion succeeds (a folder gains each finished image as it is done). `max_frames` stops a
+    video after that many frames (`evaluate` measures the start of a long clip). `upscaler`: see `make_steps`.
+    """
+    config.validate()
+    info = probe(input)
+    output = Path(output)
+    check_output(info, output, config)
+    model = open_model(model, config.device)
+    provenance = Provenance(model_hash=model.hash, source=str(input))
+    provenance.resolve_credentials()  # a broken signing key fails now, not after the work
+    sweep_partials(output if info.kind == "folder" and not config.preview else output.parent)
+    summary = ConvertSummary(str(output))
+    timings = Timings()
+    started = time.perf_counter()
+    video = info.kind == "video" and not config.preview
+    steps = make_steps(model, config, video=video, upscaler=upscaler)
+    try:
+        if config.preview:
+            _preview(info, steps, output, provenance, config, summary, timings)
+        elif video:
+            _video(info, steps, output, provenance, config, summary, progress, started, timings, max_frames)
+        elif info.kind == "image":
+            _image(info, steps, output, provenance, config, summary, timings)
+        else:
+            _folder(info, steps, output, provenance, config, summary, progress, started, timings)
+    finally:
+        close_steps(steps)
+    summary.seconds = time.perf_counter() - started
+    summary.stage_seconds = {k: round(v, 3) for k, v in timings.seconds.items()}
+    return summary
+
+
+def _stats(summary: ConvertSummary, started: float) -> dict[str, float]:
+    return {"faces": summary.faces_swapped, "fps": summary.frames / max(time.perf_counter() - started, 1e-6)}
+
+
+def _video(info, steps, output: Path, provenance, config, summary, progress, started, timings,
+           max_frames: int | None = None) -> None:
+    fmt = video_format(info.path)
+    total = min(info.frame_count or 0, max_frames or 10 ** 12) or None
+    with SyntheticVideoWriter(output, info.fps, info.width, info.height, provenance, crf=config.crf,
+                              audio_from=str(info.path) if info.has_audio else None, color=fmt.color) as writer:
+        def sink(item: FrameWork) -> None:
+            writer.write(item.output, timestamp=item.frame.timestamp)
+            summary.count(item)
+            progress("convert", summary.frames, total, _stats(summary, started))
+
+        frames = itertools.islice(read_frames(info.path), max_frames or None)
+        run_frames(frames, steps, sink, config.batch_size, timings)
+
+
+def _image(info, steps, output: Path, provenance, config, summary, timings) -> None:
+    done: list[FrameWork] = []
+    run_frames(read_frames(info.path), steps, done.append, config.batch_size, timings)
+    if not done[0].faces:
+        raise NoFaceError(f"{info.path}: no face found, so there is nothing to swap; nothing was written")
+    write_synthetic_image(output, done[0].output, provenance)
+    summary.count(done[0])
+
+
+def _folder_target(output: Path, name: str) -> Path:
+    target = output / name
+    return target if target.suffix.lower() in _IMAGE_OUT else target.with_suffix(".png")
+
+
+def _folder(info, steps, output: Path, provenance, config, summary, progress, started, timings) -> None:
+    """Swapped images are written (marked and signed); images without a face are copied unchanged.
+
+    New files are added beside whatever the folder holds. A file already there is replaced only when
+    Masquerade made it (or it is an identical copy of its input); anything else stops the run before any
+    work, so nothing of the user's is ever overwritten or deleted.
+    """
+    from ..media.reader import folder_images
+
+    output.mkdir(parents=True, exist_ok=True)
+    for source in folder_images(Path(info.path)):
+        for target in {_folder_target(output, source.name), output / source.name}:
+            if target.exists() and not _same_bytes(target, source):
+                claim_file(target, made_by_masquerade)
+
+    def sink(item: FrameWork) -> None:
+        frame = item.frame
+        if item.faces:
+            write_synthetic_image(_folder_target(output, frame.name), item.output, provenance)
+        else:
+            target = output / frame.name
+            tmp = partial_path(target)
+            try:
+                shutil.copyfile(frame.source, tmp)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+        summary.count(item)
+        progress("convert", summary.frames, info.frame_count, _stats(summary, started))
+
+    run_frames(read_frames(info.path), steps, sink, config.batch_size, timings)
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Is `a` an unchanged copy of `b` (what a faceless image of an earlier run left)?"""
+    try:
+        if not a.is_file() or a.stat().st_size != b.stat().st_size:
+            return False
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
+
+
+def _preview(info, steps, output: Path, provenance, config: ConvertConfig, summary, timings) -> None:
+    """Side-by-side (original | swapped) rows of `config.preview` evenly spaced frames, one PNG."""
+    import cv2
+
+    total = info.frame_count or 1
+    wanted = {int(round(i)) for i in np.linspace(0, max(total - 1, 0), config.preview)}
+    rows: list[np.ndarray] = []
+
+    def sink(item: FrameWork) -> None:
+        rows.append(np.concatenate([item.frame.image, item.output], axis=1))
+        summary.count(item)
+
+    last = max(wanted)
+    picked = (f for f in itertools.takewhile(lambda f: f.index <= last, read_frames(info.path)) if f.index in wanted)
+    run_frames(picked, steps, sink, max(config.batch_size, config.preview), timings)
+    width = min(1600, rows[0].shape[1])
+    rows = [cv2.resize(r, (width, int(r.shape[0] * width / r.shape[1])), interpolation=cv2.INTER_AREA) for r in rows]
+    write_synthetic_image(output, np.concatenate(rows, axis=0), provenance)

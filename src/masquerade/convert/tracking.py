@@ -13,7 +13,7 @@ Per-track state of other steps (a One-Euro smoother, say) can live in `Track.sta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -125,8 +125,11 @@ class FaceTracker:
         track.size_sum += det.size
 
 
-def select(tracker: FaceTracker, tracks: TrackedFaces, policy: str | int) -> list[int]:
+def select(tracker: "FaceTracker | Iterable[Any]", tracks: TrackedFaces, policy: str | int) -> list[int]:
     """Track ids of this frame's faces to swap.
+
+    `tracker` is the FaceTracker, or the tracks alive at this frame (anything with `id`, `hits` and
+    `mean_size`), which is what convert's select step passes: it runs after the tracker has moved on.
 
     - `"all"`: every visible face.
     - `"largest"`: the live track with the largest mean face size so far (among tracks seen in at least
@@ -144,7 +147,7 @@ def select(tracker: FaceTracker, tracks: TrackedFaces, policy: str | int) -> lis
     if policy == "all":
         return sorted(visible)
     if policy == "largest":
-        live = list(tracker.tracks.values())
+        live = list(tracker.tracks.values()) if isinstance(tracker, FaceTracker) else list(tracker)
         if not live:
             return []
         established = [t for t in live if t.hits >= 3] or live

@@ -1,12 +1,18 @@
 """Stage: measure a swap model the way the face-swap literature does (FaceForensics++ protocol, adapted).
 
 Converts the source video with the model, then compares output and input frame by frame: identity
-(face-recognition embedding), head pose, expression, temporal flicker and watermark decoding; plus the
-reconstruction quality of both decoders on faces held out from training.
+(face-recognition embedding), head pose, expression (landmark error; and whether the output's mouth opening and
+eye opening follow the source's over the clip, `expression`), temporal flicker and watermark decoding; plus
+the reconstruction quality of both decoders on faces held out from training.
+
+Both passes stream: convert stops after `max_frames`, and the comparison holds one input frame, one output
+frame and the previous pair (for flicker), and four numbers per frame (the openings), so memory barely grows
+with the length of the video.
 """
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -14,14 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..convert import ConvertConfig, convert
-from ..faces import create_detector
+from ..convert import ConvertConfig, convert, open_model
+from ..faces import create_detector, resize_crop
 from ..faces.masks import hull_mask
 from ..faceset import FaceSet
 from ..media import probe, read_frames
 from ..records import ProgressFn, no_progress
 from . import metrics
+from ..faces.expression import eye_opening, mouth_opening
+from .expression import scores_from_openings
 from .identity import IdentityScores, faceset_identity, identity_scores, mean_identity
+
+
+POOLED_FRAMES = 24
+"""Output frames pooled for the video-level watermark check. One small frame after H.264 can lose a few of the
+88 payload bits (so `watermark_frames_ok` is below 1 on 320x240 clips); pooled frames are what `verify` reads."""
 
 
 @dataclass
@@ -31,10 +44,18 @@ class EvalReport:
     identity: dict = field(default_factory=dict)
     pose_error_deg: dict = field(default_factory=dict)  # mean |Δ| yaw, pitch, roll, swapped vs source
     expression_error: float = float("nan")  # inter-ocular units
+    # Expression fidelity (`evaluate.expression`): does the output's mouth open and do its eyes blink with the source's?
+    mouth_corr: float = float("nan")  # correlation of mouth opening over the clip, source vs output (1 = follows)
+    eye_corr: float = float("nan")
+    mouth_error: float = float("nan")  # mean |source - output| opening, face-size units
+    eye_error: float = float("nan")
+    blink_agreement: float = float("nan")  # share of the source's blinks the output reproduces (NaN: none)
+    openings: dict = field(default_factory=dict)  # per frame: source/output mouth and eye openings (NaN: no face)
     flicker_output: float = float("nan")
     flicker_input: float = float("nan")
     flicker_delta: float = float("nan")  # output minus input: > 0 means the swap adds flicker
-    watermark_frames_ok: float = float("nan")  # share of output frames whose watermark decodes correctly
+    watermark_frames_ok: float = float("nan")  # share of output frames whose watermark decodes on its own
+    watermark_video_ok: bool = False  # the mark decodes (model matches) with evidence pooled as `verify` does
     reconstruction: dict = field(default_factory=dict)  # {"a": {"ssim":..,"psnr":..,"faces":..}, "b": ...}
     seconds: float = 0.0
 
@@ -44,11 +65,10 @@ class EvalReport:
 
 def reconstruction(model, faceset: FaceSet, identity: str, indices: list[int]) -> dict:
     """SSIM / PSNR of X→X on the given faces of a face set (inside the crop, at the model's size)."""
-    import cv2
     import torch
 
     s = int(model.config.size)
-    crops = [cv2.resize(faceset.crop(i), (s, s), interpolation=cv2.INTER_AREA) for i in indices]
+    crops = [resize_crop(faceset.crop(i), s) for i in indices]  # the crops training fed the model
     if not crops:
         return {"ssim": float("nan"), "psnr": float("nan"), "faces": 0}
     batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
@@ -60,63 +80,29 @@ def reconstruction(model, faceset: FaceSet, identity: str, indices: list[int]) -
 
 def evaluate(model_dir, source: str | Path, target_faces: str | Path, direction: str = "a2b",
              max_frames: int | None = None, progress: ProgressFn = no_progress,
-             output: str | Path | None = None, holdout: dict[str, str | Path] | None = None) -> EvalReport:
+             output: str | Path | None = None, holdout: dict[str, str | Path] | None = None,
+             upscale: str = "auto") -> EvalReport:
     """Convert `source` with the model and measure the result against it and the target identity.
 
     `holdout` names face sets the model never trained on ({"a": ..., "b": ...}) for the reconstruction
     scores; without it, reconstruction is measured on the target face set (training data, so optimistic).
+    `upscale`: convert's `--upscale` (auto: the target's identity upscaler when the model folder has one).
     """
     from ..faces.identity import IdentityEmbedder
-    from ..models import load_model
-    from ..provenance import watermark
 
     started = time.perf_counter()
-    model = load_model(model_dir) if isinstance(model_dir, (str, Path)) else model_dir  # a folder or a loaded model
+    model = open_model(model_dir)  # a folder or a loaded model
     target = FaceSet.open(target_faces)
     report = EvalReport()
     with tempfile.TemporaryDirectory() as tmp:
         out_path = Path(output) if output else Path(tmp) / "swapped.mp4"
-        convert(source, model, out_path, ConvertConfig(direction=direction), progress=progress)
-        info = probe(source)
+        convert(source, model, out_path, ConvertConfig(direction=direction, upscale=upscale), progress=progress, max_frames=max_frames)
         detector = create_detector(video=False)
         embedder = IdentityEmbedder()
-        src_ids, swp_ids, poses, exprs = [], [], [], []
-        inputs, outputs, regions, marks = [], [], [], []
-        pairs = zip(read_frames(source), read_frames(out_path))
-        for i, (fin, fout) in enumerate(pairs):
-            if max_frames and i >= max_frames:
-                break
-            report.frames += 1
-            mark = watermark.decode(fout.image)
-            marks.append(mark.detected and mark.model_hash == model.hash[: len(mark.model_hash)])
-            din, dout = detector.detect(fin.image), detector.detect(fout.image)
-            region = np.zeros(fin.image.shape[:2], np.uint8)
-            if din:
-                region = hull_mask(din[0].landmarks, max(info.width, info.height))[: info.height, : info.width]
-            inputs.append(fin.image)
-            outputs.append(fout.image)
-            regions.append(region)
-            if not (din and dout):
-                continue
-            report.frames_with_face += 1
-            a, b = max(din, key=lambda d: d.size), max(dout, key=lambda d: d.size)
-            src_ids.append(embedder.embed(fin.image, a.box))
-            swp_ids.append(embedder.embed(fout.image, b.box))
-            w, h = info.width, info.height
-            poses.append(metrics.angle_error(metrics.head_pose(b.landmarks, w, h), metrics.head_pose(a.landmarks, w, h)))
-            exprs.append(metrics.expression_error(a.landmarks, b.landmarks))
-            progress("evaluate", i + 1, info.frame_count, {"faces": report.frames_with_face})
-        detector.close()
-        if swp_ids:
-            scores: IdentityScores = identity_scores(swp_ids, faceset_identity(embedder, target), mean_identity(src_ids))
-            report.identity = asdict(scores)
-            pe = np.nanmean(np.stack(poses), axis=0)
-            report.pose_error_deg = {"yaw": float(pe[0]), "pitch": float(pe[1]), "roll": float(pe[2])}
-            report.expression_error = float(np.mean(exprs))
-        report.flicker_input = metrics.flicker(inputs, regions)
-        report.flicker_output = metrics.flicker(outputs, regions)
-        report.flicker_delta = report.flicker_output - report.flicker_input
-        report.watermark_frames_ok = float(np.mean(marks)) if marks else float("nan")
+        try:
+            _compare(report, model, source, out_path, max_frames, detector, embedder, target, progress)
+        finally:
+            detector.close()
     target_side = direction[-1]
     sets = {k: Path(v) for k, v in (holdout or {target_side: target_faces}).items()}
     for side, path in sets.items():
@@ -125,3 +111,82 @@ def evaluate(model_dir, source: str | Path, target_faces: str | Path, direction:
                                        "held_out": holdout is not None}
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _compare(report: EvalReport, model, source, out_path: Path, max_frames: int | None, detector, embedder,
+             target: FaceSet, progress: ProgressFn) -> None:
+    """Walk input and output together, one frame pair at a time, and fill the report's per-frame metrics."""
+    from ..provenance import watermark
+
+    info = probe(source)
+    w, h = info.width, info.height
+    src_ids, swp_ids, poses, exprs, marks = [], [], [], [], []
+    opens: list[tuple[float, float, float, float]] = []  # source/output mouth and eye opening per frame (NaN: no face)
+    pooled: list[np.ndarray] = []  # the first output frames, for the pooled (video) watermark decode
+    flicker_in, flicker_out = [], []
+    previous = None  # (input image, output image, face region) of the last frame
+    pairs = zip(itertools.islice(read_frames(source), max_frames or None), read_frames(out_path))
+    for i, (fin, fout) in enumerate(pairs):
+        report.frames += 1
+        mark = watermark.decode(fout.image)
+        marks.append(mark.detected and mark.model_hash == model.hash[: len(mark.model_hash)])
+        if len(pooled) < POOLED_FRAMES:
+            pooled.append(fout.image)
+        din, dout = detector.detect(fin.image), detector.detect(fout.image)
+        region = np.zeros((h, w), np.uint8)
+        if din:
+            region = hull_mask(din[0].landmarks, max(w, h))[:h, :w]
+        if previous is not None:
+            flicker_in.append(metrics.flicker([previous[0], fin.image], [previous[2], region]))
+            flicker_out.append(metrics.flicker([previous[1], fout.image], [previous[2], region]))
+        previous = (fin.image, fout.image, region)
+        opens.append(_openings(din) + _openings(dout))
+        if din and dout:
+            report.frames_with_face += 1
+            a, b = max(din, key=lambda d: d.size), max(dout, key=lambda d: d.size)
+            src_ids.append(embedder.embed(fin.image, a.box))
+            swp_ids.append(embedder.embed(fout.image, b.box))
+            poses.append(metrics.angle_error(metrics.head_pose(b.landmarks, w, h), metrics.head_pose(a.landmarks, w, h)))
+            exprs.append(metrics.expression_error(a.landmarks, b.landmarks))
+        progress("evaluate", i + 1, min(info.frame_count or 0, max_frames or 10**12) or None,
+                 {"faces": report.frames_with_face})
+    if swp_ids:
+        scores: IdentityScores = identity_scores(swp_ids, faceset_identity(embedder, target), mean_identity(src_ids))
+        report.identity = asdict(scores)
+        pe = np.nanmean(np.stack(poses), axis=0)
+        report.pose_error_deg = {"yaw": float(pe[0]), "pitch": float(pe[1]), "roll": float(pe[2])}
+        report.expression_error = float(np.mean(exprs))
+    add_expression(report, opens)
+    report.flicker_input = _mean_finite(flicker_in)
+    report.flicker_output = _mean_finite(flicker_out)
+    report.flicker_delta = report.flicker_output - report.flicker_input
+    report.watermark_frames_ok = float(np.mean(marks)) if marks else float("nan")
+    if pooled:
+        video = watermark.decode_frames(pooled)
+        report.watermark_video_ok = bool(video.detected and video.model_hash == model.hash[: len(video.model_hash)])
+
+
+def _openings(detections) -> tuple[float, float]:
+    """(mouth, eye) opening of the largest face (`faces.expression`), NaN when there is none."""
+    if not detections:
+        return float("nan"), float("nan")
+    lm = max(detections, key=lambda d: d.size).landmarks
+    return mouth_opening(lm), eye_opening(lm)
+
+
+def add_expression(report: EvalReport, opens: list[tuple[float, float, float, float]]) -> None:
+    """Fill the report's expression-fidelity fields from per-frame (source mouth, source eye, output mouth,
+    output eye) openings."""
+    if not opens:
+        return
+    sm, se, om, oe = np.asarray(opens, np.float64).T
+    scores = scores_from_openings(sm, se, om, oe)
+    for key in ("mouth_corr", "eye_corr", "mouth_error", "eye_error", "blink_agreement"):
+        setattr(report, key, float(getattr(scores, key)))
+    report.openings = scores.per_frame
+
+
+def _mean_finite(values: list[float]) -> float:
+    """Mean over frame pairs that had a face region in both frames (what `metrics.flicker` averages)."""
+    kept = [v for v in values if np.isfinite(v)]
+    return float(np.mean(kept)) if kept else float("nan")

@@ -1,11 +1,16 @@
 """The canonical mean-face template, crop coverage, and the warps between frames and aligned crops.
 
 This is the only module that knows the template: extract and convert both align through
-`alignment_matrix`, so a face put back with the inverse matrix lands exactly where it came from.
+`alignment_matrix`, and both turn an aligned crop into the model's input through `resize_crop`, so a face
+put back with the inverse matrix lands exactly where it came from and the model sees at convert time the
+same kind of crop it was trained on.
 
-The template is the mean of MediaPipe mesh landmarks over ~100 frontal-ish faces (generalised Procrustes on
-the points below, eye line levelled), in unit crop coordinates where the face outline just fits the crop.
-Only points that barely move with expression are used to align: eye contours, nose, mouth corners.
+The template is the mean of MediaPipe mesh landmarks over ~100 frontal-ish faces (generalised Procrustes,
+eye line levelled), in unit crop coordinates where the face outline just fits the crop. The similarity is
+fitted on rigid points only (`RIGID_POINTS`): eye corners, the nose bridge and tip, the base of the nose.
+Eyelid contours move on every blink and lips on every word; fitting on them made the crop (and the pasted
+face) twitch with the eyes (v1 used 32 eyelid points of 58). Changing these points changes every crop, so
+the template's name changes with them and face sets or models made with another name are refused.
 """
 
 from __future__ import annotations
@@ -14,9 +19,17 @@ import numpy as np
 
 from . import regions
 
-TEMPLATE_NAME = "mediapipe-mean-v1"
-ALIGN_INDICES = np.concatenate([regions.EYES, regions.NOSE, [61, 291]])
-_TEMPLATE_UNIT = np.array([
+TEMPLATE_NAME = "mediapipe-mean-v2-rigid"
+
+# Mesh points that do not move with blinks, gaze or speech (subject's right/left as in `regions`).
+RIGID_POINTS: dict[str, int] = {
+    "right_eye_outer": 33, "right_eye_inner": 133, "left_eye_inner": 362, "left_eye_outer": 263,
+    "nose_bridge_top": 168, "nose_bridge": 6, "nose_bridge_low": 197, "nose_dorsum": 195, "nose_dorsum_low": 5,
+    "nose_tip_top": 4, "nose_tip": 1, "right_nose_base": 98, "left_nose_base": 327,
+}
+ALIGN_INDICES = np.array(list(RIGID_POINTS.values()))
+_MEAN_FACE_INDICES = np.concatenate([regions.EYES, regions.NOSE, [61, 291]])  # the rows of _MEAN_FACE
+_MEAN_FACE = np.array([
     (0.7471, 0.3316), (0.7601, 0.3201), (0.5995, 0.3328), (0.7126, 0.3451), (0.6827, 0.3475), (0.6536, 0.3445),
     (0.6261, 0.3386), (0.6082, 0.3357), (0.6307, 0.3073), (0.6610, 0.2971), (0.6921, 0.2953), (0.7226, 0.3001),
     (0.7411, 0.3082), (0.7329, 0.3390), (0.6095, 0.3227), (0.7519, 0.3147), (0.2532, 0.3301), (0.2408, 0.3187),
@@ -28,6 +41,7 @@ _TEMPLATE_UNIT = np.array([
     (0.4331, 0.5379), (0.5270, 0.5351), (0.6023, 0.5561), (0.6038, 0.5708), (0.5386, 0.6042), (0.5931, 0.5915),
     (0.5818, 0.5450), (0.5561, 0.5389), (0.3452, 0.7208), (0.6470, 0.7283),
 ], dtype=np.float64)
+_TEMPLATE_UNIT = _MEAN_FACE[[int(np.flatnonzero(_MEAN_FACE_INDICES == i)[0]) for i in ALIGN_INDICES]]
 
 # coverage name -> (zoom-out factor, vertical shift of the crop centre in face units; negative = up)
 COVERAGES: dict[str, tuple[float, float]] = {
@@ -37,12 +51,18 @@ COVERAGES: dict[str, tuple[float, float]] = {
 }
 
 
-def template_points(size: int, coverage: str = "face") -> np.ndarray:
-    """Template positions of ALIGN_INDICES in pixels of a size×size crop at the given coverage."""
+V1_INDICES = _MEAN_FACE_INDICES
+"""The 58 points template v1 fitted on (eyelid contours, nose, mouth corners); kept for comparisons."""
+
+
+def template_points(size: int, coverage: str = "face", indices: np.ndarray | None = None) -> np.ndarray:
+    """Template positions of ALIGN_INDICES (or of other mean-face `indices`) in pixels of a size×size crop."""
     if coverage not in COVERAGES:
         raise ValueError(f"unknown coverage {coverage!r}; choose one of: {', '.join(COVERAGES)}")
     zoom, shift = COVERAGES[coverage]
-    unit = (_TEMPLATE_UNIT - 0.5) / zoom + 0.5
+    base = _TEMPLATE_UNIT if indices is None else \
+        _MEAN_FACE[[int(np.flatnonzero(_MEAN_FACE_INDICES == i)[0]) for i in indices]]
+    unit = (base - 0.5) / zoom + 0.5
     unit[:, 1] -= shift / zoom
     return unit * size
 
@@ -82,6 +102,22 @@ def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray
     import cv2
 
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def resize_crop(crop: np.ndarray, size: int) -> np.ndarray:
+    """An aligned crop (or its uint8 mask) at another side length: the model's input from a face set's crop.
+
+    The one resize between a face set's crop size and a model's: the face set cache (training) and convert
+    both call it, so the model is fed at convert time exactly the kind of crop it learned from. Shrinking
+    averages pixel areas (no aliasing, unlike sampling a small crop straight from the frame); growing is
+    bicubic.
+    """
+    import cv2
+
+    if crop.shape[0] == size and crop.shape[1] == size:
+        return crop
+    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_CUBIC
+    return cv2.resize(crop, (size, size), interpolation=interp)
 
 
 def warp_to_frame(crop: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:

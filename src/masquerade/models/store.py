@@ -1,9 +1,15 @@
-"""A model folder on disk: weights (safetensors), `model.json` (architecture + hyper-parameters + data), and
-`SwapModel`, the eval-mode face renderer convert uses.
+"""A model folder on disk and `SwapModel`, the eval-mode face renderer convert uses.
 
-Layout: `model.json` names the architecture and its config, the alignment template, coverage and crop size
-the model was trained on, the face sets it has seen and the sha256 of `model.safetensors`. Convert rebuilds
-the network from the folder alone. No pickle anywhere: safetensors for tensors, JSON for the rest.
+Layout: every save is a complete snapshot folder `snapshots/step_0001234/` holding `model.json`
+(architecture + config, the alignment template, coverage and crop size, the face sets seen, the step and
+the sha256 of the weights), `model.safetensors` (the weights: what convert loads and what provenance hashes)
+and the training state (`state.json` + `state.safetensors`, see `train/checkpoint.py`). A snapshot appears
+by one rename of a finished, fsynced folder (`train/snapshots.py`), so a kill never leaves half of one;
+readers still verify the sha256s, because disks and people damage files, and fall back to the newest
+snapshot that verifies, saying so in a note. Folders of the earlier layout (the same four files at the top
+of the model folder) read as one more, older snapshot. Other code must not open these files directly:
+`read_manifest`, `load_model` and `find_snapshot` decide which snapshot counts.
+No pickle anywhere: safetensors for tensors, JSON for the rest.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,11 @@ from .base import FaceAutoencoder
 SCHEMA_VERSION = 1
 MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
+STATE = "state.safetensors"
+STATE_JSON = "state.json"
+SNAPSHOTS = "snapshots"
+LEGACY_FILES = (MODEL_JSON, WEIGHTS, STATE_JSON, STATE)  # the earlier layout's files, at the folder's top
+_STEP_DIR = re.compile(r"^step_(\d{7,})$")
 DIRECTIONS = {"a2b": "b", "b2a": "a", "a2a": "a", "b2b": "b"}
 
 
@@ -94,17 +106,168 @@ def load_weights(module: torch.nn.Module, path: Path) -> str:
     return sha256_hex(data)
 
 
-def read_manifest(model_dir: Path) -> dict[str, Any]:
-    path = Path(model_dir) / MODEL_JSON
-    if not path.is_file():
-        raise ModelError(f"{model_dir} is not a model folder (no {MODEL_JSON}); train one with `masquerade train`")
+def snapshot_name(step: int) -> str:
+    return f"step_{step:07d}"
+
+
+def is_model_folder(path: str | os.PathLike) -> bool:
+    """True for a folder `masquerade train` made (either layout), even one killed before its first save."""
+    path = Path(path)
+    return (path / SNAPSHOTS).is_dir() or (path / MODEL_JSON).is_file()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One saved state of a model: a `snapshots/step_*` folder, or the top of an earlier-layout folder."""
+
+    path: Path
+    step: int
+    manifest: dict[str, Any]
+    legacy: bool = False
+    note: str | None = None  # set when newer snapshots were passed over: which, and why
+
+    @property
+    def weights(self) -> Path:
+        return self.path / WEIGHTS
+
+    @property
+    def label(self) -> str:
+        return _label(self.path, self.legacy)
+
+
+def _label(path: Path, legacy: bool) -> str:
+    return "the earlier-layout files at the folder's top" if legacy else f"{SNAPSHOTS}/{path.name}"
+
+
+def list_snapshots(model_dir: str | os.PathLike) -> list[tuple[int, Path, bool]]:
+    """Candidate snapshots, newest first, unverified: (step, folder, legacy). On a tie of steps the
+    snapshot folder comes before the earlier layout's files (it is the migrated copy of them)."""
+    model_dir = Path(model_dir)
+    found: list[tuple[int, Path, bool]] = []
+    folder = model_dir / SNAPSHOTS
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            m = _STEP_DIR.match(entry.name)
+            if m and entry.is_dir() and not entry.is_symlink():
+                found.append((int(m.group(1)), entry, False))
+    if (model_dir / MODEL_JSON).is_file():
+        try:
+            step = int(json.loads((model_dir / MODEL_JSON).read_text()).get("step", 0))
+        except Exception:  # unreadable: still a candidate, so the note can say what is wrong with it
+            step = -1
+        found.append((step, model_dir, True))
+    return sorted(found, key=lambda t: (t[0], not t[2]), reverse=True)
+
+
+class DamagedSnapshot(Exception):
+    """Why one snapshot cannot be used; callers turn it into part of a note, or a ModelError if none can."""
+
+
+def _json_object(path: Path) -> dict[str, Any]:
     try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelError(f"{path} is unreadable ({e}); restore it or retrain") from None
+        obj = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DamagedSnapshot(f"{path.name} is missing") from None
+    except (OSError, ValueError):
+        raise DamagedSnapshot(f"{path.name} is unreadable") from None
+    if not isinstance(obj, dict):
+        raise DamagedSnapshot(f"{path.name} is not a JSON object")
+    return obj
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in chunks (a weights file can be larger than we want to hold twice)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 23), b""):
+                h.update(chunk)
+    except FileNotFoundError:
+        raise DamagedSnapshot(f"{path.name} is missing") from None
+    except OSError as e:
+        raise DamagedSnapshot(f"{path.name} is unreadable ({e.strerror})") from None
+    return h.hexdigest()
+
+
+def verify_snapshot(path: Path, step: int, legacy: bool = False, need_state: bool = False) -> dict[str, Any]:
+    """The snapshot's manifest if its files are intact (hashes match, steps agree); else `DamagedSnapshot`."""
+    manifest = _json_object(path / MODEL_JSON)
     if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise ModelError(f"{path} has schema_version {manifest.get('schema_version')!r}; this masquerade reads {SCHEMA_VERSION}")
+        raise DamagedSnapshot(f"{MODEL_JSON} has schema_version {manifest.get('schema_version')!r}, "
+                       f"this masquerade reads {SCHEMA_VERSION}")
+    step = int(manifest.get("step", 0)) if legacy else step
+    if manifest.get("step", 0) != step:
+        raise DamagedSnapshot(f"{MODEL_JSON} says step {manifest.get('step')!r}")
+    expected = manifest.get("weights_sha256")
+    if expected is None and not legacy:
+        raise DamagedSnapshot(f"{MODEL_JSON} records no weights hash")
+    if expected not in (None, file_sha256(path / WEIGHTS)):
+        raise DamagedSnapshot(f"{WEIGHTS} does not match its recorded hash")
+    if need_state:
+        meta = _json_object(path / STATE_JSON)
+        if meta.get("step") != step:
+            raise DamagedSnapshot(f"{STATE_JSON} is from step {meta.get('step')!r}, the weights from step {step}")
+        if meta.get("state_sha256") != file_sha256(path / STATE):
+            raise DamagedSnapshot(f"{STATE} does not match its recorded hash")
     return manifest
+
+
+_VERIFIED: dict[tuple, dict[str, Any]] = {}  # verified manifests, keyed by the files' (size, mtime, inode)
+
+
+def _stat_key(path: Path, need_state: bool) -> tuple:
+    names = LEGACY_FILES if need_state else (MODEL_JSON, WEIGHTS)
+    key: list[Any] = [str(path), need_state]
+    for name in names:
+        try:
+            st = (path / name).stat()
+            key.append((st.st_size, st.st_mtime_ns, st.st_ino))
+        except OSError:
+            key.append(None)
+    return tuple(key)
+
+
+def find_snapshot(model_dir: str | os.PathLike, need_state: bool = False) -> Snapshot:
+    """The newest snapshot whose files verify; `need_state` also requires its training state (resume).
+
+    Newer snapshots that fail are skipped, and the returned snapshot's `note` says which and why, so the
+    caller can tell the user that an older state is being used instead of refusing the whole folder.
+    """
+    model_dir = Path(model_dir)
+    candidates = list_snapshots(model_dir)
+    if not candidates:
+        if (model_dir / SNAPSHOTS).is_dir():
+            raise ModelError(f"{model_dir} holds no saved snapshot yet (training stopped before its first save); "
+                             "run `masquerade train` on it again")
+        raise ModelError(f"{model_dir} is not a model folder (no {SNAPSHOTS}/ or {MODEL_JSON}); "
+                         "train one with `masquerade train`")
+    skipped: list[str] = []
+    for step, path, legacy in candidates:
+        key = _stat_key(path, need_state)
+        manifest = _VERIFIED.get(key)
+        if manifest is None:
+            try:
+                manifest = verify_snapshot(path, step, legacy, need_state)
+            except DamagedSnapshot as e:
+                skipped.append(f"{_label(path, legacy)}: {e}")
+                continue
+            if len(_VERIFIED) > 256:
+                _VERIFIED.clear()
+            _VERIFIED[key] = manifest
+        found = int(manifest.get("step", 0))
+        note = None
+        if skipped:
+            note = (f"{model_dir}: using the snapshot of step {found} ({_label(path, legacy)}) because newer ones "
+                    f"are damaged: {'; '.join(skipped)}")
+        return Snapshot(path, found, dict(manifest), legacy, note)
+    what = "intact training state" if need_state else "intact weights"
+    raise ModelError(f"{model_dir}: no snapshot has {what} ({'; '.join(skipped)}); "
+                     "restore the folder from a backup or train into a new folder")
+
+
+def read_manifest(model_dir: Path) -> dict[str, Any]:
+    """The manifest of the newest usable snapshot (see `find_snapshot`): what convert would load."""
+    return dict(find_snapshot(model_dir).manifest)
 
 
 @dataclass(frozen=True)
@@ -120,8 +283,14 @@ class ModelInfo:
 class SwapModel:
     """A trained model in eval mode: renders aligned faces as either identity. No gradients, no training state."""
 
-    def __init__(self, net: FaceAutoencoder, config: ModelInfo, hash: str, device: torch.device):
+    def __init__(self, net: FaceAutoencoder, config: ModelInfo, hash: str, device: torch.device,
+                 note: str | None = None):
         self.net, self.config, self.hash, self.device = net.eval().to(device), config, hash, device
+        self.note = note  # set when newer snapshots were damaged and an older one was loaded (say so to the user)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return (self.note,) if self.note else ()
 
     @torch.no_grad()
     def swap(self, faces: torch.Tensor, direction: str = "a2b", chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,17 +309,21 @@ class SwapModel:
 
 
 def load_model(model_dir: str | os.PathLike, device: str = "auto") -> SwapModel:
-    """Rebuild a trained model from its folder alone (no flags) and put it in eval mode on `device`."""
+    """Rebuild a trained model from its folder alone (no flags) and put it in eval mode on `device`.
+
+    Loads the newest snapshot with intact weights; `SwapModel.note` says when that is not the newest one.
+    """
     from . import build_model
 
     model_dir = Path(model_dir)
-    manifest = read_manifest(model_dir)
+    snap = find_snapshot(model_dir)
+    manifest = snap.manifest
     try:
         net = build_model(manifest["architecture"], manifest["arch_config"])
         info = ModelInfo(manifest["architecture"], int(manifest["size"]), manifest["template"], manifest["coverage"])
     except (KeyError, ValueError, TypeError) as e:
-        raise ModelError(f"{model_dir / MODEL_JSON} does not describe a known model ({e}); retrain it") from None
-    digest = load_weights(net, model_dir / WEIGHTS)
+        raise ModelError(f"{snap.path / MODEL_JSON} does not describe a known model ({e}); retrain it") from None
+    digest = load_weights(net, snap.weights)
     if manifest.get("weights_sha256") not in (None, digest):
-        raise ModelError(f"{model_dir / WEIGHTS} does not match the hash in {MODEL_JSON}; the folder was changed by hand")
-    return SwapModel(net, info, digest, resolve_device(device))
+        raise ModelError(f"{snap.weights} changed while it was being loaded; run the command again")
+    return SwapModel(net, info, digest, resolve_device(device), note=snap.note)

@@ -1,7 +1,9 @@
 """The distortions the watermark must survive, shared by the tests and `bench/watermark.py`.
 
 Each takes and returns RGB uint8 (the H.264 one takes and returns a list of frames). They work in memory
-and write nothing to disk.
+and write nothing to disk. Two families: the classic ones that give back an image of the original size
+(`rescale` goes down and back up), and the re-upload ones that change the geometry for good (`resize`,
+`to_height`, `rotate`, `stretch`, `crop_then_resize`), which is what a platform or a screenshot does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,57 @@ def rescale(rgb: np.ndarray, factor: float = 0.5) -> np.ndarray:
     h, w = rgb.shape[:2]
     small = cv2.resize(rgb, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+INTERPOLATIONS = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "lanczos": cv2.INTER_LANCZOS4}
+
+
+def resize(rgb: np.ndarray, factor: float, interpolation: str = "area") -> np.ndarray:
+    """Rescale by `factor` and leave the image at its new size (a re-upload at a lower or higher resolution)."""
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return cv2.resize(rgb, size, interpolation=INTERPOLATIONS[interpolation])
+
+
+def to_height(rgb: np.ndarray, height: int, interpolation: str = "area") -> np.ndarray:
+    """Resize to `height` lines keeping the aspect ratio (e.g. a 1080p upload served at 720p)."""
+    return resize(rgb, height / rgb.shape[0], interpolation)
+
+
+def resolution_chain(rgb: np.ndarray, heights: tuple[int, ...] = (720, 480)) -> np.ndarray:
+    """Successive re-uploads at falling resolutions, each resampled from the previous one."""
+    for h in heights:
+        rgb = to_height(rgb, h)
+    return rgb
+
+
+def stretch(rgb: np.ndarray, fx: float = 0.9, fy: float = 1.0) -> np.ndarray:
+    """Change the aspect ratio (e.g. squeezed to fit a player), left at the new size."""
+    h, w = rgb.shape[:2]
+    return cv2.resize(rgb, (max(1, round(w * fx)), max(1, round(h * fy))), interpolation=cv2.INTER_AREA)
+
+
+def rotate(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """Rotate about the centre (counter-clockwise for positive `degrees`), then crop the border away.
+
+    The crop keeps the largest centred rectangle of the original aspect ratio that holds no fill pixels,
+    as an editor's "straighten" tool does.
+    """
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), degrees, 1.0)
+    turned = cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    a = np.deg2rad(abs(degrees))
+    c, s = np.cos(a), np.sin(a)
+    k = min(w / (w * c + h * s), h / (w * s + h * c))  # scale of the inscribed, same-aspect rectangle
+    cw, ch = int(w * k) - 2, int(h * k) - 2
+    x0, y0 = (w - cw) // 2, (h - ch) // 2
+    return np.ascontiguousarray(turned[y0 : y0 + ch, x0 : x0 + cw])
+
+
+def crop_then_resize(rgb: np.ndarray, fraction: float = 0.25, factor: float = 0.75) -> np.ndarray:
+    """Cut `fraction` of the width and height away (off-centre: from the left and top), then rescale."""
+    h, w = rgb.shape[:2]
+    return resize(rgb[round(h * fraction) :, round(w * fraction) :], factor)
 
 
 def brightness(rgb: np.ndarray, factor: float) -> np.ndarray:
@@ -60,3 +113,8 @@ def h264(frames: list[np.ndarray], crf: int = 28, fps: int = 25) -> list[np.ndar
     buf.seek(0)
     with av.open(buf, "r") as inp:
         return [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+
+
+def jpeg_resize_brightness(rgb: np.ndarray, quality: int = 50, factor: float = 0.5, gain: float = 0.8) -> np.ndarray:
+    """A chained re-upload: JPEG, then a smaller size left as is, then darker."""
+    return brightness(resize(jpeg(rgb, quality), factor), gain)

@@ -77,3 +77,24 @@ def decode(soft: np.ndarray, n_bits: int) -> np.ndarray:
         bits[t] = state >> (MEMORY - 1)
         state = ((state & ((_N_STATES >> 1) - 1)) << 1) | int(choices[t, state])
     return bits[:n_bits]
+
+
+_CRC_POLYS = {12: 0x80F, 16: 0x1021}  # CRC-12 and CRC-16/CCITT generator polynomials (top bit implied)
+
+
+def crc(bits: np.ndarray, n_bits: int = 16, init: int = 0) -> np.ndarray:
+    """CRC of 0/1 bits (MSB first) as `n_bits` 0/1 bits; `init` keys it (e.g. with a format tag).
+
+    Why a CRC after the Viterbi decoder: when the mark is too weak, Viterbi still returns *some* message;
+    the CRC tells a right one from a wrong one, which also makes a false alarm on unmarked content need a
+    2^-n_bits coincidence on top of a strong sync peak.
+    """
+    poly = _CRC_POLYS[n_bits]
+    reg = init & ((1 << n_bits) - 1)
+    top = 1 << (n_bits - 1)
+    for b in np.asarray(bits, dtype=np.int64).tolist():
+        feedback = bool(reg & top) ^ bool(b)
+        reg = (reg << 1) & ((1 << n_bits) - 1)
+        if feedback:
+            reg ^= poly
+    return np.array([(reg >> (n_bits - 1 - i)) & 1 for i in range(n_bits)], dtype=np.uint8)

@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,11 @@ class Credentials:
     def certificate(self) -> x509.Certificate:
         return x509.load_pem_x509_certificates(self.chain_pem)[0]
 
+    def certificate_name(self) -> str | None:
+        """The signing certificate's common name (what `verify` shows as the signer)."""
+        names = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(names[0].value) if names else None
+
     def signer(self):  # -> c2pa.Signer (imported lazily: the native library is heavy)
         from c2pa import C2paSignerInfo, C2paSigningAlg, Signer
 
@@ -134,22 +140,75 @@ def generate() -> tuple[bytes, bytes, bytes]:
 
 
 def load_default(create: bool = True) -> Credentials | None:
-    """This user's Masquerade credentials, made on first use (or None if absent and `create` is False)."""
+    """This user's Masquerade credentials, made on first use (or None if absent and `create` is False).
+
+    Checked as `check_credentials` does (permissions, parse, key matches certificate, dates).
+    """
+    if not create and not keys_dir().exists():
+        return None
+    return check_credentials()
+
+
+def check_credentials() -> Credentials:
+    """Load this user's signing key and certificate and check them before any work; made on first use.
+
+    Why up front: a broken key used to surface only when signing, after a whole video had been encoded.
+    Cheap (a few ms, no signing). Raises ProvenanceError with one line that says what to do.
+    """
     folder = keys_dir()
-    if not (folder / KEY_FILE).exists():
-        if not create:
-            return None
+    key_path, cert_path, ca_path = folder / KEY_FILE, folder / CERT_FILE, folder / CA_FILE
+    if not folder.exists():
         _create(folder)
-    try:
-        return Credentials(
-            key_pem=(folder / KEY_FILE).read_bytes(),
-            chain_pem=(folder / CERT_FILE).read_bytes(),
-            trust_anchor_pem=(folder / CA_FILE).read_bytes(),
-        )
-    except OSError as exc:
+    elif not folder.is_dir():
+        raise ProvenanceError(f"{folder} should be Masquerade's keys folder but is a file; move it away")
+    missing = [p.name for p in (key_path, cert_path, ca_path) if not p.exists()]
+    if missing:
         raise ProvenanceError(
-            f"cannot read Masquerade's signing keys in {folder}: {exc}; delete the folder to make new ones"
-        ) from exc
+            f"{', '.join(missing)} missing from {folder}: restore {'it' if len(missing) == 1 else 'them'} from "
+            f"a backup, or move the folder {folder} away and Masquerade makes a new key next time "
+            "(outputs signed with the old key then show as another installation's)"
+        )
+    _check_private(key_path)
+    try:
+        key_pem, chain_pem, ca_pem = key_path.read_bytes(), cert_path.read_bytes(), ca_path.read_bytes()
+    except OSError as exc:
+        raise ProvenanceError(f"cannot read Masquerade's signing keys in {folder}: {exc.strerror}; "
+                              f"check the folder's owner and permissions") from exc
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ProvenanceError(f"{key_path} is not a readable unencrypted PEM private key (damaged?); restore it "
+                              f"from a backup, or move {folder} away to make a new key") from exc
+    try:
+        certs = x509.load_pem_x509_certificates(chain_pem)
+        x509.load_pem_x509_certificates(ca_pem)
+    except ValueError as exc:
+        raise ProvenanceError(f"the certificates in {folder} are damaged; restore them from a backup, "
+                              f"or move {folder} away to make a new key") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise ProvenanceError(f"{key_path} is not an EC P-256 (ES256) key; move {folder} away to make a new key")
+    if certs[0].public_key().public_numbers() != key.public_key().public_numbers():
+        raise ProvenanceError(f"{key_path} does not match the certificate {cert_path}; put back the matching "
+                              f"pair, or move {folder} away to make a new key")
+    now = dt.datetime.now(dt.timezone.utc)
+    if not certs[0].not_valid_before_utc <= now <= certs[0].not_valid_after_utc:
+        raise ProvenanceError(f"the signing certificate {cert_path} is not valid today "
+                              f"({certs[0].not_valid_before_utc:%Y-%m-%d} to {certs[0].not_valid_after_utc:%Y-%m-%d}); "
+                              f"check the system clock, or move {folder} away to make a new key")
+    return Credentials(key_pem=key_pem, chain_pem=chain_pem, trust_anchor_pem=ca_pem)
+
+
+def _check_private(key_path: Path) -> None:
+    """Refuse a key that other users may read or replace (POSIX only: Windows has no mode bits)."""
+    if os.name != "posix":
+        return
+    try:
+        mode = stat.S_IMODE(key_path.stat().st_mode)
+    except OSError as exc:
+        raise ProvenanceError(f"cannot read the signing key {key_path}: {exc.strerror}") from exc
+    if mode & 0o077:
+        raise ProvenanceError(f"the signing key {key_path} is open to other users (mode {mode:04o}); "
+                              f"run: chmod 600 {key_path}")
 
 
 def trust_anchor() -> bytes | None:

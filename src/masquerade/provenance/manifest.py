@@ -8,6 +8,7 @@ means; plain `trainedAlgorithmicMedia` claims the whole picture is generated. Bo
 
 from __future__ import annotations
 
+import base64
 import json
 import mimetypes
 import os
@@ -17,10 +18,14 @@ from pathlib import Path
 from masquerade import __version__
 from masquerade.errors import ProvenanceError
 
+import numpy as np
+
+from . import watermark
 from .keys import ORGANIZATION, Credentials
 
 CLAIM_GENERATOR = "masquerade"
 MODEL_ASSERTION = "org.masquerade.model"
+SOFT_BINDING = "c2pa.soft-binding"
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 DIGITAL_SOURCE_TYPE = IPTC + "compositeWithTrainedAlgorithmicMedia"
 SYNTHETIC_SOURCE_TYPES = frozenset({DIGITAL_SOURCE_TYPE, IPTC + "trainedAlgorithmicMedia"})
@@ -35,9 +40,33 @@ def mime_type(path: str | os.PathLike[str]) -> str:
     return _MIME.get(suffix) or mimetypes.guess_type(str(path))[0] or "application/octet-stream"
 
 
-def manifest_definition(model_hash: str, title: str, fmt: str) -> dict:
-    """The claim: created by Masquerade (name + version) from a trained model identified by its hash."""
+def soft_binding(model_hash: str, nonce: int) -> dict:
+    """The `c2pa.soft-binding` assertion: our watermark algorithm and the payload it carries in this file.
+
+    `value` is the 88-bit payload (version, model prefix, nonce, CRC) as base64, as C2PA's soft-binding
+    blocks carry it; the whole picture (every frame) is its scope.
+    """
+    bits = watermark.payload_bits(model_hash, nonce)
+    value = base64.b64encode(np.packbits(bits).tobytes()).decode("ascii")
+    return {
+        "label": SOFT_BINDING,
+        "data": {"alg": watermark.ALGORITHM, "blocks": [{"scope": {}, "value": value}],
+                 "name": "Masquerade tiled luma watermark (mark id = model prefix + nonce)"},
+    }
+
+
+def manifest_definition(model_hash: str, title: str, fmt: str, nonce: int | None = None) -> dict:
+    """The claim: created by Masquerade (name + version) from a trained model identified by its hash.
+
+    With `nonce` (the one the pixels' watermark carries) the claim also records the soft binding and the
+    mark id, which is how a stripped copy leads back to this manifest.
+    """
     agent = {"name": CLAIM_GENERATOR, "version": __version__}
+    model = {"model_hash": model_hash, "generator": CLAIM_GENERATOR, "version": __version__}
+    extra = []
+    if nonce is not None:
+        model["mark_id"] = watermark.mark_id(model_hash, nonce)
+        extra.append(soft_binding(model_hash, nonce))
     return {
         "claim_generator_info": [agent],
         "title": title,
@@ -49,10 +78,8 @@ def manifest_definition(model_hash: str, title: str, fmt: str) -> dict:
                     {"action": "c2pa.created", "digitalSourceType": DIGITAL_SOURCE_TYPE, "softwareAgent": agent},
                 ]},
             },
-            {
-                "label": MODEL_ASSERTION,
-                "data": {"model_hash": model_hash, "generator": CLAIM_GENERATOR, "version": __version__},
-            },
+            {"label": MODEL_ASSERTION, "data": model},
+            *extra,
         ],
     }
 
@@ -64,14 +91,17 @@ def _context(settings: dict):
 
 
 def sign_file(src: Path, dst: Path, model_hash: str, credentials: Credentials, source: str | None = None,
-              title: str | None = None) -> None:
-    """Copy `src` to `dst` with a signed manifest embedded; `source` (the input media) becomes an ingredient."""
+              title: str | None = None, nonce: int | None = None) -> bytes:
+    """Copy `src` to `dst` with a signed manifest embedded; `source` (the input media) becomes an ingredient.
+
+    Returns the signed manifest store (JUMBF bytes), which the writer keeps in the local store.
+    """
     fmt = mime_type(title or dst)
-    definition = manifest_definition(model_hash, title or dst.name, fmt)
+    definition = manifest_definition(model_hash, title or dst.name, fmt, nonce)
     try:
         builder = _builder_with_ingredient(definition, Path(source) if source is not None else None)
         with open(src, "rb") as fin, open(dst, "wb") as fout:
-            builder.sign(credentials.signer(), fmt, fin, fout)
+            return builder.sign(credentials.signer(), fmt, fin, fout)
     except ProvenanceError:
         raise
     except Exception as exc:  # noqa: BLE001 - c2pa errors, I/O errors
@@ -111,6 +141,8 @@ class ManifestReport:
     version: str | None = None
     model_hash: str | None = None
     signer: str | None = None
+    label: str | None = None  # the active manifest's C2PA label (urn:c2pa:...)
+    mark_id: str | None = None  # the watermark payload the manifest is soft-bound to
     trusted: bool = False  # signed by this user's own Masquerade key
     error: str | None = None  # the file could not be read at all
     raw: dict = field(default_factory=dict, repr=False, compare=False)
@@ -142,6 +174,42 @@ def read_manifest(path: str | os.PathLike[str], trust_anchor_pem: bytes | None =
     return _summarise(report, state)
 
 
+def _peek(path: Path) -> dict | None:
+    """The manifest store's JSON without validating it (no hashing of the file), or None if there is none."""
+    from c2pa import Reader
+
+    if not path.is_file() or path.is_symlink() or mime_type(path) not in set(_MIME.values()):
+        return None
+    try:
+        with open(path, "rb") as f:
+            reader = Reader.try_create(mime_type(path), f, context=_context({"verify": {"verify_after_reading": False}}))
+            if reader is None:
+                return None
+            with reader:
+                return json.loads(reader.json())
+    except Exception:  # noqa: BLE001 - unreadable or foreign: nothing to report
+        return None
+
+
+def read_manifest_label(path: str | os.PathLike[str]) -> str | None:
+    """The active manifest's label (urn:c2pa:...) of a file we just signed; cheap (no validation)."""
+    report = _peek(Path(path))
+    return report.get("active_manifest") if report else None
+
+
+def made_by_masquerade(path: str | os.PathLike[str]) -> bool:
+    """Does this existing file carry a Masquerade manifest signed with a Masquerade key? Cheap: no hashing.
+
+    Used to let a new output replace one of our own earlier outputs (and nothing else). Validation is
+    skipped on purpose: only the claim is needed here, and validating would hash a whole video.
+    """
+    report = _peek(Path(path))
+    if report is None:
+        return False
+    summary = _summarise(report, None)
+    return summary.by_masquerade and summary.masquerade_key
+
+
 def _summarise(report: dict, state: str | None) -> ManifestReport:
     active = report.get("manifests", {}).get(report.get("active_manifest") or "", {})
     failures = report.get("validation_results", {}).get("activeManifest", {}).get("failure", [])
@@ -149,10 +217,11 @@ def _summarise(report: dict, state: str | None) -> ManifestReport:
     generators = active.get("claim_generator_info") or []
     version = next((g.get("version") for g in generators if g.get("name") == CLAIM_GENERATOR), None)
     sig = active.get("signature_info") or {}
-    model_hash, synthetic = None, False
+    model_hash, mark, synthetic = None, None, False
     for assertion in active.get("assertions", []):
         if assertion.get("label") == MODEL_ASSERTION:
             model_hash = (assertion.get("data") or {}).get("model_hash")
+            mark = (assertion.get("data") or {}).get("mark_id")
         if assertion.get("label", "").startswith("c2pa.actions"):
             actions = (assertion.get("data") or {}).get("actions", [])
             synthetic |= any(a.get("digitalSourceType") in SYNTHETIC_SOURCE_TYPES for a in actions)
@@ -166,6 +235,8 @@ def _summarise(report: dict, state: str | None) -> ManifestReport:
         version=version,
         model_hash=model_hash,
         signer=sig.get("common_name"),
+        label=report.get("active_manifest"),
+        mark_id=mark if isinstance(mark, str) else None,
         trusted=state == "Trusted",
         raw=report,
     )

@@ -2,7 +2,9 @@
 
 Two independent checks, so that removing one does not hide the file's origin: the signed C2PA manifest
 (present? signature intact? Masquerade's key? this user's?) and the invisible watermark (one frame for an
-image; evidence pooled over up to `MAX_FRAMES` frames sampled from a video).
+image; evidence pooled over up to `MAX_FRAMES` frames sampled from a video). When the manifest is gone
+but the mark survives, the mark id it carries is looked up in this user's manifest store (`store`), which
+names the manifest the file was signed with: C2PA's soft-binding lookup.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from masquerade.errors import MasqueradeError
 
-from . import watermark
+from . import store, watermark
 from .keys import trust_anchor
 from .manifest import ManifestReport, read_manifest
 
@@ -42,6 +44,9 @@ class Verdict:
     watermark_found: bool = False
     watermark_score: float = 0.0
     watermark_model_hash: str | None = None
+    watermark_mark_id: str | None = None  # model prefix + per-file nonce carried by the mark
+    stored_manifest: dict | None = None  # the newest manifest in this user's store with that mark id
+    stored_manifests: int = 0  # how many the store holds for it
     frames_checked: int = 0
     error: str | None = None
 
@@ -67,10 +72,9 @@ class Verdict:
             why = ", ".join(self.manifest_errors) or "unreadable manifest"
             return f"manifest signature invalid — file was altered after signing ({why}); {wm}"
         if self.status == STRIPPED:
-            if self.manifest_present:
-                return (f"Masquerade watermark present (model {self.watermark_model_hash}); "
-                        "the C2PA manifest is not Masquerade's")
-            return f"manifest stripped, watermark still present (model {self.watermark_model_hash})"
+            head = ("Masquerade watermark present, but the C2PA manifest is not Masquerade's" if self.manifest_present
+                    else "manifest stripped")
+            return f"{head}; {self._lookup_line()}"
         if self.signer_trusted:
             who = "this user's key"
         elif self.signer_is_masquerade_key:
@@ -79,6 +83,16 @@ class Verdict:
             who = f"{self.signer or 'an unnamed certificate'} (not a Masquerade key)"
         made = f"synthetic — made by Masquerade {self.masquerade_version} with model {self.model_hash}"
         return f"{made}; signed with {who}; {wm}"
+
+    def _lookup_line(self) -> str:
+        """Where the watermark leads: a manifest in this user's store, or nowhere (said plainly)."""
+        m = self.stored_manifest
+        if not m:
+            return (f"watermark present (model {self.watermark_model_hash}, mark {self.watermark_mark_id}); "
+                    "this user's manifest store has no manifest for it")
+        more = f" (newest of {self.stored_manifests} with this mark)" if self.stored_manifests > 1 else ""
+        return (f"watermark leads to manifest {m['label']}{more} for {m['title']} (model {m['model_hash']}), "
+                f"signed on {m['signed_at']} by {m['signer'] or 'this user'}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -125,6 +139,7 @@ def verify(path: str | os.PathLike[str]) -> Verdict:
         detection, n_frames = None, 0  # pixels undecodable (e.g. altered); the manifest still speaks
     wm_found = detection is not None and detection.detected
     ours = report.present and report.by_masquerade
+    stored = store.lookup(detection.mark_id) if wm_found else []
     if report.present and not report.intact and (ours or wm_found):
         status = TAMPERED
     elif ours and report.synthetic:
@@ -144,9 +159,13 @@ def verify(path: str | os.PathLike[str]) -> Verdict:
         signer_is_masquerade_key=report.masquerade_key,
         signer=report.signer,
         masquerade_version=report.version,
-        model_hash=report.model_hash if ours else (detection.model_hash if wm_found else None),
+        model_hash=report.model_hash if ours else (stored[0].model_hash if stored else
+                                                   detection.model_hash if wm_found else None),
         watermark_found=wm_found,
         watermark_score=round(detection.score, 2) if detection is not None else 0.0,
         watermark_model_hash=detection.model_hash if wm_found else None,
+        watermark_mark_id=detection.mark_id if wm_found else None,
+        stored_manifest=stored[0].to_dict() if stored else None,
+        stored_manifests=len(stored),
         frames_checked=n_frames,
     )

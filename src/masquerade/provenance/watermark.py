@@ -1,22 +1,30 @@
-"""Invisible, keyed spread-spectrum watermark in the luma of every synthetic frame.
+"""Invisible, keyed spread-spectrum watermark in the luma of every synthetic frame, found again after
+re-uploads that change size, angle and aspect.
 
-Why this design (see the module's tests for the attacks it must survive):
+Why this design (the attacks it must survive are in `attacks`; numbers in docs/provenance.md):
 - The mark is a periodic tile (period `TILE_PX`) of smooth "cells" (`CELL_PX` pixels) carrying pseudo-random
-  ±1 chips. Cells this large live at low-mid spatial frequencies, which JPEG, H.264 and a 0.5x resize keep.
-- Because the tile repeats, the decoder *folds* the band-passed luma modulo the tile period: every tile
-  adds its evidence, and a crop only rotates the folded tile cyclically. A known sync pattern (a quarter of
-  the cells) finds that rotation with one small FFT correlation, at any integer pixel offset.
-- The other cells carry a K=7 rate-1/3 convolutional codeword (`ecc`) of the 48-bit payload: a 12-bit
-  Masquerade tag, a 4-bit version and the first 32 bits of the model hash. Soft Viterbi decodes it.
-- Strength is uniform, set by a PSNR target (41 dB): it measured better than texture masking here,
+  ±1 chips. Cells this large live at low-mid spatial frequencies, which JPEG, H.264 and a 0.5x downscale
+  keep. 6 px cells (192 px tiles) survived H.264 CRF 35 better, but lost to 4 px on textured and on
+  small pictures (a 300x451 photo, a 25% crop of a 480p frame at 0.75x), which matter more for stills.
+- Because the tile repeats, its autocorrelation has peaks on a lattice whose basis vectors are the tile's
+  current size, angle and aspect (`geometry`): one FFT pair measures a rescale, rotation or stretch, with no
+  sweep. The decoder resamples the whitened luma back to the embedded geometry and *folds* it modulo the
+  tile period, so every tile adds its evidence. A crop only rotates the folded tile cyclically; a known sync
+  pattern (a quarter of the cells) finds that rotation with one small FFT correlation.
+- The other cells carry a K=7 rate-1/3 convolutional codeword (`ecc`) of the 88-bit payload: a 4-bit
+  version, the first 32 bits of the model hash, a 36-bit random nonce chosen per output file, and a CRC-16
+  keyed with Masquerade's tag. Model prefix + nonce form the *mark id*, which the signed manifest records
+  as its soft binding, so a stripped file leads back to its manifest in the local store (`store`).
+- Strength is uniform, set by a PSNR target (`TARGET_PSNR_DB`): it measured better than texture masking here,
   because flat areas carry the mark with the least host noise once the decoder normalises local contrast.
-- Detection requires the sync correlation peak (a z-score) above a threshold calibrated on unmarked
-  images *and* the decoded tag/version to match, so random content essentially never passes.
+- Detection needs both a sync peak (a z-score) above a threshold calibrated on unmarked images *and* a
+  matching CRC, so random content passes only by a double coincidence.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
@@ -24,25 +32,31 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from . import ecc
+from . import ecc, geometry
 
 CELL_PX = 4
 TILE_CELLS = 32
 TILE_PX = CELL_PX * TILE_CELLS
 N_CELLS = TILE_CELLS * TILE_CELLS
 N_SYNC = N_CELLS // 4
-TAG = 0xA5C  # 12-bit Masquerade tag
-TAG_BITS = 12
-VERSION = 1
-VERSION_BITS = 4
-HASH_BITS = 32
-PAYLOAD_BITS = TAG_BITS + VERSION_BITS + HASH_BITS
+VERSION, VERSION_BITS = 2, 4
+HASH_BITS = 32  # model hash prefix
+NONCE_BITS = 36  # per output file
+CRC_BITS = 16
+TAG = 0xA5C3  # Masquerade's tag, the CRC's initial value: other marks with this layout fail the CRC
+ID_BITS = VERSION_BITS + HASH_BITS + NONCE_BITS
+PAYLOAD_BITS = ID_BITS + CRC_BITS
 CODE_BITS = ecc.coded_length(PAYLOAD_BITS)
-TARGET_PSNR_DB = 41.0
-# Sync-peak z-score above which a frame counts as marked; calibrated on 1,000 unmarked images (bench).
-DETECT_THRESHOLD = 6.0
-MAX_HEADER_ERRORS = 2  # tolerated bit errors in the 16 tag+version bits
+TARGET_PSNR_DB = 42.4  # lands at >= 42 dB after rounding to integers
+# Sync-peak z-score above which a frame counts as marked, *and* the CRC-16 must match: on 1,000 unmarked
+# images and frames (bench/watermark.py) about 0.3% reach this score and none passes the CRC, so a false
+# alarm needs two independent coincidences (about 0.003 x 2^-16 per picture).
+DETECT_THRESHOLD = 5.0
+SEARCH_SMOOTH = CELL_PX / 8.0  # lighter high cut for the geometry search (see `_whiten`)
+POOLS_DECODED = 4  # video: the strongest pools that get a full (Viterbi + CRC) decode
+SURE_THRESHOLD = 9.0  # a sync peak this high ends the search over geometries early
 PEAK_EXCLUDE = 6  # pixels around the sync peak left out of the noise estimate
+ALGORITHM = "org.masquerade.watermark.2"  # the soft-binding algorithm name recorded in manifests
 
 _KEY = b"masquerade-watermark-key-v1"
 
@@ -56,8 +70,16 @@ class Detection:
     bits: np.ndarray  # PAYLOAD_BITS decoded 0/1 bits
     version: int
     model_hash: str  # 8 hex chars (32 bits) carried by the mark
-    header_errors: int
+    nonce: int
+    crc_ok: bool
     shift: tuple[int, int]
+    scale: float = 1.0  # size of the picture relative to the marked original (0.5: halved)
+    angle_deg: float = 0.0  # rotation found (counter-clockwise positive)
+
+    @property
+    def mark_id(self) -> str:
+        """Model prefix + nonce: the key of this file's manifest in the local manifest store."""
+        return mark_id(self.model_hash, self.nonce)
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,16 @@ class _Layout:
     pay_bit: np.ndarray  # which code bit each payload cell carries
     chips: np.ndarray  # ±1 per cell
     sync_fft_conj: np.ndarray  # conj FFT of the band-passed sync tile, for the shift search
+
+
+def mark_id(model_hash: str, nonce: int) -> str:
+    return f"{model_hash[:8].lower()}-{nonce:0{NONCE_BITS // 4}x}"
+
+
+def new_nonce() -> int:
+    """A fresh random nonce for one output file (2^36 values: two of a thousand files made with one model
+    share a mark id with odds of about one in 140,000; the store then lists both)."""
+    return secrets.randbits(NONCE_BITS)
 
 
 def _rng() -> np.random.Generator:
@@ -94,19 +126,26 @@ def _layout() -> _Layout:
     return _Layout(sync_idx, pay_idx, pay_bit, chips, np.conj(np.fft.rfft2(sync_tile)))
 
 
-def payload_bits(model_hash: str) -> np.ndarray:
-    """Tag, version and the first 32 bits of `model_hash` (hex) as 0/1 bits, most significant first."""
+def _to_bits(value: int, n: int) -> list[int]:
+    return [(value >> (n - 1 - i)) & 1 for i in range(n)]
+
+
+def payload_bits(model_hash: str, nonce: int = 0) -> np.ndarray:
+    """Version, the first 32 bits of `model_hash` (hex), the nonce and the CRC as 0/1 bits, MSB first."""
     digits = model_hash.strip().lower() if isinstance(model_hash, str) else ""
     if len(digits) < 8 or any(c not in "0123456789abcdef" for c in digits):
         raise ValueError(f"model hash must be a hex string of at least 8 characters, got {model_hash!r}")
-    value = (TAG << (VERSION_BITS + HASH_BITS)) | (VERSION << HASH_BITS) | int(digits[:8], 16)
-    return np.array([(value >> (PAYLOAD_BITS - 1 - i)) & 1 for i in range(PAYLOAD_BITS)], dtype=np.uint8)
+    if not 0 <= int(nonce) < (1 << NONCE_BITS):
+        raise ValueError(f"nonce must fit in {NONCE_BITS} bits")
+    head = _to_bits(VERSION, VERSION_BITS) + _to_bits(int(digits[:8], 16), HASH_BITS) + _to_bits(int(nonce), NONCE_BITS)
+    bits = np.array(head, dtype=np.uint8)
+    return np.concatenate([bits, ecc.crc(bits, CRC_BITS, init=TAG)])
 
 
 @lru_cache(maxsize=8)
-def _payload_tile(model_hash: str) -> np.ndarray:
+def _payload_tile(model_hash: str, nonce: int) -> np.ndarray:
     lay = _layout()
-    code = ecc.encode(payload_bits(model_hash)).astype(np.float64)
+    code = ecc.encode(payload_bits(model_hash, nonce)).astype(np.float64)
     cells = lay.chips.copy()
     cells[lay.pay_idx] *= 2.0 * code[lay.pay_bit] - 1.0
     tile = _cells_to_tile(cells)
@@ -114,9 +153,9 @@ def _payload_tile(model_hash: str) -> np.ndarray:
 
 
 @lru_cache(maxsize=2)
-def _delta(model_hash: str, height: int, width: int, psnr_db: float) -> np.ndarray:
+def _delta(model_hash: str, nonce: int, height: int, width: int, psnr_db: float) -> np.ndarray:
     """The frame-sized int16 offset (same for R, G, B); cached because every frame of a video shares it."""
-    tile = _payload_tile(model_hash) * np.float32(255.0 / 10 ** (psnr_db / 20.0))
+    tile = _payload_tile(model_hash, nonce) * np.float32(255.0 / 10 ** (psnr_db / 20.0))
     reps = (-(-height // TILE_PX), -(-width // TILE_PX))
     d = np.rint(np.tile(tile, reps)[:height, :width]).astype(np.int16)
     return np.ascontiguousarray(np.repeat(d[:, :, None], 3, axis=2))
@@ -133,33 +172,42 @@ def check_frame(rgb: np.ndarray) -> None:
         raise ValueError(f"frames must be RGB uint8 H×W×3 arrays, got {got}")
 
 
-def embed(rgb: np.ndarray, model_hash: str, psnr_db: float = TARGET_PSNR_DB) -> np.ndarray:
+def embed(rgb: np.ndarray, model_hash: str, psnr_db: float = TARGET_PSNR_DB, nonce: int = 0) -> np.ndarray:
     """Return a watermarked copy of an RGB uint8 frame; the same luma offset goes to R, G and B."""
     check_frame(rgb)
-    delta = _delta(model_hash, rgb.shape[0], rgb.shape[1], float(psnr_db))
+    payload_bits(model_hash, nonce)  # validates both
+    delta = _delta(model_hash.strip().lower(), int(nonce), rgb.shape[0], rgb.shape[1], float(psnr_db))
     return cv2.add(np.ascontiguousarray(rgb), delta, dtype=cv2.CV_8U)  # saturating: clips at 0 and 255
 
 
-def _band_pass(luma: np.ndarray) -> np.ndarray:
-    """Keep the band the cells live in; suppress image structure (low) and codec noise (high).
+def _band_pass(luma: np.ndarray, smooth: float = CELL_PX / 4.0) -> np.ndarray:
+    """Keep the band the cells live in; suppress image structure (low) and codec noise (high, `smooth`).
 
     The low-pass (sigma ~3 px) runs at half resolution: four times cheaper, and only needs to be smooth.
     """
     h, w = luma.shape
     half = cv2.resize(luma, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
     low = cv2.resize(cv2.GaussianBlur(half, (0, 0), CELL_PX * 0.35), (w, h), interpolation=cv2.INTER_LINEAR)
-    return cv2.GaussianBlur(luma, (0, 0), CELL_PX / 4.0) - low
+    return cv2.GaussianBlur(luma, (0, 0), smooth) - low
 
 
-def _fold(rgb: np.ndarray) -> np.ndarray:
-    """Band-pass the luma, clip outliers (edges), and sum all tiles into one TILE_PX×TILE_PX accumulator."""
-    check_frame(rgb)
-    f = _band_pass(_luma(rgb))
+def _whiten(luma: np.ndarray, smooth: float = CELL_PX / 4.0) -> np.ndarray:
+    """Band-passed luma with local contrast normalised and outliers (edges) clipped: busy areas stop dominating.
+
+    The default band is matched to the mark at its embedded size; the geometry search uses a lighter
+    `smooth`, because a downscaled mark lives at higher frequencies.
+    """
+    f = _band_pass(luma, smooth)
     energy = cv2.boxFilter(cv2.multiply(f, f), -1, (3 * CELL_PX - 1, 3 * CELL_PX - 1))
     np.maximum(energy, 0.0, out=energy)  # running sums can dip below zero by rounding; sqrt would give NaN
-    f = cv2.divide(f, cv2.sqrt(energy) + 1.0)  # local contrast normalisation: busy areas stop dominating
+    f = cv2.divide(f, cv2.sqrt(energy) + 1.0)
     scale = float(np.mean(np.abs(f))) + 1e-6
     np.clip(f, -1.5 * scale, 1.5 * scale, out=f)
+    return f
+
+
+def _fold(f: np.ndarray) -> np.ndarray:
+    """Sum all tiles of a whitened plane into one TILE_PX×TILE_PX accumulator."""
     h, w = f.shape
     ph, pw = -h % TILE_PX, -w % TILE_PX
     if ph or pw:
@@ -185,51 +233,107 @@ def _sync(acc: np.ndarray) -> tuple[float, int, int]:
     return _peak_z(surface, dy, dx), dy, dx
 
 
-def _decode_folded(acc: np.ndarray, sync: tuple[float, int, int] | None = None) -> Detection:
+def _decode_folded(acc: np.ndarray, sync: tuple[float, int, int], lattice: geometry.Lattice | None) -> Detection:
     lay = _layout()
-    score, dy, dx = sync if sync is not None else _sync(acc)
+    score, dy, dx = sync
     aligned = np.roll(acc, (-dy, -dx), axis=(0, 1))
     cells = aligned.reshape(TILE_CELLS, CELL_PX, TILE_CELLS, CELL_PX).mean(axis=(1, 3)).reshape(-1)
     soft = np.zeros(CODE_BITS)
     np.add.at(soft, lay.pay_bit, cells[lay.pay_idx] * lay.chips[lay.pay_idx])
     bits = ecc.decode(soft, PAYLOAD_BITS)
-    value = int("".join(map(str, bits)), 2)
-    expected_header = (TAG << VERSION_BITS) | VERSION
-    header_errors = bin((value >> HASH_BITS) ^ expected_header).count("1")
+    crc_ok = bool(np.array_equal(ecc.crc(bits[:ID_BITS], CRC_BITS, init=TAG), bits[ID_BITS:]))
+    value = int("".join(map(str, bits[:ID_BITS])), 2)
+    m = lattice.matrix if lattice is not None else np.eye(2)
     return Detection(
-        detected=score >= DETECT_THRESHOLD and header_errors <= MAX_HEADER_ERRORS,
+        detected=score >= DETECT_THRESHOLD and crc_ok,
         score=score,
         bits=bits,
-        version=(value >> HASH_BITS) & ((1 << VERSION_BITS) - 1),
-        model_hash=f"{value & 0xFFFFFFFF:08x}",
-        header_errors=header_errors,
+        version=value >> (HASH_BITS + NONCE_BITS),
+        model_hash=f"{(value >> NONCE_BITS) & 0xFFFFFFFF:08x}",
+        nonce=value & ((1 << NONCE_BITS) - 1),
+        crc_ok=crc_ok,
         shift=(dy, dx),
+        scale=round(float(np.sqrt(abs(np.linalg.det(m)))), 4),
+        angle_deg=round(float(np.degrees(np.arctan2(-m[1, 0], m[0, 0]))), 2),
     )
 
 
+def _geometries(planes: list[np.ndarray]) -> list[geometry.Lattice | None]:
+    """The geometries to try, most likely first: the lattices the pooled autocorrelation shows, and the
+    geometry as embedded (None), which goes first when the best lattice is the identity anyway."""
+    shapes = [p.shape for p in planes]
+    shape = max(set(shapes), key=shapes.count)  # a video's frames share one; stray sizes do not vote
+    powers = [geometry.power_spectrum(p, TILE_PX) for p in planes if p.shape == shape]
+    found = geometry.estimate(powers, shape, TILE_PX)
+    if not found or found[0].is_identity():
+        return [None, *[lat for lat in found if not lat.is_identity()]]
+    return [found[0], None, *[lat for lat in found[1:] if not lat.is_identity()]]
+
+
+def _fold_as(luma: np.ndarray, lattice: geometry.Lattice | None) -> np.ndarray:
+    """Resample the luma to the embedded geometry, whiten it there (the band-pass then fits the mark), fold."""
+    if lattice is None:
+        return _fold(_whiten(luma))
+    canonical, valid = geometry.to_canonical(luma, lattice)
+    return _fold(cv2.multiply(_whiten(canonical), valid))
+
+
+def _search_plane(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(luma, the whitened plane the geometry search uses)."""
+    check_frame(rgb)
+    luma = _luma(rgb)
+    return luma, _whiten(luma, SEARCH_SMOOTH)
+
+
 def decode(rgb: np.ndarray) -> Detection:
-    """Look for the mark in one RGB uint8 frame (any crop offset)."""
-    return _decode_folded(_fold(rgb))
+    """Look for the mark in one RGB uint8 frame (any crop offset, rescale, small rotation or stretch)."""
+    luma, plane = _search_plane(rgb)
+    best = None
+    for lattice in _geometries([plane]):
+        acc = _fold_as(luma, lattice)
+        sync = _sync(acc)
+        if best is None or sync[0] > best[0][0]:
+            best = (sync, acc, lattice)
+        if sync[0] >= SURE_THRESHOLD:  # no other geometry can do better than an unmistakable peak
+            break
+    sync, acc, lattice = best
+    return _decode_folded(acc, sync, lattice)
 
 
 def decode_frames(frames: Iterable[np.ndarray]) -> Detection:
     """Pool evidence across video frames before deciding.
 
-    Frames are pooled where they agree on the tile offset: all of them (a static mark, e.g. a still camera)
-    and each group of frames with the same offset. Codecs' motion compensation drags the mark along with
-    moving content between key frames, so a single global offset would smear the evidence.
+    The geometry comes from the frames' summed power spectra (one rescale for a whole video). Frames are
+    then pooled in several ways: all of them (a static mark, e.g. a still camera), each group of frames
+    that agree on the tile offset (codecs' motion compensation drags the mark along with moving content
+    between key frames, so a single global offset would smear the evidence), and all of them weighted by
+    how clearly each shows the mark (heavy compression wipes it from some frames and not others). The
+    strongest pools are decoded and the first whose CRC holds wins.
     """
-    accs = [_fold(frame) for frame in frames]
-    if not accs:
+    searched = [_search_plane(frame) for frame in frames]
+    if not searched:
         raise ValueError("decode_frames needs at least one frame")
-    syncs = [_sync(acc) for acc in accs]
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, (_, dy, dx) in enumerate(syncs):
-        groups.setdefault((dy, dx), []).append(i)
-    candidates = [(syncs[i][0], accs[i], syncs[i]) for i in range(len(accs))]
-    for members in [list(range(len(accs)))] + [m for m in groups.values() if 1 < len(m) < len(accs)]:
-        pooled = np.sum([accs[i] for i in members], axis=0)
-        sync = _sync(pooled)
-        candidates.append((sync[0], pooled, sync))
-    _, acc, sync = max(candidates, key=lambda c: c[0])
-    return _decode_folded(acc, sync)
+    candidates = []
+    for lattice in _geometries([plane for _, plane in searched]):
+        accs = [_fold_as(luma, lattice) for luma, _ in searched]
+        syncs = [_sync(acc) for acc in accs]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, (_, dy, dx) in enumerate(syncs):
+            groups.setdefault((dy, dx), []).append(i)
+        candidates += [(syncs[i][0], accs[i], syncs[i], lattice) for i in range(len(accs))]
+        pools = [np.sum(accs, axis=0)] + [np.sum([accs[i] for i in m], axis=0)
+                                          for m in groups.values() if 1 < len(m) < len(accs)]
+        weights = np.array([max(z - 2.0, 0.0) for z, _, _ in syncs])
+        if len(accs) > 1 and weights.sum() > 0:
+            pools.append(np.tensordot(weights / weights.sum() * len(accs), np.asarray(accs), axes=1))
+        for pooled in pools:
+            sync = _sync(pooled)
+            candidates.append((sync[0], pooled, sync, lattice))
+    candidates.sort(key=lambda c: -c[0])
+    first = None
+    for _, acc, sync, lattice in candidates[:POOLS_DECODED]:
+        found = _decode_folded(acc, sync, lattice)
+        if found.detected:
+            return found
+        first = first or found
+    return first

@@ -1,14 +1,20 @@
-"""The only way Masquerade writes synthetic pixels to disk: watermark every frame, encode, sign, then move.
+"""The only way Masquerade writes synthetic pixels to disk: watermark every frame, encode, sign, keep a copy
+of the manifest in the local store, then move into place.
 
 Why here and nowhere else: with one writer, "every output is marked" is a property of the code, not of
 each caller's discipline. Files appear at their final path only once they are complete and signed
-(temp files in the destination folder, then `os.replace`), so a crash never leaves an unmarked output.
+(temp files beside the destination, named by `outputs.partial_path`, then `os.replace`), so a crash never
+leaves an unmarked output; a killed run's temp files are swept (`outputs.sweep_partials`) the next time
+anything is written to that folder. An existing file at the destination is replaced only if Masquerade
+made it (`made_by_masquerade`).
+
+Each output file gets its own watermark nonce, so its mark id (model prefix + nonce) names exactly one
+manifest in the store.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -18,9 +24,11 @@ import numpy as np
 
 from masquerade.errors import MediaError, OutputError, ProvenanceError
 
-from . import watermark
-from .keys import Credentials, load_default
-from .manifest import sign_file
+from masquerade.outputs import claim_file, partial_path, sweep_partials
+
+from . import store, watermark
+from .keys import Credentials, check_credentials
+from .manifest import made_by_masquerade, mime_type, read_manifest_label, sign_file
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
@@ -33,21 +41,37 @@ class Provenance:
     model_hash: str  # hex, at least 8 digits; the watermark carries the first 32 bits
     source: str | None = None  # input media path: becomes the C2PA ingredient
     credentials: Credentials | None = None  # None: this user's Masquerade key (made on first use)
+    # The watermark nonce. None: a fresh one per output file (the normal case). Set it only when several
+    # processes mark pieces of one file (see `IntermediateVideoWriter`) and must agree on it.
+    nonce: int | None = None
 
     def __post_init__(self) -> None:
         try:
-            watermark.payload_bits(self.model_hash)
+            watermark.payload_bits(self.model_hash, self.nonce or 0)
         except ValueError as exc:
             raise ProvenanceError(f"{exc}; pass the model's content hash") from None
 
     def resolve_credentials(self) -> Credentials:
-        return self.credentials if self.credentials is not None else load_default(create=True)
+        """The credentials to sign with, checked now (see `keys.check_credentials`), before any pixels."""
+        return self.credentials if self.credentials is not None else check_credentials()
+
+
+_SWEPT: set[Path] = set()
+
+
+def _sweep_once(folder: Path) -> None:
+    """Remove a killed run's temp files from `folder`, once per process (a folder of stills is written often)."""
+    key = folder.resolve()
+    if key not in _SWEPT:
+        sweep_partials(key)
+        _SWEPT.add(key)
 
 
 class _Staging:
     """Two temp paths beside the destination (unsigned, signed) and the final atomic move."""
 
-    def __init__(self, path: str | os.PathLike[str], suffixes: tuple[str, ...], source: str | None) -> None:
+    def __init__(self, path: str | os.PathLike[str], suffixes: tuple[str, ...], source: str | None,
+                 nonce: int | None = None) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in suffixes:
@@ -60,13 +84,20 @@ class _Staging:
             raise OutputError(f"{self.path} is a folder; give a file name for the output")
         if source is not None and Path(source).resolve() == self.path.resolve():
             raise OutputError(f"{self.path}: the output would overwrite its own input; choose another output path")
-        token = secrets.token_hex(4)
-        self.unsigned = self.path.with_name(f".{self.path.stem}.{token}.unsigned{suffix}")
-        self.signed = self.path.with_name(f".{self.path.stem}.{token}.signed{suffix}")
+        claim_file(self.path, made_by_masquerade)  # only our own earlier output may be replaced
+        _sweep_once(self.path.parent)
+        self.nonce = watermark.new_nonce() if nonce is None else int(nonce)
+        self.unsigned = partial_path(self.path, f".unsigned{suffix}")
+        self.signed = partial_path(self.path, f".signed{suffix}")
 
     def finish(self, provenance: Provenance, credentials: Credentials) -> Path:
-        sign_file(self.unsigned, self.signed, provenance.model_hash, credentials,
-                  source=provenance.source, title=self.path.name)
+        """Sign, keep the manifest in the store, then move into place (a store failure leaves no output)."""
+        manifest = sign_file(self.unsigned, self.signed, provenance.model_hash, credentials,
+                             source=provenance.source, title=self.path.name, nonce=self.nonce)
+        store.record(watermark.mark_id(provenance.model_hash, self.nonce), manifest,
+                     label=read_manifest_label(self.signed) or "", title=self.path.name, output=self.path,
+                     model_hash=provenance.model_hash, signer=credentials.certificate_name(),
+                     fmt=mime_type(self.path))
         try:
             os.replace(self.signed, self.path)
         except OSError as exc:
@@ -88,9 +119,9 @@ def write_synthetic_image(path: str | os.PathLike[str], rgb: np.ndarray, provena
 
     watermark.check_frame(rgb)
     credentials = provenance.resolve_credentials()
-    staging = _Staging(path, _IMAGE_SUFFIXES, provenance.source)
+    staging = _Staging(path, _IMAGE_SUFFIXES, provenance.source, provenance.nonce)
     try:
-        write_image(staging.unsigned, watermark.embed(rgb, provenance.model_hash))
+        write_image(staging.unsigned, watermark.embed(rgb, provenance.model_hash, nonce=staging.nonce))
         return staging.finish(provenance, credentials)
     except BaseException:
         staging.cleanup()
@@ -101,17 +132,18 @@ class SyntheticVideoWriter:
     """H.264 MP4 writer for synthetic frames: each frame is watermarked; the file is signed on close."""
 
     def __init__(self, path: str | os.PathLike[str], fps: float, width: int, height: int, provenance: Provenance,
-                 audio_from: str | None = None, crf: int = 18) -> None:
+                 audio_from: str | None = None, crf: int = 18, color=None) -> None:
         from masquerade.media import VideoWriter
 
         self.provenance = provenance
         self._credentials = provenance.resolve_credentials()  # fail before encoding, not after
-        self._staging = _Staging(path, _VIDEO_SUFFIXES, provenance.source)
+        self._staging = _Staging(path, _VIDEO_SUFFIXES, provenance.source, provenance.nonce)
         self._size = (height, width)
         self.frames_written = 0
         self._closed = False
         try:
-            self._writer = VideoWriter(self._staging.unsigned, fps, width, height, audio_from=audio_from, crf=crf)
+            self._writer = VideoWriter(self._staging.unsigned, fps, width, height, audio_from=audio_from, crf=crf,
+                                       color=color)
         except BaseException:
             self._staging.cleanup()
             raise
@@ -120,15 +152,15 @@ class SyntheticVideoWriter:
     def path(self) -> Path:
         return self._staging.path
 
-    def write(self, frame: np.ndarray) -> None:
-        """Watermark one RGB uint8 frame and encode it."""
+    def write(self, frame: np.ndarray, timestamp: float | None = None) -> None:
+        """Watermark one RGB uint8 frame and encode it (at `timestamp` seconds: see media.VideoWriter)."""
         if self._closed:
             raise ValueError("write() after close()")
         watermark.check_frame(frame)
         if frame.shape[:2] != self._size:
             got, want = f"{frame.shape[1]}x{frame.shape[0]}", f"{self._size[1]}x{self._size[0]}"
             raise ValueError(f"frame is {got}, the video is {want}")
-        self._writer.write(watermark.embed(frame, self.provenance.model_hash))
+        self._writer.write(watermark.embed(frame, self.provenance.model_hash, nonce=self._staging.nonce), timestamp)
         self.frames_written += 1
 
     def close(self) -> Path:
@@ -176,19 +208,27 @@ class IntermediateVideoWriter:
     The piece appears at `path` only when complete (temp file + `os.replace`), so a killed worker never
     leaves a piece that looks finished. It is never a user-facing output: `publish_joined_video` joins the
     pieces and signs the whole file once.
+
+    All pieces of one video must carry the same `nonce`, and `publish_joined_video` must be given a
+    `Provenance` with that nonce: choose it once per video (`watermark.new_nonce()`) and keep it with the
+    job. Without one, pieces carry nonce 0, and the mark id then names the model only (the store may hold
+    several manifests under it).
     """
 
-    def __init__(self, path: Path, fps: float, width: int, height: int, model_hash: str, crf: int) -> None:
+    def __init__(self, path: Path, fps: float, width: int, height: int, model_hash: str, crf: int,
+                 color=None, nonce: int | None = None) -> None:
         from masquerade.media import VideoWriter
 
         self.path, self.model_hash = Path(path), model_hash
-        self._tmp = self.path.with_name(f".{self.path.stem}.{secrets.token_hex(4)}.tmp.mp4")
-        self._writer = VideoWriter(self._tmp, fps, width, height, crf=crf)
+        self.nonce = 0 if nonce is None else int(nonce)
+        watermark.payload_bits(model_hash, self.nonce)
+        self._tmp = partial_path(self.path, ".tmp.mp4")
+        self._writer = VideoWriter(self._tmp, fps, width, height, crf=crf, color=color)
         self.frames_written = 0
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, timestamp: float | None = None) -> None:
         watermark.check_frame(frame)
-        self._writer.write(watermark.embed(frame, self.model_hash))
+        self._writer.write(watermark.embed(frame, self.model_hash, nonce=self.nonce), timestamp)
         self.frames_written += 1
 
     def close(self) -> Path:
@@ -216,10 +256,11 @@ def publish_joined_video(build: Callable[[Path], object], output: str | os.PathL
     """Sign a video assembled from watermarked pieces once, then move it into place atomically.
 
     `build(path)` writes the joined, unsigned file at `path` (pieces from `IntermediateVideoWriter`). The same
-    staging as `SyntheticVideoWriter` applies: nothing unsigned ever sits at `output`.
+    staging as `SyntheticVideoWriter` applies: nothing unsigned ever sits at `output`. The pieces' nonce is
+    `provenance.nonce` (0 when unset, as `IntermediateVideoWriter` defaults).
     """
     credentials = provenance.resolve_credentials()
-    staging = _Staging(output, _VIDEO_SUFFIXES, provenance.source)
+    staging = _Staging(output, _VIDEO_SUFFIXES, provenance.source, provenance.nonce or 0)
     try:
         build(staging.unsigned)
         return staging.finish(provenance, credentials)

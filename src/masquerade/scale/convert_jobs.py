@@ -15,13 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from ..convert.config import ConvertConfig
-from ..convert.run import ConvertSummary, check_output
+from ..convert import ConvertConfig, ConvertSummary, check_output
 from ..errors import MediaError, OutputError
 from ..media import probe
 from ..provenance import Provenance
 from ..provenance.writer import IntermediateVideoWriter, publish_joined_video
-from ..records import Frame, MediaInfo, ProgressFn, no_progress
+from ..records import MediaInfo, ProgressFn, no_progress
 from .cluster import RayOptions, collect, ray_session, remote
 from .ledger import Ledger, fingerprint
 from .payload import ModelHandle, check_model, get_model, put_model
@@ -61,44 +60,78 @@ def _targets(infos: list[MediaInfo], output: Path, single: bool) -> list[Path]:
     return [output / n for n in names]
 
 
+def _find_upscaler(model: Any, config: ConvertConfig) -> tuple[dict, bytes] | None:
+    """Driver: the target side's upscaler (manifest, weights) beside a model folder, for `--upscale auto`.
+
+    Workers may not see the model folder, so the driver reads it once and ships it with each task, exactly
+    as the model's own weights travel (`payload`)."""
+    if config.upscale == "off":
+        return None
+    from ..convert import target_side
+    from ..models.store import read_manifest
+    from ..models.upscaler import find_upscaler, read_upscaler
+
+    if isinstance(model, (str, Path)):
+        folder, size = Path(model), int(read_manifest(Path(model))["size"])
+    else:  # a loaded model: the folder `convert.open_model` recorded, if any
+        folder, size = getattr(model, "model_dir", None), int(model.config.size)
+    side = target_side(config.direction)
+    if folder is None or find_upscaler(folder, side, size) is None:
+        return None
+    return read_upscaler(folder, side, size)
+
+
+def _worker_upscaler(upscaler: tuple[dict, bytes] | None, config: ConvertConfig) -> tuple[Any, ConvertConfig]:
+    """Worker: the shipped upscaler, built; with none shipped, `upscale=off` so the worker never looks for one
+    on its own (the driver decided, and the ledger key records that decision)."""
+    if upscaler is None:
+        from dataclasses import replace
+
+        return None, replace(config, upscale="off")
+    from ..models.upscaler import build_upscaler
+
+    return build_upscaler(*upscaler, device=config.device), config
+
+
 def _convert_segment(source: str, segment: dict, part: str, handle: ModelHandle, config: ConvertConfig,
-                     fps: float, width: int, height: int) -> dict:
-    """Worker: swap one segment's frames exactly as `convert` would and write a watermarked piece."""
-    from ..convert.run import make_reference_picker, swap_frames
-    from ..convert.swapper import Swapper, Timings
+                     fps: float, width: int, height: int, nonce: int | None = None,
+                     upscaler: tuple[dict, bytes] | None = None) -> dict:
+    """Worker: swap one segment's frames with convert's own steps and loop, and write a watermarked piece.
+
+    Frames before the segment's start only warm up the steps that follow faces over time (no swap).
+    """
+    from ..convert import Timings, close_steps, make_steps, run_frames
+    from ..media import video_format
 
     model = get_model(handle, config.device)
     timings = Timings()
-    swapper = Swapper(model, config, video=True, timings=timings, reference=make_reference_picker(config))
     counts = dict.fromkeys(_COUNTS, 0)
     seg = Segment(**segment)
-
-    def frames() -> Iterator[Frame]:
-        for frame in read_segment(source, seg):
-            if frame.index >= seg.start:
-                yield frame
-            else:  # warm-up: follow faces and smooth landmarks, swap nothing
-                swapper.prepare(frame.image, frame.timestamp, 0)
-
+    up, config = _worker_upscaler(upscaler, config)
+    steps = make_steps(model, config, video=True, upscaler=up)
     try:
-        with IntermediateVideoWriter(Path(part), fps, width, height, handle.hash, config.crf) as writer:
-            for _, swapped, n in swap_frames(frames(), swapper, config, timings):
-                t = time.perf_counter()
-                writer.write(swapped)
-                timings.add("mark+encode", t)
+        with IntermediateVideoWriter(Path(part), fps, width, height, handle.hash, config.crf,
+                                     color=video_format(source).color, nonce=nonce) as writer:
+            def sink(item) -> None:
+                writer.write(item.output, timestamp=item.frame.timestamp)
                 counts["frames"] += 1
-                counts["faces"] += n
-                counts["passed"] += n == 0
+                counts["faces"] += len(item.faces)
+                counts["passed"] += not item.faces
+
+            run_frames(read_segment(source, seg), steps, sink, config.batch_size, timings,
+                       warmup=lambda frame: frame.index < seg.start)
     finally:
-        swapper.close()
+        close_steps(steps)
     return {**counts, "stage_seconds": timings.seconds}
 
 
-def _convert_file(source: str, handle: ModelHandle, target: str, config: ConvertConfig) -> dict:
+def _convert_file(source: str, handle: ModelHandle, target: str, config: ConvertConfig,
+                  upscaler: tuple[dict, bytes] | None = None) -> dict:
     """Worker: an image, an image folder or a preview, through the plain `convert`."""
-    from ..convert.run import convert
+    from ..convert import convert
 
-    s = convert(source, get_model(handle, config.device), target, config)
+    up, config = _worker_upscaler(upscaler, config)
+    s = convert(source, get_model(handle, config.device), target, config, upscaler=up)
     return {"frames": s.frames, "faces": s.faces_swapped, "passed": s.frames_passed_through,
             "stage_seconds": s.stage_seconds}
 
@@ -133,12 +166,15 @@ def ray_convert(inputs: str | Path | Sequence[str | Path], model: Any, output: s
     work = output.with_name(f".{output.name}.ray") if single else output / ".ray-job"
     summary = RayConvertSummary(str(output), outputs=[str(t) for t in targets])
     check_model(model)
+    upscaler = _find_upscaler(model, config)
     with ray_session(address, options) as ray:
         handle = put_model(ray, model)
         Provenance(model_hash=handle.hash).resolve_credentials()  # fail before any work, not after it
         key = {"model": handle.hash, "config": asdict(config)}
+        if upscaler is not None:  # a retrained upscaler makes different pixels: do not reuse old pieces
+            key["upscaler"] = upscaler[0]["weights_sha256"]
         ledger = Ledger.open(work, "masquerade.ray-convert", key)
-        job = _Job(ray, ledger, handle, config, options, summary, progress, started)
+        job = _Job(ray, ledger, handle, config, options, summary, progress, started, upscaler)
         for info, target in zip(infos, targets):
             job.add(info, target)
         ledger.save()
@@ -152,8 +188,10 @@ class _Job:
     """Driver-side state of one ray_convert call: what runs, what is done, when a video is complete."""
 
     def __init__(self, ray: Any, ledger: Ledger, handle: ModelHandle, config: ConvertConfig, options: RayOptions,
-                 summary: RayConvertSummary, progress: ProgressFn, started: float) -> None:
+                 summary: RayConvertSummary, progress: ProgressFn, started: float,
+                 upscaler: tuple[dict, bytes] | None = None) -> None:
         self.ray, self.ledger, self.handle, self.config = ray, ledger, handle, config
+        self.upscaler = upscaler
         self.summary, self.progress, self.started = summary, progress, started
         self.options = options
         self.segment_task = remote(ray, _convert_segment, options)
@@ -173,6 +211,10 @@ class _Job:
             segments = [{**s.to_dict(), "file": f"{tag}_{s.index:04d}.mp4"} for s in planned]
         record = self.ledger.item(info.path, {"fingerprint": fingerprint(info.path), "output": str(target),
                                               "video": video}, segments)
+        if video and record.get("nonce") is None:  # one watermark nonce per video, kept with the job so
+            from ..provenance import watermark     # a resumed job marks its later pieces like the first
+
+            record["nonce"] = watermark.new_nonce()
         self.items[info.path] = (info, target, record)
         self.total += info.frame_count or 0
         self.summary.segments += len(segments)
@@ -182,7 +224,7 @@ class _Job:
             return
         record["done"] = False
         if not video:
-            ref = self.file_task.remote(_convert_file, info.path, self.handle, str(target), self.config)
+            ref = self.file_task.remote(_convert_file, info.path, self.handle, str(target), self.config, self.upscaler)
             self.pending[ref] = (info.path, -1)
             self.summary.tasks += 1
             return
@@ -194,7 +236,8 @@ class _Job:
             seg["done"] = False
             plan = {f: seg[f] for f in Segment.__dataclass_fields__}
             ref = self.segment_task.remote(_convert_segment, info.path, plan, str(self.ledger.work_dir / seg["file"]),
-                                           self.handle, self.config, info.fps, info.width, info.height)
+                                           self.handle, self.config, info.fps, info.width, info.height,
+                                           record["nonce"], self.upscaler)
             self.pending[ref] = (info.path, k)
             self.summary.tasks += 1
         self._publish_if_complete(info.path)
@@ -217,7 +260,7 @@ class _Job:
         if record["done"] or not segments or not all(s["done"] for s in segments):
             return
         parts = [self.ledger.work_dir / s["file"] for s in segments]
-        provenance = Provenance(model_hash=self.handle.hash, source=info.path)
+        provenance = Provenance(model_hash=self.handle.hash, source=info.path, nonce=record["nonce"])
         audio = info.path if info.has_audio else None
         publish_joined_video(lambda path: join_segments(parts, path, audio), target, provenance)
         total = {c: sum(s["result"][c] for s in segments) for c in _COUNTS}

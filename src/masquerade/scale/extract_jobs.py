@@ -1,63 +1,35 @@
-"""`ray_extract`: one Ray task per input file, each into its own face set, merged in input order.
+"""`ray_extract`: one Ray task per input, each extracting into its own face set, then merged into the output.
 
-Each task names its faces with the source index it has in the whole job, so the merged face set has the
-same files and records, in the same order, as `extract` over the same inputs. The per-file face sets live
-in a work folder beside the output until the merge; a finished one is reused after an interruption.
+Face files are named by their source's content (not by input position), so a task needs nothing from the
+others, and the merged face set has the same files, records and manifest as `extract` over the same inputs.
+Tasks call the stage's public functions only (`open_job`, `extract_sources`), so the frame loop exists once.
+The per-input face sets live in a work folder beside the output until the merge; a finished one is reused
+and an unfinished one resumes after an interruption, like any face set.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import NoFaceError
-from ..extract import ExtractConfig, ExtractSummary, extract_frame, faceset_settings, open_job
+from ..extract import ExtractConfig, ExtractSummary, extract_sources, faceset_settings, open_job
 from ..faceset import FaceSet
-from ..records import ProgressFn, Tally, no_progress
+from ..faceset_sources import Source
+from ..records import ProgressFn, no_progress
 from .cluster import RayOptions, collect, ray_session, remote
-from .ledger import Ledger, fingerprint
+from .ledger import Ledger
 
-_SUMMARY_KEYS = ("frames", "kept", "no face")
-
-
-def _extract_part(path: str, source_index: int, part: str, config: ExtractConfig) -> dict:
-    """Worker: extract one source into the face set `part` (replacing an unfinished one) like `extract` does."""
-    from ..faces import create_detector
-    from ..media import probe, read_frames
-
-    info = probe(path)
-    root = Path(part)
-    shutil.rmtree(root, ignore_errors=True)
-    faceset = FaceSet.create_or_resume(root, faceset_settings(config))
-    entry = faceset.source_entry(info.path)
-    tally = Tally()
-    detector = create_detector(config.detector, video=info.kind == "video", max_faces=max(4, config.max_faces),
-                               min_score=config.min_score)
-    try:
-        for frame in read_frames(info.path, every_nth=config.every_nth):
-            entry["faces"] += extract_frame(frame, detector, config, faceset, source_index, tally, True)
-            tally.add("frames")
-            entry.update(next_frame=frame.index + 1, frames_read=entry["frames_read"] + 1)
-    finally:
-        detector.close()
-    entry["done"] = True
-    faceset.checkpoint(complete=True)
-    return {"entry": entry, "tally": tally.counts}
+_COUNTS = ("frames_read", "faces_kept", "frames_without_face")
 
 
-def _link(src: Path, dst: Path) -> None:
-    """Hard-link (or copy) a finished face file into the output; atomic, and the part keeps its copy."""
-    tmp = dst.with_name(f".{dst.name}.link")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+def _extract_part(path: str, part: str, config: ExtractConfig) -> dict:
+    """Worker: extract one input into the face set `part` (resuming it if an earlier task was cut short)."""
+    sources, faceset = open_job([path], part, config)
+    summary = extract_sources(sources, faceset, config)
+    return {"summary": summary.to_dict(), "entry": dict(faceset.source_entry(sources[0]))}
 
 
 def ray_extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractConfig = ExtractConfig(),
@@ -65,61 +37,63 @@ def ray_extract(inputs: Sequence[str | Path], output: str | Path, config: Extrac
                 options: RayOptions = RayOptions()) -> ExtractSummary:
     """`extract` with one Ray task per input; the face set at `output` is the one `extract` would make."""
     started = time.perf_counter()
-    infos, faceset = open_job(inputs, output, config)
-    output = Path(output)
-    entries = [faceset.source_entry(info.path) for info in infos]
-    summary = ExtractSummary(str(output), sources=len(infos))
-    tally = Tally()
-    total = sum((info.frame_count or 1) // config.every_nth for info in infos)
+    sources, faceset = open_job(inputs, output, config)
+    try:
+        summary = _run(sources, faceset, Path(output), config, address, progress, options, started)
+        summary.sources = len(inputs)
+    finally:
+        faceset.close()  # lets other writers in, whatever happened
+    summary.seconds = time.perf_counter() - started
+    if not faceset.records:
+        raise NoFaceError("no face found in " + ", ".join(str(s) for s in inputs) +
+                          (f" (rejected: {summary.rejected})" if summary.rejected else "") + "; nothing was written")
+    return summary
+
+
+def _run(sources: list[Source], faceset: FaceSet, output: Path, config: ExtractConfig, address: str | None,
+         progress: ProgressFn, options: RayOptions, started: float) -> ExtractSummary:
+    """Run the missing parts on Ray, then merge every part into `faceset` and finish it."""
+    summary = ExtractSummary(str(output), sources=len(sources))
+    total = sum(-(-(s.frame_count or 1) // config.every_nth) for s in sources)
     work = output.with_name(f".{output.name}.ray")
-    results: dict[int, dict] = {}
+    results: dict[str, dict] = {}
     with ray_session(address, options) as ray:
         ledger = Ledger.open(work, "masquerade.ray-extract", {"settings": faceset_settings(config), "config": asdict(config)})
         task = remote(ray, _extract_part, options)
         pending = {}
-        for i, info in enumerate(infos):
-            record = ledger.item(info.path, {"fingerprint": fingerprint(info.path), "index": i}, [])
-            if entries[i]["done"]:
+        for source in sources:
+            record = ledger.item(source.id, {"path": source.path}, [])
+            if faceset.source_entry(source)["done"]:
                 continue  # already in the output (an earlier run got this far)
-            if record["done"] and FaceSet.is_faceset(work / f"part_{i:03d}"):
-                results[i] = record["result"]
+            part = work / f"part_{source.id}"
+            if record["done"] and (not record["result"]["entry"]["faces"] or FaceSet.is_faceset(part)):
+                results[source.id] = record["result"]
                 continue
-            pending[task.remote(_extract_part, info.path, i, str(work / f"part_{i:03d}"), config)] = i
+            pending[task.remote(_extract_part, source.path, str(part), config)] = source.id
         ledger.save()
 
-        def finished(i: int, result: dict) -> None:
-            ledger.data["items"][infos[i].path].update(done=True, result=result)
+        def finished(key: str, result: dict) -> None:
+            ledger.data["items"][key].update(done=True, result=result)
             ledger.save()
-            results[i] = result
-            done = sum(r["entry"]["frames_read"] for r in results.values())
-            faces = sum(r["entry"]["faces"] for r in results.values())
+            results[key] = result
+            done = sum(r["summary"]["frames_read"] for r in results.values())
+            faces = sum(r["summary"]["faces_kept"] for r in results.values())
             progress("extract", done, total, {"faces": faces, "faces/s": faces / (time.perf_counter() - started)})
 
         collect(ray, pending, finished)
-    for i, info in enumerate(infos):  # merge in input order: the records come out as `extract` writes them
-        if i not in results:
+    for source in sources:  # merge in input order, so the summary reads as `extract`'s does
+        result = results.get(source.id)
+        if result is None:
             continue
-        part = FaceSet.create_or_resume(work / f"part_{i:03d}", faceset_settings(config))
-        for record in part.records:
-            for folder in ("faces", "masks"):
-                (output / folder).mkdir(parents=True, exist_ok=True)
-                _link(part.root / folder / record["file"], output / folder / record["file"])
-        files = {r["file"] for r in part.records}
-        faceset.records = [r for r in faceset.records if r["file"] not in files] + part.records
-        entries[i].update(results[i]["entry"])
-        for k, v in results[i]["tally"].items():
-            tally.add(k, v)
-        if results[i]["entry"]["faces"] == 0:
-            summary.sources_without_face.append(info.path)
-    summary.frames_read = tally["frames"]
-    summary.faces_kept = tally["kept"]
-    summary.frames_without_face = tally["no face"]
-    summary.rejected = {k: v for k, v in tally.counts.items() if k not in _SUMMARY_KEYS}
-    summary.seconds = time.perf_counter() - started
-    if not faceset.records:
-        ledger.remove()
-        raise NoFaceError("no face found in " + ", ".join(str(i.path) for i in infos) +
-                          (f" (rejected: {summary.rejected})" if summary.rejected else "") + "; nothing was written")
-    faceset.checkpoint(complete=True)
+        part_dir = work / f"part_{source.id}"
+        part = FaceSet.open(part_dir) if result["entry"]["faces"] and FaceSet.is_faceset(part_dir) else None
+        faceset.import_source(result["entry"], part)
+        for key in _COUNTS:
+            setattr(summary, key, getattr(summary, key) + result["summary"][key])
+        for why, n in result["summary"]["rejected"].items():
+            summary.rejected[why] = summary.rejected.get(why, 0) + n
+        summary.sources_without_face += result["summary"]["sources_without_face"]
+    if faceset.records:
+        faceset.finish()
     ledger.remove()
     return summary

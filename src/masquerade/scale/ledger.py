@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: pieces carry their frames' source timestamps (1's started at 0)
 LEDGER = "ledger.json"
 
 
@@ -49,9 +49,25 @@ class Ledger:
                 and saved.get("key") == ledger.data["key"]:
             ledger.data = saved
         elif ledger.work_dir.exists():
-            shutil.rmtree(ledger.work_dir)
+            ledger._remove_ours()
         ledger.work_dir.mkdir(parents=True, exist_ok=True)
         return ledger
+
+    def _remove_ours(self) -> None:
+        """Delete the work folder only if it is a job folder we made (it holds our ledger) or is empty;
+        a folder of the same name holding anything else is the user's and is refused, never deleted."""
+        from ..errors import OutputError
+
+        if not self.work_dir.is_dir() or self.work_dir.is_symlink():
+            raise OutputError(f"{self.work_dir}: Masquerade needs this name for its job folder, but something "
+                              "else is there; move it away")
+        if (self.work_dir / LEDGER).is_file():
+            shutil.rmtree(self.work_dir)
+        elif any(self.work_dir.iterdir()):
+            raise OutputError(f"{self.work_dir}: Masquerade needs this name for its job folder, but a folder of "
+                              "yours is there; move it away (it is never deleted)")
+        else:
+            self.work_dir.rmdir()
 
     def item(self, source: str, identity: dict[str, Any], segments: list[dict[str, Any]]) -> dict[str, Any]:
         """The saved record for `source` if it has the same identity and segment plan, else a fresh one.
@@ -72,5 +88,6 @@ class Ledger:
         atomic.write_json(self.path, self.data)
 
     def remove(self) -> None:
-        """The job finished: its outputs are in place, so the work folder goes."""
-        shutil.rmtree(self.work_dir, ignore_errors=True)
+        """The job finished: its outputs are in place, so the work folder (ours: it holds the ledger) goes."""
+        if (self.work_dir / LEDGER).is_file() and not self.work_dir.is_symlink():
+            shutil.rmtree(self.work_dir, ignore_errors=True)

@@ -33,7 +33,9 @@ class ModelBytes:
         net = build_model(m["architecture"], m["arch_config"])
         net.load_state_dict(st_load(self.weights))
         info = ModelInfo(m["architecture"], int(m["size"]), m["template"], m["coverage"])
-        return SwapModel(net, info, self.hash, resolve_device(device))
+        model = SwapModel(net, info, self.hash, resolve_device(device))
+        model.faceset_size = m.get("faceset_size")  # what `convert.open_model` keeps from a folder
+        return model
 
 
 @dataclass(frozen=True)
@@ -47,26 +49,23 @@ class ModelHandle:
 
 def put_model(ray: Any, model: Any) -> ModelHandle:
     """Put a model folder's bytes (checked like `load_model` would) or a loaded model object in the store."""
-    from ..convert.run import _load
+    from ..convert import open_model
 
     if isinstance(model, (str, Path)):
-        from ..models.store import WEIGHTS, read_manifest, sha256_hex
+        from ..errors import ModelError
+        from ..models.store import find_snapshot, sha256_hex
 
-        manifest = read_manifest(Path(model))
-        _check_template(manifest.get("template"))
+        snap = find_snapshot(Path(model))  # the newest complete snapshot, as `load_model` would take
+        _check_template(snap.manifest.get("template"))
         try:
-            weights = (Path(model) / WEIGHTS).read_bytes()
+            weights = snap.weights.read_bytes()
         except FileNotFoundError:
-            from ..errors import ModelError
-
-            raise ModelError(f"{Path(model) / WEIGHTS} is missing; the model folder is incomplete") from None
+            raise ModelError(f"{snap.weights} is missing; the model folder is incomplete") from None
         digest = sha256_hex(weights)
-        if manifest.get("weights_sha256") not in (None, digest):
-            from ..errors import ModelError
-
-            raise ModelError(f"{Path(model) / WEIGHTS} does not match the hash in model.json; the folder was changed")
-        return ModelHandle(f"bytes:{digest}", digest, [ray.put(ModelBytes(manifest, weights, digest))])
-    model = _load(model, "cpu")
+        if snap.manifest.get("weights_sha256") not in (None, digest):
+            raise ModelError(f"{snap.weights} changed while it was being read; run the command again")
+        return ModelHandle(f"bytes:{digest}", digest, [ray.put(ModelBytes(snap.manifest, weights, digest))])
+    model = open_model(model, "cpu")
     return ModelHandle(f"object:{uuid.uuid4().hex}", model.hash, [ray.put(model)])
 
 

@@ -81,6 +81,9 @@ def plan_segments(path: str | Path, target_frames: int, warmup_frames: int = 0) 
 def read_segment(path: str | Path, segment: Segment) -> Iterator[Frame]:
     """Yield frames `warm_start`..`end` as `media.read_frames` would (same index, timestamp and pixels)."""
     import av
+    from av.video.reformatter import VideoReformatter
+
+    from ..media.reader import to_rgb
 
     if segment.start_pts is None:
         from ..media import read_frames
@@ -97,12 +100,13 @@ def read_segment(path: str | Path, segment: Segment) -> Iterator[Frame]:
         first = segment.start_pts if segment.warm_pts is None else segment.warm_pts
         container.seek(first, stream=stream, backward=True, any_frame=False)
         index = segment.warm_start if segment.warm_pts is not None else segment.start
+        reformatter = VideoReformatter()
         for frame in container.decode(stream):
             if frame.pts is None or frame.pts < first:
                 continue
             if segment.end_pts is not None and frame.pts >= segment.end_pts or index >= segment.end:
                 break
-            yield Frame(index, float(frame.time), frame.to_ndarray(format="rgb24"), source)
+            yield Frame(index, float(frame.time), to_rgb(frame, reformatter), source)
             index += 1
     if index != segment.end:
         raise MediaError(f"{path}: segment {segment.index} ended at frame {index}, not {segment.end} "
@@ -110,7 +114,7 @@ def read_segment(path: str | Path, segment: Segment) -> Iterator[Frame]:
 
 
 def join_segments(parts: list[Path], dst: Path, audio_from: str | None) -> int:
-    """Concatenate H.264 pieces by stream copy (timestamps shifted), then copy the source's audio in.
+    """Concatenate H.264 pieces by stream copy (timestamps kept: each frame has its source's), add the audio.
 
     Pieces come from the same encoder settings, so their codec headers match; that is checked, since a
     mismatch would make a file that plays wrongly after the first cut. Returns the number of video packets.
@@ -130,20 +134,18 @@ def join_segments(parts: list[Path], dst: Path, audio_from: str | None) -> int:
         with av.open(str(dst), "w", format="mp4") as out:
             video = out.add_stream_from_template(first)
             audio = out.add_stream_from_template(audio_in.streams.audio[0]) if audio_in and audio_in.streams.audio else None
-            offset, count = 0, 0
-            for c in inputs:
-                s = c.streams.video[0]
-                end = offset
-                for packet in c.demux(s):
+            count, last_dts = 0, None
+            for c in inputs:  # each piece carries its frames' source timestamps: copied as they are
+                for packet in c.demux(c.streams.video[0]):
                     if packet.dts is None:
                         continue
-                    end = max(end, offset + packet.pts + (packet.duration or 0))
-                    packet.pts += offset
-                    packet.dts += offset
+                    if last_dts is not None and packet.dts <= last_dts:
+                        raise MediaError(f"{c.name}: this piece overlaps the one before it; "
+                                         "delete the job folder and convert again")
+                    last_dts = packet.dts
                     packet.stream = video
                     out.mux(packet)
                     count += 1
-                offset = end
             if audio is not None:
                 for packet in audio_in.demux(audio_in.streams.audio[0]):
                     if packet.dts is None:

@@ -1,31 +1,21 @@
-"""Training checkpoints: everything needed to resume exactly, as safetensors + JSON, each file atomic.
+"""Training state as bytes: everything besides the weights that resuming exactly needs.
 
-Files in the model folder, written in this order so a crash at any point is detected on resume:
-  state.safetensors  optimiser moments, discriminator(s), augmentation RNG state
-  state.json         step, optimiser scalars/param groups, sha256 of state.safetensors
-  model.safetensors  network weights (what convert loads)
-  model.json         architecture, data it was trained on, step, sha256 of model.safetensors (written last)
+`pack_state` turns the live optimiser(s), discriminator and augmentation RNG into safetensors bytes plus a
+JSON-able record (step, optimiser scalars and param groups, the learning-rate scale the divergence guard
+has applied); `unpack_state` puts them back in place. Where those bytes live on disk (one snapshot folder
+per save) is `snapshots.py`'s business. No pickle: tensors in safetensors, the rest in JSON.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from ..errors import ModelError
-from ..models.store import (
-    MODEL_JSON, SCHEMA_VERSION, WEIGHTS, atomic_write_bytes, atomic_write_json, load_weights, read_manifest,
-    save_weights, sha256_hex,
-)
-
-STATE = "state.safetensors"
-STATE_JSON = "state.json"
+from ..models.store import SCHEMA_VERSION
 
 
 def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -53,7 +43,7 @@ def _restore_optimizer(prefix: str, opt: torch.optim.Optimizer, meta: dict[str, 
 
 @dataclass
 class TrainingState:
-    """The live objects a checkpoint saves and restores."""
+    """The live objects a snapshot saves and restores (besides the weights of `net`, saved on their own)."""
 
     net: torch.nn.Module
     opt: torch.optim.Optimizer
@@ -61,44 +51,26 @@ class TrainingState:
     disc: torch.nn.Module | None = None
     opt_d: torch.optim.Optimizer | None = None
 
+    def modules(self) -> list[torch.nn.Module]:
+        return [m for m in (self.net, self.disc) if m is not None]
 
-def save_checkpoint(model_dir: Path, state: TrainingState, step: int, manifest: dict[str, Any]) -> str:
-    """Write the full checkpoint (see module doc); returns the weights' sha256."""
+
+def pack_state(state: TrainingState, step: int, extra: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any]]:
+    """(safetensors bytes, JSON record) of the optimiser(s), discriminator and RNG at `step`."""
     tensors: dict[str, torch.Tensor] = {"rng.augment": state.gen.get_state()}
-    meta: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "step": step}
+    meta: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "step": step, **(extra or {})}
     meta["opt"] = _flatten_optimizer("opt", state.opt, tensors)
     if state.disc is not None and state.opt_d is not None:
         tensors.update({f"disc.{k}": v.detach().cpu().float().contiguous() for k, v in state.disc.state_dict().items()})
         meta["opt_d"] = _flatten_optimizer("opt_d", state.opt_d, tensors)
-    data = st_save(tensors)
-    atomic_write_bytes(model_dir / STATE, data)
-    meta["state_sha256"] = sha256_hex(data)
-    atomic_write_json(model_dir / STATE_JSON, meta)
-    digest = save_weights(state.net, model_dir / WEIGHTS)
-    atomic_write_json(model_dir / MODEL_JSON, {**manifest, "schema_version": SCHEMA_VERSION, "step": step, "weights_sha256": digest})
-    return digest
+    return st_save(tensors), meta
 
 
-def load_checkpoint(model_dir: Path, state: TrainingState) -> int:
-    """Restore weights, optimiser(s), discriminator and RNG in place; return the step to continue from."""
-    manifest = read_manifest(model_dir)
-    try:
-        meta = json.loads((model_dir / STATE_JSON).read_text())
-        data = (model_dir / STATE).read_bytes()
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelError(f"{model_dir} has no usable training state ({e}); it can be converted with but not resumed") from None
-    if meta.get("step") != manifest.get("step") or meta.get("state_sha256") != sha256_hex(data):
-        raise ModelError(
-            f"{model_dir}: the training state and the weights are from different steps (a save was interrupted); "
-            "restore the folder from a backup or train into a new folder"
-        )
-    digest = load_weights(state.net, model_dir / WEIGHTS)
-    if digest != manifest.get("weights_sha256"):
-        raise ModelError(f"{model_dir / WEIGHTS} does not match {MODEL_JSON}; a save was interrupted or the file was replaced")
+def unpack_state(state: TrainingState, meta: dict[str, Any], data: bytes) -> None:
+    """Restore what `pack_state` saved, in place (the weights are loaded separately)."""
     tensors = st_load(data)
     _restore_optimizer("opt", state.opt, meta["opt"], tensors)
     state.gen.set_state(tensors["rng.augment"])
     if state.disc is not None and state.opt_d is not None and "opt_d" in meta:
         state.disc.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("disc.")})
         _restore_optimizer("opt_d", state.opt_d, meta["opt_d"], tensors)
-    return int(meta["step"])

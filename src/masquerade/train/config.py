@@ -10,6 +10,15 @@ from typing import Any, Iterator
 
 import torch
 
+from ..errors import MasqueradeError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+SCHEDULES = ("constant", "cosine")
+
+
+class TrainConfigError(MasqueradeError, ValueError):
+    """A training setting is out of range or unknown (caught before any work is done)."""
+
 
 @dataclass
 class TrainConfig:
@@ -26,7 +35,8 @@ class TrainConfig:
     precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 where the hardware does it natively)
     channels_last: bool | None = None  # None: on with bf16 (it is slower in fp32 on CPU)
     compile: bool = False  # torch.compile the forward + loss (first step pays 10-20 s on CPU)
-    save_every: int = 1000  # steps between checkpoints (0: only at the end)
+    save_every: int = 1000  # steps between snapshots (0: only at the end)
+    keep: int = 3  # snapshots kept in the model folder (newest first); older ones are deleted
     preview_every: int = 100  # steps between preview PNGs + metrics lines (0: never)
     preview_faces: int = 4
     gan_weight: float = 0.0  # adversarial refinement weight; 0 = off
@@ -44,6 +54,50 @@ class TrainConfig:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def validate(self) -> None:
+        """Refuse nonsense before any work (a run that trains 0 steps, NaN learning rates, ...): raises
+        TrainConfigError naming the setting and what it accepts. `train` calls it first."""
+        from ..models import ARCHITECTURES
+
+        def whole(name: str, low: int, optional: bool = False, hint: str = "") -> None:
+            value = getattr(self, name)
+            if value is None and optional:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                flag = "--" + name.replace("_", "-")
+                raise TrainConfigError(f"{flag} must be a whole number >= {low}, not {value!r}{hint}")
+
+        def real(name: str, positive: bool, optional: bool = False) -> None:
+            value = getattr(self, name)
+            if value is None and optional:
+                return
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or value < 0 or (positive and value == 0):
+                flag = "--" + name.replace("_", "-")
+                raise TrainConfigError(f"{flag} must be a finite number {'> 0' if positive else '>= 0'}, not {value!r}")
+
+        whole("steps", 1, optional=True, hint=" (the total step count to train to; leave it out to train until Ctrl-C)")
+        whole("batch_size", 1, optional=True)
+        whole("save_every", 0, hint=" (0 saves only at the end)")
+        whole("preview_every", 0, hint=" (0 writes no previews)")
+        whole("keep", 1, hint=" (snapshots kept in the model folder)")
+        whole("preview_faces", 1)
+        whole("warmup_steps", 0, optional=True)
+        whole("gan_warmup", 0)
+        whole("threads", 1, optional=True)
+        whole("seed", 0)
+        real("lr", positive=True, optional=True)
+        for name in ("gan_weight", "ssim_weight", "l1_weight", "mask_weight", "eye_mouth_weight", "background_weight"):
+            real(name, positive=False)
+        if self.precision not in PRECISIONS:
+            raise TrainConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.lr_schedule is not None and self.lr_schedule not in SCHEDULES:
+            raise TrainConfigError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {self.lr_schedule!r}")
+        if self.model is not None and self.model not in ARCHITECTURES:
+            raise TrainConfigError(f"--model must be one of {', '.join(ARCHITECTURES)}, not {self.model!r}")
+        if not isinstance(self.model_options, dict):
+            raise TrainConfigError(f"model_options must be a mapping of setting names to values, not {self.model_options!r}")
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -54,10 +108,13 @@ class TrainResult:
     loss_b: float
     samples_per_second: float  # A+B faces per second over this call
     stopped: bool  # True when should_stop() ended the run early
-    weights_hash: str  # sha256 of model.safetensors
+    weights_hash: str  # sha256 of the newest snapshot's weights file (the model hash provenance records)
     last_preview: Path | None
     world_size: int = 1  # processes that trained together (torchrun); samples_per_second counts them all
     precision: str = "fp32"  # how the steps computed: fp32, bf16-math (CPU) or bf16-autocast (GPU)
+    notes: tuple[str, ...] = ()  # what the user should know: resumed from an older snapshot, rolled back, ...
+    rollbacks: int = 0  # times the divergence guard rolled training back in this call (see guard.py)
+    lr_scale: float = 1.0  # the guard's learning-rate multiplier now (halved at each rollback, kept on resume)
 
 
 def lr_at(step: int, base: float, schedule: str, warmup: int, total: int | None) -> float:

@@ -1,8 +1,9 @@
 """`train(faceset_a, faceset_b, model_dir, config)`: the training stage as a plain function.
 
-Creates or resumes a model folder, checks the face sets fit it, then loops: sample → augment → step, with
-progress reports, periodic previews/metrics and checkpoints. `should_stop()` (Ctrl-C in the CLI) saves and
-returns cleanly. Nothing here prints.
+Refuses bad settings and unsafe paths before any work (`preflight`), creates or resumes a model folder from
+its newest intact snapshot (`snapshots`), checks the face sets fit it, then loops: sample → augment → step,
+with the divergence guard (`guard`) checking every step, progress reports, periodic previews/metrics and
+snapshots. `should_stop()` (Ctrl-C in the CLI) saves and returns cleanly. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ import torch
 
 from ..errors import ModelMismatchError
 from ..models import build_model, make_config, resolve_device
-from ..models.store import MODEL_JSON, read_manifest, weights_bytes, sha256_hex
+from ..models.store import SNAPSHOTS, weights_bytes, sha256_hex
 from ..records import ProgressFn, no_progress
 from . import distributed
 from .augment import AugmentSettings, apply, draw, sample_indices
 from .autotune import CANDIDATES, fastest_cpu_precision
-from .checkpoint import TrainingState, load_checkpoint, save_checkpoint
+from .checkpoint import TrainingState
 from .config import Precision, TrainConfig, TrainResult, lr_at, resolve_precision
-from .data import FaceBank, check_compatible, load_bank, open_faceset
+from .data import FaceBank, check_compatible, load_bank
+from .guard import GOOD_EVERY, Guard
+from .preflight import preflight
 from .preview import MetricsLog, preview_grid, write_preview
+from .snapshots import Resumed, restore, resume_point, save_snapshot, sweep
 from .step import StepRunner
 
 
@@ -65,13 +69,14 @@ def train(
     """
     config = config or TrainConfig()
     model_dir = Path(model_dir)
-    saved = read_manifest(model_dir) if (model_dir / MODEL_JSON).exists() else None
-    fs_a, fs_b = open_faceset(faceset_a), open_faceset(faceset_b)
+    fs_a, fs_b = preflight(faceset_a, faceset_b, model_dir, config)
+    resumed = resume_point(model_dir)
+    saved = resumed.snapshot.manifest if resumed else None
     name, arch = _settings(config, saved)
     check_compatible(fs_a.manifest, fs_b.manifest, arch.size, saved)
     ranks, device = distributed.setup(resolve_device(config.device))
     try:
-        result = _train(fs_a, fs_b, model_dir, config, saved, name, arch, ranks, device,
+        result = _train(fs_a, fs_b, model_dir, config, resumed, name, arch, ranks, device,
                         progress if ranks.main else no_progress, should_stop)
     except BaseException:
         distributed.teardown(ranks, wait=False)  # never wait on ranks that may be gone; torchrun stops them
@@ -80,10 +85,13 @@ def train(
     return result
 
 
-def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, saved, name: str, arch, ranks: distributed.Ranks,
-           device: torch.device, progress: ProgressFn, should_stop: Callable[[], bool] | None) -> TrainResult:
-    if ranks.main:
-        model_dir.mkdir(parents=True, exist_ok=True)
+def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | None, name: str, arch,
+           ranks: distributed.Ranks, device: torch.device, progress: ProgressFn,
+           should_stop: Callable[[], bool] | None) -> TrainResult:
+    saved = resumed.snapshot.manifest if resumed else None
+    if ranks.main:  # `snapshots/` first: from now on the folder reads as a model folder, even if killed
+        (model_dir / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
+        sweep(model_dir)
     if config.threads:
         torch.set_num_threads(config.threads)
     if config.compile:  # keep inductor's compiled kernels between runs (the first compile costs 10-20 s)
@@ -105,15 +113,21 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, saved, name: str, a
         runner = StepRunner(net, config, device, precision, channels_last, ranks)
     gen = torch.Generator().manual_seed(config.seed)
     state = TrainingState(net, runner.opt, gen, runner.disc, runner.opt_d)
-    step = load_checkpoint(model_dir, state) if saved is not None else 0
-    distributed.barrier(ranks)  # every rank has read the checkpoint before rank 0 may write the next one
+    meta = restore(resumed, state) if resumed else {}
+    step = resumed.snapshot.step if resumed else 0
+    guard = Guard(state, step, meta.get("lr_scale", 1.0))
+    distributed.barrier(ranks)  # every rank has read the snapshot before rank 0 may write the next one
 
     bank_a, bank_b = load_bank(fs_a, arch.size, device), load_bank(fs_b, arch.size, device)
     manifest = {
         "architecture": name, "arch_config": dataclasses.asdict(arch),
         "size": arch.size, "template": fs_a.manifest.get("template"), "coverage": fs_a.manifest.get("coverage"),
         "facesets": {"a": _record(saved, "a", str(fs_a.manifest.get("id"))), "b": _record(saved, "b", str(fs_b.manifest.get("id")))},
+        # convert warps faces at this size, then shrinks them exactly as the face-set cache did (faces.resize_crop)
+        "faceset_size": {k: int(fs.manifest["size"]) for k, fs in (("a", fs_a), ("b", fs_b)) if "size" in fs.manifest},
         "train_config": config.to_json(), "precision": precision.label,
+        # crop side of each face set: convert cuts its input faces at this size, as the face set cache did
+        "faceset_size": {"a": int(fs_a.manifest.get("size", arch.size)), "b": int(fs_b.manifest.get("size", arch.size))},
     }
     metrics = MetricsLog(model_dir / "metrics.jsonl")
     if ranks.main:
@@ -128,7 +142,21 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, saved, name: str, a
     stats: dict[str, float] = {"loss_a": float("nan"), "loss_b": float("nan")}
     t0 = t_log = time.perf_counter()
     log_step = step
-    digest = ""
+    digest = (saved or {}).get("weights_sha256", "")
+    on_disk = (step, guard.lr_scale) if resumed and resumed.full else None  # what the newest snapshot holds
+
+    def lr_now(step: int) -> float:
+        return lr_at(step, base_lr, schedule, warmup, config.steps) * guard.lr_scale
+
+    def save(step: int) -> str:
+        return save_snapshot(model_dir, state, step, manifest, config.keep, {"lr_scale": guard.lr_scale})
+
+    def roll_back(bad_step: int, reason: str) -> int:
+        good = guard.rollback(bad_step, reason)
+        if ranks.main:
+            metrics.write({"event": "rollback", "step": bad_step, "to_step": good, "reason": reason,
+                           "lr": lr_now(good), "lr_scale": guard.lr_scale})
+        return good
 
     def log_preview(step: int, now: float, lr: float) -> Path:
         nonlocal t_log, log_step
@@ -143,30 +171,52 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, saved, name: str, a
         if distributed.any_rank(should_stop is not None and should_stop(), ranks):
             stopped = True
             break
-        lr = lr_at(step, base_lr, schedule, warmup, config.steps)
+        lr = lr_now(step)
         a = _sample(bank_a, batch, gen, aug, ranks, device)
         b = _sample(bank_b, batch, gen, aug, ranks, device)
-        stats = runner.step(a, b, lr, gan_on=step >= config.gan_warmup)
+        new = runner.step(a, b, lr, gan_on=step >= config.gan_warmup)
         step += 1
+        reason = guard.check(step, new)
+        if reason:  # every rank sees the same (rank-averaged) losses, so all roll back together
+            step = log_step = roll_back(step, reason)
+            continue
+        stats = new
         now = time.perf_counter()
         rate = 2 * batch * ranks.world * (step - start_step) / max(now - t0, 1e-9)
         progress("train", step, config.steps, {**stats, "samples_per_s": rate, "lr": lr})
+        at_save = bool(config.save_every) and step % config.save_every == 0
+        if at_save or step % GOOD_EVERY == 0 or step == config.steps:
+            if not guard.weights_finite():  # a finite loss, then an update that overflowed the weights
+                step = log_step = roll_back(step, f"weights became non-finite by step {step}")
+                continue
+            guard.remember(step)
         if ranks.main and config.preview_every and step % config.preview_every == 0:
             last_preview = log_preview(step, now, lr)
-        if ranks.main and config.save_every and step % config.save_every == 0:
-            digest = save_checkpoint(model_dir, state, step, manifest)
+        if at_save and ranks.main:
+            digest, on_disk = save(step), (step, guard.lr_scale)
+    if not guard.weights_finite():  # stopped right after an update that overflowed: end on the last good state
+        step = roll_back(step, f"weights became non-finite by step {step}")
     if ranks.main:
         if config.preview_every and step > log_step:  # a stopped or short run still leaves its latest preview
-            last_preview = log_preview(step, time.perf_counter(), lr_at(step - 1, base_lr, schedule, warmup, config.steps))
-        just_saved = digest and config.save_every and step % config.save_every == 0
-        if not just_saved:
-            digest = save_checkpoint(model_dir, state, step, manifest)
+            last_preview = log_preview(step, time.perf_counter(), lr_now(step - 1))
+        if on_disk != (step, guard.lr_scale):
+            digest = save(step)
     elapsed = time.perf_counter() - t0
     return TrainResult(
         model_dir=model_dir, step=step, steps_run=step - start_step, loss_a=stats["loss_a"], loss_b=stats["loss_b"],
         samples_per_second=2 * batch * ranks.world * (step - start_step) / max(elapsed, 1e-9), stopped=stopped,
         weights_hash=digest, last_preview=last_preview, world_size=ranks.world, precision=precision.label,
+        notes=_notes(resumed, guard), rollbacks=guard.rollbacks, lr_scale=guard.lr_scale,
     )
+
+
+def _notes(resumed: Resumed | None, guard: Guard) -> tuple[str, ...]:
+    notes = [resumed.note] if resumed and resumed.note else []
+    if guard.rollbacks:
+        notes.append(f"training went bad {guard.rollbacks} time(s) and was rolled back to the last good state "
+                     f"(see the rollback lines in metrics.jsonl); the learning rate is now {guard.lr_scale:g}x the "
+                     "scheduled one")
+    return tuple(notes)
 
 
 def _precision(config: TrainConfig, device: torch.device, saved: dict[str, Any] | None,

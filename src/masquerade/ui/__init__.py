@@ -1,9 +1,10 @@
 """Web UI over the same stage functions as the CLI: `serve()` runs it, `build_app()` builds it (tests).
 
-Gradio is imported only when the app is built, so `import masquerade.ui` works without the `ui` extra.
+Gradio is imported only when the app is built, so `import masquerade.ui` works without the `ui` extra (and
+`serve` can say how to install it).
 """
 
-from .server import BindRefused, check_bind, serve
+from .server import BindRefused, MissingExtra, check_bind, serve
 
 
 def build_app(*args, **kwargs):
@@ -13,4 +14,4 @@ def build_app(*args, **kwargs):
     return _build(*args, **kwargs)
 
 
-__all__ = ["BindRefused", "build_app", "check_bind", "serve"]
+__all__ = ["BindRefused", "MissingExtra", "build_app", "check_bind", "serve"]

@@ -36,6 +36,7 @@ def build_app(workspace: str | Path = Path("masquerade-workspace"), max_upload_b
 
     ws = Workspace(workspace, max_upload_bytes)
     queue = JobQueue(ws.area("jobs"), make_runners(ws), devices=list(devices or local_devices()), start=start_workers)
+    ws.clear_shown()  # after the queue's lock: this server alone uses the workspace now
     ctx = UIContext(ws, queue)
     with gr.Blocks(title="Masquerade", analytics_enabled=False) as app:
         gr.Markdown("## Masquerade — face swap, every output watermarked and signed as synthetic")

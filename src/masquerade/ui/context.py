@@ -50,6 +50,13 @@ def job_html(job: Job | None, empty: str = "No job yet.") -> str:
             f"{html.escape(str(p.get('task') or ''))} {count} <small>{html.escape(stats)}</small>{bar}{err}</div>")
 
 
+def upload_dir() -> str:
+    """The folder Gradio saves browser uploads in (and serves from): handlers delete what they got from it."""
+    from gradio.utils import get_upload_folder
+
+    return get_upload_folder()
+
+
 def message(text: str, ok: bool = True) -> str:
     return ("✓ " if ok else "⚠ ") + text
 

@@ -9,10 +9,9 @@ import gradio as gr
 
 from ..convert import blend as blend_mod
 from ..convert import color as color_mod
-from .context import UIContext, guarded, quiet, job_html, message
+from .context import UIContext, guarded, job_html, message, quiet, upload_dir
 from .jobs import DONE
 from .runners import devices, worker_for
-from .workspace import UploadRefused
 
 
 def build(ctx: UIContext, timer: gr.Timer) -> None:
@@ -50,11 +49,10 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
     def on_upload(path: str | None):
         if not path:
             return gr.skip(), gr.skip(), ""
-        try:
-            name = ws.ingest(path)
-        except UploadRefused as exc:
-            return gr.skip(), None, message(str(exc), ok=False)
-        return gr.update(choices=ws.media(), value=name), None, message(f"added {name}")
+        added, problems = ws.import_uploads([path], upload_dir())
+        if problems:
+            return gr.skip(), None, message(problems[0], ok=False)
+        return gr.update(choices=ws.media(), value=added[0]), None, message(f"added {added[0]}")
 
     def submit(preview_n: int, model_name, source, *settings):
         if not model_name or not source:
@@ -83,7 +81,7 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), sig
         pv = vid = fil = gr.skip()
         if job and job.status == DONE and job.result:
-            out = ws.resolve(job.result["output"], None)
+            out = ws.publish(ws.resolve(job.result["output"], None))
             if job.result.get("preview"):
                 pv = str(out)
             else:

@@ -6,10 +6,10 @@ from typing import Any
 
 import gradio as gr
 
-from .context import UIContext, guarded, quiet, job_html, message
+from .context import UIContext, guarded, job_html, message, quiet, upload_dir
 from .faces import face_files, remove_faces
 from .jobs import DONE
-from .workspace import UploadRefused, check_name
+from .workspace import check_name
 
 
 def build(ctx: UIContext, timer: gr.Timer) -> None:
@@ -39,12 +39,7 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
     seen = gr.State("")
 
     def on_upload(files: list[str] | None, selected: list[str] | None):
-        added, problems = [], []
-        for f in files or []:
-            try:
-                added.append(ws.ingest(f))
-            except UploadRefused as exc:
-                problems.append(str(exc))
+        added, problems = ws.import_uploads(files, upload_dir())
         text = (message(f"added {', '.join(added)}") if added else "") + \
                ("  \n" if added and problems else "") + "  \n".join(message(p, ok=False) for p in problems)
         value = added or list(selected or [])  # new uploads become the selection
@@ -63,7 +58,7 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
     def show_faces(fs_name: str | None):
         if not fs_name:
             return [], gr.update(choices=[], value=[]), [], ""
-        faces = face_files(ws.resolve(fs_name, "facesets"))
+        faces = [(str(ws.publish(path)), n) for path, n in face_files(ws.resolve(fs_name, "facesets"))]
         names = [n for _, n in faces]
         return faces, gr.update(choices=names, value=[]), names, message(f"{fs_name}: showing {len(names)} face(s)")
 

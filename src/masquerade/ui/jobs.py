@@ -236,9 +236,9 @@ class JobQueue:
         except JobStopped:
             status = STOPPED
         except MasqueradeError as exc:  # a user mistake: one line, no traceback
-            status, error = FAILED, str(exc)
-        except Exception as exc:  # a bug: keep the traceback in the job's log
-            status, error = FAILED, f"{type(exc).__name__}: {exc}"
+            status, error = FAILED, " ".join(str(exc).split())
+        except Exception as exc:  # a bug: one line here, the traceback in the job's log (Jobs tab)
+            status, error = FAILED, " ".join(f"{type(exc).__name__}: {exc}".split())
             for line in traceback.format_exc().splitlines()[-LOG_LINES // 2:]:
                 job.log.append(line)
         with self._lock:

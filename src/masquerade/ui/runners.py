@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .jobs import JobContext, Runner
-from .workspace import Workspace, check_name
+from .workspace import Workspace, check_name, is_model
 
 CONVERT_FIELDS = ("direction", "color", "blend", "erode", "blur", "sharpen", "smooth", "face")
 
@@ -61,7 +61,7 @@ def make_runners(ws: Workspace) -> dict[str, Runner]:
 
         fs_a, fs_b = ws.resolve(p["a"], "facesets"), ws.resolve(p["b"], "facesets")
         model_dir = ws.resolve(check_name(p["model"]), "models")
-        resuming = (model_dir / "model.json").is_file()
+        resuming = is_model(model_dir)
         config = TrainConfig(
             model=None if resuming else p.get("arch") or "lite", model_options=dict(p.get("model_options") or {}),
             batch_size=p.get("batch_size") or None, steps=p.get("steps") or None, lr=p.get("lr") or None,

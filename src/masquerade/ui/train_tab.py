@@ -114,7 +114,8 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
         if new_sig == sig:
             return gr.skip(), gr.skip(), gr.skip(), sig
         data = read_metrics(model_dir) if model_dir else None
-        return job_html(job), (data if data is not None and len(data) else None), (str(pv) if pv else None), new_sig
+        shown_pv = str(ws.publish(pv)) if pv else None
+        return job_html(job), (data if data is not None and len(data) else None), shown_pv, new_sig
 
     start.click(guarded(on_start, 2), [fs_a, fs_b, model, arch, steps, batch, lr, preview_every, device], [status, msg])
     stop.click(guarded(on_stop, 2), [model], [status, msg])

@@ -7,8 +7,8 @@ from pathlib import Path
 import gradio as gr
 
 from ..provenance import verify
-from .context import UIContext, guarded, message
-from .workspace import UploadRefused
+from .context import UIContext, guarded, message, upload_dir
+from .workspace import UploadRefused, discard_upload
 
 _LABEL = {"synthetic": "SYNTHETIC", "tampered": "TAMPERED (altered after signing)",
           "stripped": "STRIPPED (watermark without its manifest)", "none": "NO MARKS", "error": "ERROR"}
@@ -37,9 +37,12 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
         if not path:
             return gr.skip(), None, ""
         p = Path(path)
-        if p.stat().st_size > ws.max_upload_bytes:
-            raise UploadRefused(f"{p.name}: over the upload limit of {ws.max_upload_bytes / 1e6:.0f} MB")
-        text, details = verdict_markdown(p, p.name)
+        try:
+            if p.stat().st_size > ws.max_upload_bytes:
+                raise UploadRefused(f"{p.name}: over the upload limit of {ws.max_upload_bytes / 1e6:.0f} MB")
+            text, details = verdict_markdown(p, p.name)
+        finally:
+            discard_upload(p, upload_dir())  # checked, not kept: the server never holds on to a user's file
         return None, details, text
 
     def on_pick(rel: str | None):

@@ -4,10 +4,16 @@ Why a gate: the browser can send any string (a dropdown value, a typed name). Ev
 writes is resolved here, relative to one area of the workspace, and refused if it could land outside it
 (absolute paths, `..`, symlinks pointing out). Uploads are checked by size and by content (`media.probe`
 decodes them), not only by their extension.
+
+Why `publish`: the web server may read only one folder of the workspace, `.shown/`, and what lands there is
+put there one file at a time by the page that shows it (a face thumbnail, a training preview, a finished
+output), by suffix, never a weights file or a whole folder.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import shutil
 import uuid
@@ -18,6 +24,8 @@ from ..faceset import FaceSet
 from ..media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
 
 AREAS = ("uploads", "facesets", "models", "outputs", "jobs")
+SHOWN = ".shown"  # the only workspace folder the web server reads (see `Workspace.publish`)
+SHOWABLE = (".png", ".jpg", ".jpeg", ".webp", ".mp4", ".webm")  # what a page displays or offers
 DEFAULT_MAX_UPLOAD = 2 * 1024**3  # 2 GiB
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -96,13 +104,40 @@ class Workspace:
         return [p.name for p in self._entries("facesets") if p.is_dir() and FaceSet.is_faceset(p)]
 
     def models(self) -> list[str]:
-        return [p.name for p in self._entries("models") if p.is_dir() and (p / "model.json").is_file()]
+        return [p.name for p in self._entries("models") if p.is_dir() and is_model(p)]
 
     def outputs(self) -> list[str]:
         """Finished outputs (relative to outputs/): convert videos/images and preview PNGs."""
         base = self.area("outputs")
         files = [p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")]
         return sorted(p.relative_to(base).as_posix() for p in files if p.resolve().is_relative_to(base))
+
+    # -- what the pages show ----------------------------------------------------------------------------
+    def publish(self, path: str | Path) -> Path:
+        """The copy of a workspace file that a page may show: a hard link (a copy where links fail) under
+        `.shown/`, keyed by the file's path, size and mtime so a changed file gets a new URL."""
+        src = Path(path).resolve()
+        shown = self.root / SHOWN
+        if not src.is_relative_to(self.root) or src.is_relative_to(shown):
+            raise PathRefused(f"{Path(path).name}: only files inside the workspace are shown")
+        if src.suffix.lower() not in SHOWABLE or src.name.startswith(".") or not src.is_file():
+            raise PathRefused(f"{src.name}: not an image or video the pages show")
+        st = src.stat()
+        key = hashlib.sha256(f"{src.relative_to(self.root)}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:20]
+        dest = shown / key / src.name
+        if not dest.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+            try:
+                os.link(src, tmp)
+            except OSError:  # no hard links here (another file system, FAT, ...): copy
+                shutil.copyfile(src, tmp)
+            tmp.replace(dest)
+        return dest
+
+    def clear_shown(self) -> None:
+        """Forget every published copy (a new server starts empty; `.shown/` holds nothing but our copies)."""
+        shutil.rmtree(self.root / SHOWN, ignore_errors=True)
 
     # -- uploads ----------------------------------------------------------------------------------------
     def check_upload(self, path: str | Path) -> Path:
@@ -139,3 +174,49 @@ class Workspace:
         shutil.copyfile(src, tmp)
         tmp.replace(dest)
         return dest.name
+
+    def import_uploads(self, files, upload_dir: str | Path) -> tuple[list[str], list[str]]:
+        """Ingest each browser upload; returns (names added, one line per refused file). The web server's
+        copy of every upload is deleted either way, so raw uploads never stay where it serves files from."""
+        added, problems = [], []
+        for f in files or []:
+            try:
+                added.append(self.ingest(f))
+            except UploadRefused as exc:
+                problems.append(str(exc))
+            finally:
+                discard_upload(f, upload_dir)
+        return added, problems
+
+
+def is_model(folder: Path) -> bool:
+    """Whether `folder` holds a model the stages can open (asked of the model store, not of its file names)."""
+    from ..models.store import read_manifest
+
+    try:
+        read_manifest(folder)
+    except MasqueradeError:
+        return False
+    return True
+
+
+def discard_upload(path: str | Path | None, upload_dir: str | Path) -> None:
+    """Delete a browser upload from the web server's upload folder once it was imported or refused.
+
+    Only files inside `upload_dir` are touched (the handlers get nothing else from Gradio, but a path is
+    checked before it is deleted, never assumed); the upload's own folder goes too when it is left empty.
+    """
+    if not path:
+        return
+    base = Path(upload_dir).resolve()
+    p = Path(path)
+    target = p.resolve()
+    if p.is_symlink() or not target.is_relative_to(base) or target == base or not target.is_file():
+        return
+    target.unlink(missing_ok=True)
+    parent = target.parent
+    if parent != base:
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            pass

@@ -1,0 +1,259 @@
+"""Find how a tiled watermark was rescaled, rotated or stretched, from the autocorrelation of the picture.
+
+Why this works: the mark repeats with a fixed tile period, so the autocorrelation of the (whitened) luma
+has sharp peaks on the tile's lattice, `i*v1 + j*v2`. After any rescale, rotation or aspect change the
+peaks move to the transformed lattice, whose two basis vectors *are* the linear part of the transform
+(translation does not move autocorrelation peaks; the decoder's sync search handles it). One FFT pair
+therefore replaces a sweep over scale x angle x aspect, and every frame of a video adds to the same
+power spectrum. The host picture's own correlations are mostly removed by the whitening; what is left
+(edges along the axes, textures) is rejected by asking for the whole lattice, including the diagonals
+`v1 +- v2`, rather than a single peak.
+
+Limits, by construction: rotations within about +-20 degrees (the lattice is square, so a 90 degree turn
+is indistinguishable from none; v1 is taken as the vector nearest +x) and tile periods between
+`MIN_SCALE` and `MAX_SCALE` times the embedded one. Mirrored images are not searched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import cv2
+import numpy as np
+from scipy import fft as sfft
+
+MIN_SCALE, MAX_SCALE = 0.3, 1.6
+MAX_ANGLE_DEG = 20.0
+ACF_MAX_SIDE = 768  # larger frames use a central window for the estimate (still many tiles)
+_CANDIDATES = 5  # local maxima kept per axis before pairing
+_CAP = 8.0  # lattice points count up to this many noise standard deviations each
+MIN_LATTICE_SCORE = 2.5  # mean capped peak height below which a lattice is not worth trying
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """The tile lattice found in a picture: `matrix` maps canonical (embedded) pixels to picture pixels."""
+
+    matrix: np.ndarray  # 2x2, columns are v1/period and v2/period in (x, y) picture pixels
+    strength: float  # mean (capped) autocorrelation peak height over its lattice points, in noise std units
+
+    @property
+    def scale(self) -> float:
+        return float(np.sqrt(abs(np.linalg.det(self.matrix))))
+
+    def plausible(self) -> bool:
+        """Each axis within the searched scale range and the two nearly at right angles (else a fit to noise)."""
+        v1, v2 = self.matrix[:, 0], self.matrix[:, 1]
+        n1, n2 = float(np.hypot(*v1)), float(np.hypot(*v2))
+        if not (0.9 * MIN_SCALE <= n1 <= 1.1 * MAX_SCALE and 0.9 * MIN_SCALE <= n2 <= 1.1 * MAX_SCALE):
+            return False
+        return abs(float(v1 @ v2)) / (n1 * n2) < np.sin(np.radians(MAX_ANGLE_DEG))
+
+    def is_identity(self, tol: float = 3e-3) -> bool:
+        return bool(np.abs(self.matrix - np.eye(2)).max() < tol)
+
+
+def _window(f: np.ndarray) -> np.ndarray:
+    h, w = f.shape
+    y0, x0 = max(0, (h - ACF_MAX_SIDE) // 2), max(0, (w - ACF_MAX_SIDE) // 2)
+    return f[y0 : y0 + ACF_MAX_SIDE, x0 : x0 + ACF_MAX_SIDE]
+
+
+def fft_shape(shape: tuple[int, int], period: int) -> tuple[int, int]:
+    """The FFT size for a picture of `shape`: its window, zero-padded when the window is too small for the
+    largest searched period to fit in a cyclic autocorrelation (small, cropped or downscaled pictures;
+    padding makes the autocorrelation linear up to that lag)."""
+    h, w = min(shape[0], ACF_MAX_SIDE), min(shape[1], ACF_MAX_SIDE)
+    lag = int(MAX_SCALE * period * 1.05) + 4
+    if min(h, w) / 2 < lag:  # no wrap-around up to `lag` needs n >= side + lag, and n/2 >= lag
+        return (sfft.next_fast_len(max(h, min(h + lag, 2 * h), 2 * lag), real=True),
+                sfft.next_fast_len(max(w, min(w + lag, 2 * w), 2 * lag), real=True))
+    return h, w
+
+
+def power_spectrum(whitened: np.ndarray, period: int) -> np.ndarray:
+    """|FFT|^2 of one whitened luma plane (windowed, padded as `fft_shape` says); sum these over a video."""
+    f = _window(whitened).astype(np.float32)
+    spec = sfft.rfft2(f - f.mean(), s=fft_shape(whitened.shape, period), workers=1)
+    return (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _high_pass(shape: tuple[int, int]) -> np.ndarray:
+    """Transfer function of "minus a Gaussian blur (sigma 3 px)" on the rfft2 grid of `shape`."""
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.rfftfreq(shape[1])[None, :]
+    return (1.0 - np.exp(-2.0 * np.pi**2 * 9.0 * (fx**2 + fy**2))).astype(np.float32)
+
+
+def _acf(power: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Normalised autocorrelation, centred (lag 0 at the middle), minus its smooth part (peaks stand out).
+
+    The smooth part is removed in the frequency domain, which costs one multiply instead of a blur.
+    """
+    total = float(power.sum()) + 1e-12
+    acf = sfft.irfft2(power * _high_pass(shape), s=shape, workers=1)
+    return np.fft.fftshift(acf * np.float32(shape[0] * shape[1] / total)).astype(np.float32, copy=False)
+
+
+def _height(hp: np.ndarray, centre: tuple[int, int], x: float, y: float) -> float:
+    """The largest value of `hp` within 1 px of lag (x, y) (-inf outside the window)."""
+    px, py = int(round(x)) + centre[1], int(round(y)) + centre[0]
+    h, w = hp.shape
+    if not (1 <= px < w - 1 and 1 <= py < h - 1):
+        return -np.inf
+    return float(hp[py - 1 : py + 2, px - 1 : px + 2].max())
+
+
+def _peak(hp: np.ndarray, centre: tuple[int, int], x: float, y: float) -> tuple[float, float, float]:
+    """The local maximum of `hp` within 2 px of lag (x, y), refined to sub-pixel; (value, x, y)."""
+    cy, cx = centre
+    px, py = int(round(x)) + cx, int(round(y)) + cy
+    h, w = hp.shape
+    if not (3 <= px < w - 3 and 3 <= py < h - 3):
+        return -np.inf, x, y
+    patch = hp[py - 2 : py + 3, px - 2 : px + 3]
+    iy, ix = divmod(int(np.argmax(patch)), 5)
+    py, px = py - 2 + iy, px - 2 + ix
+    v = float(hp[py, px])
+
+    def parabola(a: float, b: float, c: float) -> float:
+        d = a - 2 * b + c
+        return 0.5 * (a - c) / d if d < 0 else 0.0
+
+    dx = parabola(hp[py, px - 1], v, hp[py, px + 1])
+    dy = parabola(hp[py - 1, px], v, hp[py + 1, px])
+    return v, px - cx + dx, py - cy + dy
+
+
+@lru_cache(maxsize=8)
+def _polar(radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Radius and angle (degrees) of every lag in a (2r+1)^2 window centred on lag 0."""
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    return np.hypot(xx, yy), np.degrees(np.arctan2(yy, xx))
+
+
+@lru_cache(maxsize=16)
+def _sector(radius: int, period: int, axis_angle: float) -> np.ndarray:
+    """Lags within the searched period range and within MAX_ANGLE_DEG of one lattice axis."""
+    r, ang = _polar(radius)
+    delta = (ang - axis_angle + 180.0) % 360.0 - 180.0
+    return (r >= MIN_SCALE * period * 0.95) & (r <= radius - 3) & (np.abs(delta) <= MAX_ANGLE_DEG)
+
+
+def _candidates(sub: np.ndarray, radius: int, period: int, axis_angle: float) -> list[tuple[float, float]]:
+    """Strongest local maxima in the sector around one lattice axis, within the searched period range.
+
+    `sub` is the centred (2*radius+1)^2 window of the high-passed autocorrelation.
+    """
+    sector = _sector(radius, period, axis_angle)
+    masked = np.where(sector, sub, -np.inf).astype(np.float32)
+    local = (masked >= cv2.dilate(masked, np.ones((5, 5), np.uint8))) & sector
+    ys, xs = np.nonzero(local)
+    if ys.size == 0:
+        return []
+    order = np.argsort(sub[ys, xs])[::-1][:_CANDIDATES]
+    return [(float(xs[i] - radius), float(ys[i] - radius)) for i in order]
+
+
+def _lattice_score(hp: np.ndarray, centre: tuple[int, int], v1: np.ndarray, v2: np.ndarray, noise: float) -> float:
+    """Mean peak height (in noise units, capped) over the lattice points in reach, diagonals included.
+
+    A host edge along an axis lacks the diagonals `v1 +- v2`; the cap stops one strong host peak from
+    outvoting a lattice whose every point is moderately high.
+    """
+    h, w = hp.shape
+    values = []
+    for i, j in ((1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2)):
+        x, y = i * v1 + j * v2
+        if abs(x) > w / 2 - 4 or abs(y) > h / 2 - 4:
+            continue
+        values.append(min(_height(hp, centre, x, y) / noise, _CAP))
+    return float(np.mean(values)) if len(values) >= 4 else -np.inf
+
+
+def _refine(hp: np.ndarray, centre: tuple[int, int], v1: np.ndarray, v2: np.ndarray, noise: float) -> tuple[np.ndarray, float]:
+    """Least-squares fit of both basis vectors to every lattice peak in reach (far peaks pin the period)."""
+    h, w = hp.shape
+    rows, targets, heights = [], [], []
+    for i in range(-4, 5):
+        for j in range(0, 5):
+            if (j == 0 and i <= 0) or abs(i) + abs(j) > 5:
+                continue
+            x, y = i * v1 + j * v2
+            if abs(x) > w / 2 - 6 or abs(y) > h / 2 - 6:
+                continue
+            v, px, py = _peak(hp, centre, x, y)
+            if v > 4 * noise:
+                rows.append((i, j))
+                targets.append((px, py))
+                heights.append(v / noise)
+    if len(rows) < 2:
+        return np.stack([v1, v2], axis=1), 0.0
+    a, b = np.asarray(rows, float), np.asarray(targets, float)
+    wts = np.sqrt(np.asarray(heights))[:, None]
+    sol, *_ = np.linalg.lstsq(a * wts, b * wts, rcond=None)  # rows of sol: v1, v2
+    if np.linalg.matrix_rank(a) < 2:
+        return np.stack([v1, v2], axis=1), 0.0
+    return sol.T, float(np.mean(heights))
+
+
+def estimate(powers: Sequence[np.ndarray] | np.ndarray, shape: tuple[int, int], period: int,
+             keep: int = 3) -> list[Lattice]:
+    """Up to `keep` plausible tile lattices in a summed power spectrum of windowed frames of `shape`, best
+    first ([] if none stands out). The decoder's sync peak makes the final choice among them."""
+    power = powers if isinstance(powers, np.ndarray) else np.sum(powers, axis=0)
+    h, w = fft_shape(shape, period)
+    hp = _acf(power, (h, w))
+    centre = (h // 2, w // 2)
+    # lags must leave some overlap: at most the window size minus one cell-ish margin
+    reach = min(min(shape[0], ACF_MAX_SIDE) - 16, min(shape[1], ACF_MAX_SIDE) - 16, h / 2 - 4, w / 2 - 4)
+    radius = int(min(MAX_SCALE * period * 1.05, reach))
+    if radius < MIN_SCALE * period + 8:
+        return []
+    sub = hp[centre[0] - radius : centre[0] + radius + 1, centre[1] - radius : centre[1] + radius + 1]
+    r, _ = _polar(radius)
+    noise = float(sub[r >= MIN_SCALE * period * 0.9].std()) + 1e-12
+    scored = []
+    seconds = _candidates(sub, radius, period, 90.0)
+    for c1 in _candidates(sub, radius, period, 0.0):
+        for c2 in seconds:
+            for k1 in (1, 2):  # a strong second harmonic can outrank the fundamental: try halving
+                for k2 in (1, 2):
+                    v1, v2 = np.asarray(c1) / k1, np.asarray(c2) / k2
+                    if min(np.hypot(*v1), np.hypot(*v2)) < MIN_SCALE * period * 0.95:
+                        continue
+                    scored.append((_lattice_score(hp, centre, v1, v2, noise), v1, v2))
+    scored.sort(key=lambda t: -t[0])
+    found: list[Lattice] = []
+    for score, v1, v2 in scored:
+        if score < MIN_LATTICE_SCORE or len(found) >= keep:
+            break
+        basis, fitted = _refine(hp, centre, v1, v2, noise)
+        lattice = Lattice(matrix=basis / period, strength=score)
+        if fitted > 0 and lattice.plausible() and all(np.abs(lattice.matrix - f.matrix).max() > 0.01 for f in found):
+            found.append(lattice)
+    return found
+
+
+def to_canonical(plane: np.ndarray, lattice: Lattice) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a float32 plane so the tile is back at its embedded size and orientation.
+
+    Returns the plane and a 0/1 mask of where it holds picture (the rest is edge-replicated fill, so the
+    band-pass sees no artificial edge; the mask removes it afterwards).
+    """
+    (a, b), (c, d) = lattice.matrix
+    inv = np.array([[d, -b], [-c, a]]) / (a * d - b * c)  # 2x2 inverse (np.linalg.inv may spin up BLAS threads)
+    h, w = plane.shape
+    corners = inv @ np.array([[0, w, 0, w], [0, 0, h, h]], float)
+    lo, hi = corners.min(axis=1), corners.max(axis=1)
+    size = (int(np.ceil(hi[0] - lo[0])), int(np.ceil(hi[1] - lo[1])))
+    forward = np.hstack([inv, -lo[:, None]])  # picture -> canonical, shifted into the positive quadrant
+    out = cv2.warpAffine(plane, forward, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if abs(b) < 1e-9 and abs(c) < 1e-9:  # no rotation: the whole rectangle is picture
+        return out, np.ones_like(out)
+    valid = cv2.warpAffine(np.ones((h, w), np.float32), forward, size, flags=cv2.INTER_NEAREST,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return out, cv2.erode(valid, np.ones((5, 5), np.uint8))

@@ -1,0 +1,139 @@
+"""The automatic training plan: the phases experts switch by hand, moved on when the held-out curve flattens.
+
+DeepFaceLab's recipe, which its users follow by eye: train with the random warp on (the network learns the
+identities), then with learning-rate dropout (finer minima without a lower rate), then with the warp off (the
+decoder learns detail it could not see through the warp), and a GAN last when one is wanted. Each switch is
+made when the previous phase has stopped paying, i.e. when the held-out error (any lower-is-better curve,
+e.g. 1 - SSIM) has not improved by more than `min_improvement` (relative) over its last `patience`
+evaluations, after at least `min_steps` steps in the phase. `max_steps` bounds a phase that never settles.
+
+Pure: no torch, no files. `observe(step, error)` returns the events to log (dicts for metrics.jsonl); the
+state round-trips through JSON so a resumed run continues the same plan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What a phase changes in the training step."""
+
+    name: str
+    warp: bool = True
+    lr_dropout: bool = False
+    gan: bool = False
+
+
+WARP = Phase("warp", warp=True)
+LR_DROPOUT = Phase("lr_dropout", warp=True, lr_dropout=True)
+NO_WARP = Phase("no_warp", warp=False, lr_dropout=True)
+GAN = Phase("gan", warp=False, lr_dropout=True, gan=True)
+
+
+def auto_phases(gan: bool) -> list[Phase]:
+    """The automatic plan's phases, GAN last only when a GAN weight is set."""
+    return [WARP, LR_DROPOUT, NO_WARP] + ([GAN] if gan else [])
+
+
+def manual_phases(warp: bool = True, gan: bool = False) -> list[Phase]:
+    """`--plan manual`: one phase with the user's flags for the whole run (GAN timing stays the user's)."""
+    return [Phase("manual", warp=warp, gan=gan)]
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    patience: int = 5  # evaluations without enough improvement that make a plateau
+    min_improvement: float = 0.01  # relative drop of the best error that still counts as progress
+    min_steps: int = 1000  # steps every phase runs before it may end
+    max_steps: int | None = None  # steps after which a phase ends even without a plateau
+
+
+@dataclass
+class PlanState:
+    phase_index: int = 0
+    phase_start: int = 0  # step at which the current phase began
+    history: list[list[float]] = field(default_factory=list)  # [step, error] of the current phase
+    finished: bool = False  # the last phase has reached its plateau
+
+
+class TrainingPlan:
+    def __init__(self, phases: list[Phase], config: PlanConfig = PlanConfig(), state: PlanState | None = None):
+        if not phases:
+            raise ValueError("a training plan needs at least one phase")
+        if config.patience < 1:
+            raise ValueError("patience must be at least 1 evaluation")
+        self.phases, self.config = list(phases), config
+        self.state = state or PlanState()
+
+    @classmethod
+    def auto(cls, gan: bool = False, config: PlanConfig = PlanConfig()) -> "TrainingPlan":
+        return cls(auto_phases(gan), config)
+
+    @property
+    def phase(self) -> Phase:
+        return self.phases[self.state.phase_index]
+
+    @property
+    def last_phase(self) -> bool:
+        return self.state.phase_index == len(self.phases) - 1
+
+    def start_event(self, step: int) -> dict[str, Any]:
+        """The event that opens (or resumes) a run: which phase it trains in."""
+        return {"step": step, "event": "plan", "phase": self.phase.name, "reason": "start", **_flags(self.phase)}
+
+    def improvement(self) -> float | None:
+        """Relative drop of the best error over the last `patience` evaluations versus before them
+        (None until the phase has more than `patience` evaluations)."""
+        values = [v for _, v in self.state.history]
+        k = self.config.patience
+        if len(values) <= k:
+            return None
+        before, recent = min(values[:-k]), min(values[-k:])
+        if before <= 0:
+            return 0.0 if recent >= before else math.inf
+        return (before - recent) / before
+
+    def observe(self, step: int, error: float) -> list[dict[str, Any]]:
+        """Record a held-out evaluation (lower is better); return the plan events it triggers."""
+        if error is None or not math.isfinite(error):
+            return []
+        s = self.state
+        s.history.append([float(step), float(error)])
+        in_phase = step - s.phase_start
+        if in_phase < self.config.min_steps:
+            return []
+        gain = self.improvement()
+        plateau = gain is not None and gain < self.config.min_improvement
+        too_long = self.config.max_steps is not None and in_phase >= self.config.max_steps
+        if not (plateau or too_long):
+            return []
+        reason = "plateau" if plateau else "max_steps"
+        event = {"step": step, "event": "plan", "error": round(float(error), 6),
+                 "improvement": None if gain is None else round(gain, 6), "reason": reason,
+                 "steps_in_phase": in_phase}
+        if self.last_phase:
+            if s.finished:
+                return []
+            s.finished = True
+            return [{**event, "phase": self.phase.name, "finished": True, **_flags(self.phase)}]
+        previous = self.phase.name
+        s.phase_index += 1
+        s.phase_start = step
+        s.history = []
+        return [{**event, "phase": self.phase.name, "previous": previous, **_flags(self.phase)}]
+
+    # -- persistence (saved with each checkpoint) --------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"phases": [asdict(p) for p in self.phases], "config": asdict(self.config), "state": asdict(self.state)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TrainingPlan":
+        return cls([Phase(**p) for p in data["phases"]], PlanConfig(**data["config"]), PlanState(**data["state"]))
+
+
+def _flags(phase: Phase) -> dict[str, bool]:
+    return {"warp": phase.warp, "lr_dropout": phase.lr_dropout, "gan": phase.gan}
