@@ -7,9 +7,10 @@ Imports stay light at module level so `--help` never loads torch.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -103,6 +104,11 @@ def train(
     gan_warmup: int = typer.Option(2000, "--gan-warmup", help="Steps before the discriminator switches on."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the step (pays 10-20 s once; faster after)."),
     precision: str = typer.Option("auto", help="auto (on a GPU: bf16 where native; on a CPU with native bf16: whichever of fp32 and bf16 math times faster on this machine, kept for the model), fp32 or bf16."),
+    holdout: float = typer.Option(0.05, "--holdout", help="Share of each face set held out of training (the same faces every run); held-out SSIM/L1 (and identity distance with the eval extra) are logged at each preview and plotted in report.html. 0 = train on every face, no curves."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start a NEW model from this trained model folder's shared encoder and bottleneck (same architecture and settings); ignored when resuming."),
+    init_decoders: bool = typer.Option(False, "--init-decoders", help="With --init-from: copy the decoders too (faster when the identities resemble the source model's)."),
+    plan: str = typer.Option("auto", "--plan", help="auto: train with the random warp, then learning-rate dropout, then the warp off, then the GAN (with --gan-weight; --gan-warmup is then unused), each phase ending when the held-out SSIM stops improving (switches logged in metrics.jsonl and marked in report.html; needs --holdout > 0). manual: the flags as given for the whole run."),
+    balance: bool = typer.Option(True, "--balance/--no-balance", help="Draw faces balanced over head turn, mouth opening and eye state, so rare poses and expressions are not rendered as a blurred average."),
 ) -> None:
     """Train a swap model: one shared encoder, one decoder per identity, each decoding a face and a mask.
 
@@ -113,30 +119,17 @@ def train(
     global batch is N times larger); rank 0 writes checkpoints and shows progress; a run resumes under any
     number of processes. On CPU the processes talk over gloo. See docs/scaling.md.
     """
-    import signal
-
     from .terminal import ProgressBars
     from .train import TrainConfig, train as run_train
     from .train.distributed import env_ranks
 
     config = TrainConfig(model=model, batch_size=batch_size, steps=steps, lr=lr, device=device, save_every=save_every,
                          preview_every=preview_every, gan_weight=gan_weight, gan_warmup=gan_warmup, compile=compile,
-                         precision=precision, keep=keep)
-    stop = {"now": False}
-
-    def on_sigint(signum, frame):
-        if stop["now"]:
-            raise KeyboardInterrupt
-        stop["now"] = True
-        console.print("[yellow]stopping after this step and saving a checkpoint (Ctrl-C again to abort)[/]")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+                         precision=precision, keep=keep, holdout=holdout,
+                         init_from=str(init_from) if init_from else None, init_decoders=init_decoders, balance=balance, plan=plan)
     main_rank = env_ranks().main
-    try:
-        with ProgressBars(console, enabled=main_rank) as bars:
-            result = run_train(faceset_a, faceset_b, output, config, progress=bars, should_stop=lambda: stop["now"])
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with _ctrl_c_stops("a checkpoint") as stop, ProgressBars(console, enabled=main_rank) as bars:
+        result = run_train(faceset_a, faceset_b, output, config, progress=bars, should_stop=stop)
     if not main_rank:
         return
     _notes(result)
@@ -145,6 +138,29 @@ def train(
               f"{result.samples_per_second:.1f} samples/s, {result.precision}); loss A {result.loss_a:.4f}, loss B {result.loss_b:.4f} -> {result.model_dir}")
     if result.last_preview:
         out.print(f"  preview: {result.last_preview}")
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(saving: str) -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks a long training loop to stop after its step and save; a second one aborts.
+
+    Yields the `should_stop` callable the loop polls; the previous SIGINT handler is restored on exit.
+    """
+    import signal
+
+    stop = {"now": False}
+
+    def on_sigint(signum, frame):
+        if stop["now"]:
+            raise KeyboardInterrupt
+        stop["now"] = True
+        console.print(f"[yellow]stopping after this step and saving {saving} (Ctrl-C again to abort)[/]")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield lambda: stop["now"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @app.command("train-upscaler")
@@ -161,27 +177,12 @@ def train_upscaler(
     It learns from the face set alone (no downloaded weights); `convert` uses it by default (--upscale auto).
     Ctrl-C stops and saves what was learnt so far.
     """
-    import signal
-
     from .terminal import ProgressBars
     from .train.upscaler import UpscalerTrainConfig, train_model_upscaler
 
-    stop = {"now": False}
-
-    def on_sigint(signum, frame):
-        if stop["now"]:
-            raise KeyboardInterrupt
-        stop["now"] = True
-        console.print("[yellow]stopping after this step and saving the upscaler (Ctrl-C again to abort)[/]")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        with ProgressBars(console) as bars:
-            result = train_model_upscaler(faceset, model, side, steps=steps, minutes=minutes,
-                                          config=UpscalerTrainConfig(device=device), progress=bars,
-                                          should_stop=lambda: stop["now"])
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with _ctrl_c_stops("the upscaler") as stop, ProgressBars(console) as bars:
+        result = train_model_upscaler(faceset, model, side, steps=steps, minutes=minutes,
+                                      config=UpscalerTrainConfig(device=device), progress=bars, should_stop=stop)
     m = result.metrics
     out.print(f"[green]✓[/] upscaler for side {side} trained {result.steps} steps in {result.seconds:.0f}s -> {result.path}")
     if m:

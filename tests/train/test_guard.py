@@ -25,8 +25,8 @@ def _sabotage(monkeypatch, at: set[int] | None = None, from_call: int | None = N
     real = StepRunner._step
     calls = {"n": 0}
 
-    def step(self, a, b, lr, gan_on):
-        out = real(self, a, b, lr, gan_on)
+    def step(self, a, b, lr, gan_on, *rest):
+        out = real(self, a, b, lr, gan_on, *rest)
         calls["n"] += 1
         n = calls["n"]
         if (at and n in at) or (from_call is not None and n >= from_call):

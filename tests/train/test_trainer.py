@@ -105,3 +105,126 @@ def test_preview_grid_and_metrics_log(faceset_a, faceset_b, tiny_config, tmp_pat
     lines = [json.loads(ln) for ln in (model_dir / "metrics.jsonl").read_text().splitlines()]
     assert [ln["step"] for ln in lines] == [3, 6]
     assert {"loss_a", "loss_b", "samples_per_s", "lr"} <= set(lines[0])
+
+
+def test_held_out_scores_are_logged_and_report_html_is_written(faceset_a, faceset_b, tiny_config, tmp_path):
+    model_dir = tmp_path / "m"
+    train(faceset_a, faceset_b, model_dir, replace(tiny_config, steps=6, preview_every=3, preview_faces=2, holdout=0.2))
+    lines = [json.loads(ln) for ln in (model_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [ln["step"] for ln in lines] == [3, 6]
+    for ln in lines:
+        assert {f"val_{k}_{s}" for k in ("ssim", "ssim_face", "l1") for s in "ab"} <= set(ln)
+        assert 0 <= ln["val_ssim_a"] <= 1 and ln["val_l1_b"] > 0
+        assert not any(k.startswith("val_id_") for k in ln)  # identity only every few previews
+    page = (model_dir / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2  # the curves and the latest preview grid
+    assert not list(model_dir.glob(".*"))  # written atomically: no temp file left
+
+    off = tmp_path / "off"
+    train(faceset_a, faceset_b, off, replace(tiny_config, steps=3, preview_every=3, preview_faces=2, holdout=0.0))
+    (line,) = [json.loads(ln) for ln in (off / "metrics.jsonl").read_text().splitlines()]
+    assert not any(k.startswith("val_") for k in line)
+
+
+def test_training_never_sees_the_held_out_faces(faceset_a, faceset_b, tiny_config, tmp_path, monkeypatch):
+    from masquerade.train import trainer
+    from masquerade.train.validation import FaceSubset
+
+    seen = []
+    real = trainer.load_bank
+    monkeypatch.setattr(trainer, "load_bank", lambda fs, *a: seen.append(fs) or real(fs, *a))
+    train(faceset_a, faceset_b, tmp_path / "m", replace(tiny_config, steps=1, holdout=0.2))
+    assert all(isinstance(fs, FaceSubset) for fs in seen) and len(seen) == 2
+    for fs in seen:
+        held = set(range(len(fs.faceset.records))) - set(fs.indices)
+        assert held and not held & set(fs.indices)
+
+
+def test_init_from_copies_the_shared_encoder_but_not_the_decoders(faceset_a, faceset_b, tiny_config, tmp_path):
+    cfg = replace(tiny_config, steps=2, holdout=0.0)
+    train(faceset_a, faceset_b, tmp_path / "donor", cfg)
+    donor = _weights(tmp_path / "donor")
+    # lr ~0 so one step leaves the starting weights visible (Adam's first step moves each weight by ~lr)
+    warm = replace(cfg, steps=1, lr=1e-12, seed=11, init_from=str(tmp_path / "donor"))
+    result = train(faceset_a, faceset_b, tmp_path / "warm", warm)
+    cold = train(faceset_a, faceset_b, tmp_path / "cold", replace(warm, init_from=None))
+    got, fresh = _weights(tmp_path / "warm"), _weights(tmp_path / "cold")
+    shared = [k for k in donor if not k.startswith("decoders.")]
+    assert shared and len(shared) < len(donor)
+    for k in donor:
+        if k in shared:
+            torch.testing.assert_close(got[k], donor[k], rtol=0, atol=1e-9, msg=k)
+        elif donor[k].is_floating_point() and donor[k].numel() > 1:
+            torch.testing.assert_close(got[k], fresh[k], rtol=0, atol=1e-9, msg=k)  # the seed's own decoders
+    assert read_manifest(tmp_path / "warm")["init_from"]["weights_sha256"] == sha256_hex(
+        find_snapshot(tmp_path / "donor").weights.read_bytes())
+    assert result.notes == () and cold.notes == ()
+
+    both = train(faceset_a, faceset_b, tmp_path / "both", replace(warm, init_decoders=True))
+    dec = [k for k in donor if k.startswith("decoders.") and donor[k].is_floating_point()]
+    got = _weights(tmp_path / "both")
+    assert all(torch.allclose(got[k], donor[k], atol=1e-9) for k in dec)
+
+    # resuming ignores the flag (with a note); a different size or width is refused in one line
+    again = train(faceset_a, faceset_b, tmp_path / "cold", replace(warm, steps=2))
+    assert any("--init-from" in n and "ignored" in n for n in again.notes)
+    with pytest.raises(ModelMismatchError, match="e_dims 8 vs 16"):
+        train(faceset_a, faceset_b, tmp_path / "wide", replace(warm, model_options=dict(cfg.model_options, e_dims=16)))
+    assert not (tmp_path / "wide").exists()
+
+
+def test_balanced_sampling_draws_by_the_banks_weights(faceset_a, monkeypatch):
+    from masquerade.faceset import FaceSet
+    from masquerade.train import distributed, trainer
+    from masquerade.train.augment import AugmentSettings
+    from masquerade.train.data import load_bank
+
+    fs = FaceSet.open(faceset_a)
+    bank = load_bank(fs, 64, torch.device("cpu"), balance=True)
+    assert bank.weights is not None and len(bank.weights) == len(bank) and float(bank.weights.sum()) == pytest.approx(1)
+    assert load_bank(fs, 64, torch.device("cpu")).weights is None
+    drawn = []
+    monkeypatch.setattr(trainer, "apply", lambda pixels, params: drawn.append(pixels) or pixels)
+    bank.weights = torch.zeros(len(bank), dtype=torch.float64)
+    bank.weights[2] = 1.0  # only face 2 may ever be drawn
+    gen = torch.Generator().manual_seed(0)
+    trainer._sample(bank, 4, gen, AugmentSettings(), distributed.Ranks(), torch.device("cpu"))
+    assert all(torch.equal(p, bank.pixels[2]) for p in drawn[0])
+
+
+def test_auto_plan_switches_on_the_held_out_curve_and_resumes_exactly(faceset_a, faceset_b, tiny_config, tmp_path,
+                                                                     monkeypatch):
+    from masquerade.train import monitor, trainer
+    from masquerade.train.plan import PlanConfig
+    from masquerade.train.step import StepRunner
+
+    # every phase ends at its 2nd evaluation (any gain below 1000% is a plateau): switches at steps 4 and 8
+    monkeypatch.setattr(monitor, "PLAN_CONFIG", PlanConfig(patience=1, min_improvement=10.0, min_steps=2))
+    seen = []
+    sample, step = trainer._sample, StepRunner.step
+    monkeypatch.setattr(trainer, "_sample", lambda bank, n, gen, aug, *a: seen.append(["warp", aug.warp]) or sample(bank, n, gen, aug, *a))
+    monkeypatch.setattr(StepRunner, "step", lambda self, a, b, lr, gan_on, dropout_seed=None:
+                        seen.append(["dropout", dropout_seed is not None]) or step(self, a, b, lr, gan_on, dropout_seed))
+    cfg = replace(tiny_config, steps=10, preview_every=2, preview_faces=2, holdout=0.2, plan="auto")
+    train(faceset_a, faceset_b, tmp_path / "continuous", cfg)
+    lines = [json.loads(ln) for ln in (tmp_path / "continuous" / "metrics.jsonl").read_text().splitlines()]
+    events = [(e["step"], e["phase"], e["reason"]) for e in lines if e.get("event") == "plan"]
+    assert events == [(0, "warp", "start"), (4, "lr_dropout", "plateau"), (8, "no_warp", "plateau")]
+    warps = [w for k, w in seen if k == "warp"][::2]  # two draws (A and B) per step
+    drops = [d for k, d in seen if k == "dropout"]
+    assert warps == [True] * 8 + [False] * 2 and drops == [False] * 4 + [True] * 6
+    assert "no_warp" in (tmp_path / "continuous" / "report.html").read_text()
+
+    done = []
+    first = train(faceset_a, faceset_b, tmp_path / "resumed", cfg,
+                  progress=lambda *a: done.append(1), should_stop=lambda: len(done) >= 5)
+    assert first.step == 5
+    train(faceset_a, faceset_b, tmp_path / "resumed", cfg)
+    again = [json.loads(ln) for ln in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert [(e["step"], e["phase"]) for e in again if e.get("event") == "plan"] == [(s, p) for s, p, _ in events]
+    a, b = _weights(tmp_path / "continuous"), _weights(tmp_path / "resumed")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+
+    manual = train(faceset_a, faceset_b, tmp_path / "noholdout", replace(cfg, steps=1, holdout=0.0))
+    assert any("--plan auto" in n for n in manual.notes)

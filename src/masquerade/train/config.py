@@ -14,6 +14,7 @@ from ..errors import MasqueradeError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = ("constant", "cosine")
+PLANS = ("auto", "manual")
 
 
 class TrainConfigError(MasqueradeError, ValueError):
@@ -50,9 +51,17 @@ class TrainConfig:
     flip: bool = True
     seed: int = 0
     threads: int | None = None  # torch CPU threads; None = leave torch's default
+    init_from: str | None = None  # a trained model folder whose shared encoder + bottleneck a NEW model starts from
+    init_decoders: bool = False  # with init_from: copy the decoders too
+    balance: bool = True  # draw faces balanced over head yaw, mouth opening and eye state (see sampling.py)
+    plan: str = "auto"  # auto: phases moved on by the held-out curve (plan.py); manual: the flags above, fixed
+    holdout: float = 0.05  # share of each face set held out for the val_* curves (0: train on all, no curves)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["init_from"] is not None:  # a Path from Python callers: the manifest is JSON
+            out["init_from"] = str(out["init_from"])
+        return out
 
     def validate(self) -> None:
         """Refuse nonsense before any work (a run that trains 0 steps, NaN learning rates, ...): raises
@@ -89,6 +98,11 @@ class TrainConfig:
         real("lr", positive=True, optional=True)
         for name in ("gan_weight", "ssim_weight", "l1_weight", "mask_weight", "eye_mouth_weight", "background_weight"):
             real(name, positive=False)
+        real("holdout", positive=False)
+        if self.holdout > 0.5:
+            raise TrainConfigError(f"--holdout must be at most 0.5 (the share of faces kept out of training), not {self.holdout!r}")
+        if self.plan not in PLANS:
+            raise TrainConfigError(f"--plan must be one of {', '.join(PLANS)}, not {self.plan!r}")
         if self.precision not in PRECISIONS:
             raise TrainConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.lr_schedule is not None and self.lr_schedule not in SCHEDULES:

@@ -56,6 +56,7 @@ class FaceBank:
 
     pixels: torch.Tensor
     manifest: dict[str, Any]
+    weights: torch.Tensor | None = None  # draw probabilities (balanced sampling, `sampling.py`); None: uniform
 
     def __len__(self) -> int:
         return self.pixels.shape[0]
@@ -76,7 +77,9 @@ def priority_maps(landmarks: np.ndarray, size: int) -> np.ndarray:
         out[i] = cv2.dilate(out[i], kernel)
     return out
 
-def load_bank(faceset: FaceSetLike, size: int, device: torch.device) -> FaceBank:
+def load_bank(faceset: FaceSetLike, size: int, device: torch.device, balance: bool = False) -> FaceBank:
+    """`balance`: draw faces balanced over head yaw, mouth opening and eye state, weights computed once here
+    from the stored landmarks (a pure function of the face set, so a resumed run draws exactly as before)."""
     t = faceset.load_tensors(size=size)
     faces, masks, lms = t.faces, t.masks, t.landmarks
     if faces.shape[0] == 0:
@@ -85,4 +88,9 @@ def load_bank(faceset: FaceSetLike, size: int, device: torch.device) -> FaceBank
         raise FaceSetError(f"face set returned {faces.shape[-1]} px faces when asked for {size} px")
     prio = torch.from_numpy(priority_maps(lms.numpy(), size)).unsqueeze(1)
     pixels = torch.cat([faces, masks, prio], dim=1).to(device).contiguous()
-    return FaceBank(pixels, dict(faceset.manifest))
+    weights = None
+    if balance:
+        from .sampling import sampling_weights
+
+        weights = torch.from_numpy(sampling_weights(lms.numpy()))
+    return FaceBank(pixels, dict(faceset.manifest), weights)

@@ -19,6 +19,9 @@ from .distributed import Ranks, average_gradients, data_parallel, mean_over_rank
 from .losses import LossWeights, composite, d_loss, g_loss, reconstruction_loss
 
 
+LR_DROPOUT_KEEP = 0.7  # with learning-rate dropout, each weight's update is applied with this probability
+
+
 class StepRunner:
     """Owns the optimiser(s) and runs training steps on the device, in the configured precision."""
 
@@ -60,13 +63,27 @@ class StepRunner:
         lb = reconstruction_loss(fb, mpb, tb, mb, pb, self.weights)
         return la, lb, fa, fb
 
-    def step(self, a: Batch, b: Batch, lr: float, gan_on: bool) -> dict[str, float]:
-        """One step at learning rate `lr`; `gan_on` adds the adversarial term (after its warm-up)."""
+    def step(self, a: Batch, b: Batch, lr: float, gan_on: bool, dropout_seed: int | None = None) -> dict[str, float]:
+        """One step at learning rate `lr`; `gan_on` adds the adversarial term (after its warm-up);
+        `dropout_seed` turns on learning-rate dropout for this step (see `_dropout_update`)."""
         with cpu_bf16_math(self.precision.cpu_bf16_math):
-            stats = self._step(a, b, lr, gan_on)
+            stats = self._step(a, b, lr, gan_on, dropout_seed)
         return mean_over_ranks(stats, self.ranks)
 
-    def _step(self, a: Batch, b: Batch, lr: float, gan_on: bool) -> dict[str, float]:
+    @torch.no_grad()
+    def _dropout_update(self, seed: int) -> None:
+        """Adam's step, then each weight keeps its update with probability LR_DROPOUT_KEEP (DeepFaceLab's
+        "learning-rate dropout": a noisier walk that settles in finer minima late in training). The masks
+        come from a generator seeded by the step, identical on every rank and after a resume."""
+        params = [p for p in self.net.parameters() if p.grad is not None]
+        before = [p.detach().clone() for p in params]
+        self.opt.step()
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        for p, old in zip(params, before):
+            keep = torch.rand(p.shape, generator=gen, device=p.device) < LR_DROPOUT_KEEP
+            p.copy_(torch.where(keep, p, old))
+
+    def _step(self, a: Batch, b: Batch, lr: float, gan_on: bool, dropout_seed: int | None = None) -> dict[str, float]:
         for opt in (self.opt, self.opt_d):
             if opt is not None:
                 for g in opt.param_groups:
@@ -83,7 +100,10 @@ class StepRunner:
             stats["loss_g"] = float(adv.detach())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.opt.step()
+        if dropout_seed is None:
+            self.opt.step()
+        else:
+            self._dropout_update(dropout_seed)
         if use_gan:
             self.opt_d.zero_grad(set_to_none=True)
             with self._ctx():

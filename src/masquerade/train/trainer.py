@@ -3,7 +3,9 @@
 Refuses bad settings and unsafe paths before any work (`preflight`), creates or resumes a model folder from
 its newest intact snapshot (`snapshots`), checks the face sets fit it, then loops: sample → augment → step,
 with the divergence guard (`guard`) checking every step, progress reports, periodic previews/metrics and
-snapshots. `should_stop()` (Ctrl-C in the CLI) saves and returns cleanly. Nothing here prints.
+snapshots. Around that: held-out faces scored at each preview and `report.html` (`monitor`), the automatic
+training plan moved on by those scores (`plan`), balanced sampling (`sampling`) and warm starts (`warmstart`).
+`should_stop()` (Ctrl-C in the CLI) saves and returns cleanly. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from .checkpoint import TrainingState
 from .config import Precision, TrainConfig, TrainResult, lr_at, resolve_precision
 from .data import FaceBank, check_compatible, load_bank
 from .guard import GOOD_EVERY, Guard
+from .monitor import held_out_scores, make_plan, make_validator, observe, write_report
 from .preflight import preflight
 from .preview import MetricsLog, preview_grid, write_preview
+from .sampling import weighted_indices
 from .snapshots import Resumed, restore, resume_point, save_snapshot, sweep
 from .step import StepRunner
+from .warmstart import WarmStart, apply_warm_start, load_warm_start, source_settings
 
 
 def _settings(config: TrainConfig, saved: dict[str, Any] | None) -> tuple[str, Any]:
@@ -42,9 +47,12 @@ def _settings(config: TrainConfig, saved: dict[str, Any] | None) -> tuple[str, A
                 f"this model folder holds a {name!r} model, not {config.model!r}; train into a new folder to switch"
             )
         return name, make_config(name, saved["arch_config"])
-    name = config.model or "original"
+    name, options = config.model or "original", config.model_options
+    if config.model is None and config.init_from:  # a warm start takes the source's architecture and settings
+        name, base = source_settings(config.init_from)
+        options = {**base, **options}
     try:
-        return name, make_config(name, config.model_options)
+        return name, make_config(name, options)
     except ValueError as e:
         raise ModelMismatchError(str(e)) from None
 
@@ -74,20 +82,27 @@ def train(
     saved = resumed.snapshot.manifest if resumed else None
     name, arch = _settings(config, saved)
     check_compatible(fs_a.manifest, fs_b.manifest, arch.size, saved)
+    warm, notes = None, []
+    if config.init_from and resumed:
+        notes.append(f"--init-from {config.init_from} was ignored: {model_dir} already holds a model (step "
+                     f"{resumed.snapshot.step}), which resumes from its own weights")
+    elif config.init_from:
+        warm = load_warm_start(config.init_from, name, arch, config.init_decoders)
+        notes += [warm.note] if warm.note else []
     ranks, device = distributed.setup(resolve_device(config.device))
     try:
         result = _train(fs_a, fs_b, model_dir, config, resumed, name, arch, ranks, device,
-                        progress if ranks.main else no_progress, should_stop)
+                        progress if ranks.main else no_progress, should_stop, warm)
     except BaseException:
         distributed.teardown(ranks, wait=False)  # never wait on ranks that may be gone; torchrun stops them
         raise
     distributed.teardown(ranks)  # rank 0's last checkpoint is written before any rank returns
-    return result
+    return dataclasses.replace(result, notes=tuple(notes) + result.notes)
 
 
 def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | None, name: str, arch,
            ranks: distributed.Ranks, device: torch.device, progress: ProgressFn,
-           should_stop: Callable[[], bool] | None) -> TrainResult:
+           should_stop: Callable[[], bool] | None, warm: WarmStart | None = None) -> TrainResult:
     saved = resumed.snapshot.manifest if resumed else None
     if ranks.main:  # `snapshots/` first: from now on the folder reads as a model folder, even if killed
         (model_dir / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
@@ -106,7 +121,10 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
 
     with torch.random.fork_rng(devices=[]):  # seeded init (net and critic) without touching the global RNG
         torch.manual_seed(config.seed)
-        net = build_model(name, arch).to(device)
+        net = build_model(name, arch)
+        if warm is not None:
+            apply_warm_start(net, warm)
+        net = net.to(device)
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
         net.train()
@@ -118,14 +136,16 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     guard = Guard(state, step, meta.get("lr_scale", 1.0))
     distributed.barrier(ranks)  # every rank has read the snapshot before rank 0 may write the next one
 
-    bank_a, bank_b = load_bank(fs_a, arch.size, device), load_bank(fs_b, arch.size, device)
+    validator = make_validator(fs_a, fs_b, arch.size, config, device, ranks.main)
+    train_a, train_b = (validator.train_sets["a"], validator.train_sets["b"]) if validator else (fs_a, fs_b)
+    bank_a, bank_b = (load_bank(fs, arch.size, device, config.balance) for fs in (train_a, train_b))
+    plan, plan_note = make_plan(config, validator, meta)
     manifest = {
         "architecture": name, "arch_config": dataclasses.asdict(arch),
         "size": arch.size, "template": fs_a.manifest.get("template"), "coverage": fs_a.manifest.get("coverage"),
         "facesets": {"a": _record(saved, "a", str(fs_a.manifest.get("id"))), "b": _record(saved, "b", str(fs_b.manifest.get("id")))},
-        # convert warps faces at this size, then shrinks them exactly as the face-set cache did (faces.resize_crop)
-        "faceset_size": {k: int(fs.manifest["size"]) for k, fs in (("a", fs_a), ("b", fs_b)) if "size" in fs.manifest},
         "train_config": config.to_json(), "precision": precision.label,
+        "init_from": warm.record() if warm else (saved or {}).get("init_from"),
         # crop side of each face set: convert cuts its input faces at this size, as the face set cache did
         "faceset_size": {"a": int(fs_a.manifest.get("size", arch.size)), "b": int(fs_b.manifest.get("size", arch.size))},
     }
@@ -133,10 +153,13 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     if ranks.main:
         (model_dir / "previews").mkdir(exist_ok=True)
         metrics.truncate_after(step)
+        if plan is not None and not meta.get("plan"):
+            metrics.write(plan.start_event(step))
     k = config.preview_faces
     fixed_a = bank_a.pixels[:k, :3].float() / 255
     fixed_b = bank_b.pixels[:k, :3].float() / 255
-    aug = AugmentSettings(flip=config.flip, warp=config.warp)
+    def aug() -> AugmentSettings:  # the plan's phase turns the warp off (never on against --no-warp)
+        return AugmentSettings(flip=config.flip, warp=config.warp and (plan is None or plan.phase.warp))
 
     start_step, stopped, last_preview = step, False, None
     stats: dict[str, float] = {"loss_a": float("nan"), "loss_b": float("nan")}
@@ -149,7 +172,8 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
         return lr_at(step, base_lr, schedule, warmup, config.steps) * guard.lr_scale
 
     def save(step: int) -> str:
-        return save_snapshot(model_dir, state, step, manifest, config.keep, {"lr_scale": guard.lr_scale})
+        extra = {"lr_scale": guard.lr_scale, **({"plan": plan.to_json()} if plan else {})}
+        return save_snapshot(model_dir, state, step, manifest, config.keep, extra)
 
     def roll_back(bad_step: int, reason: str) -> int:
         good = guard.rollback(bad_step, reason)
@@ -158,12 +182,15 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
                            "lr": lr_now(good), "lr_scale": guard.lr_scale})
         return good
 
-    def log_preview(step: int, now: float, lr: float) -> Path:
+    def log_preview(step: int, now: float, lr: float, val: dict[str, float], events: list) -> Path:
         nonlocal t_log, log_step
         h = sha256_hex(weights_bytes(net))
         path = write_preview(model_dir / "previews" / f"step_{step:07d}.png", preview_grid(net, fixed_a, fixed_b), h)
         window = 2 * batch * ranks.world * (step - log_step) / max(now - t_log, 1e-9)
-        metrics.write({"step": step, **stats, "samples_per_s": round(window, 3), "lr": lr})
+        metrics.write({"step": step, **stats, "samples_per_s": round(window, 3), "lr": lr, **val})
+        for event in events:  # plan switches: logged after the scores that caused them
+            metrics.write(event)
+        write_report(model_dir, metrics.path, path)
         t_log, log_step = time.perf_counter(), step
         return path
 
@@ -172,9 +199,11 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
             stopped = True
             break
         lr = lr_now(step)
-        a = _sample(bank_a, batch, gen, aug, ranks, device)
-        b = _sample(bank_b, batch, gen, aug, ranks, device)
-        new = runner.step(a, b, lr, gan_on=step >= config.gan_warmup)
+        a = _sample(bank_a, batch, gen, aug(), ranks, device)
+        b = _sample(bank_b, batch, gen, aug(), ranks, device)
+        gan_on = plan.phase.gan if plan is not None else step >= config.gan_warmup
+        dropout = config.seed * 1_000_003 + step if plan is not None and plan.phase.lr_dropout else None
+        new = runner.step(a, b, lr, gan_on=gan_on, dropout_seed=dropout)
         step += 1
         reason = guard.check(step, new)
         if reason:  # every rank sees the same (rank-averaged) losses, so all roll back together
@@ -190,15 +219,19 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
                 step = log_step = roll_back(step, f"weights became non-finite by step {step}")
                 continue
             guard.remember(step)
-        if ranks.main and config.preview_every and step % config.preview_every == 0:
-            last_preview = log_preview(step, now, lr)
+        if config.preview_every and step % config.preview_every == 0:  # every rank scores: the plan needs them all
+            val = held_out_scores(validator, net, step, config.preview_every, ranks.main)
+            events = observe(plan, step, val, ranks)
+            if ranks.main:
+                last_preview = log_preview(step, now, lr, val, events)
         if at_save and ranks.main:
             digest, on_disk = save(step), (step, guard.lr_scale)
     if not guard.weights_finite():  # stopped right after an update that overflowed: end on the last good state
         step = roll_back(step, f"weights became non-finite by step {step}")
     if ranks.main:
         if config.preview_every and step > log_step:  # a stopped or short run still leaves its latest preview
-            last_preview = log_preview(step, time.perf_counter(), lr_now(step - 1))
+            val = held_out_scores(validator, net, step, config.preview_every)
+            last_preview = log_preview(step, time.perf_counter(), lr_now(step - 1), val, [])
         if on_disk != (step, guard.lr_scale):
             digest = save(step)
     elapsed = time.perf_counter() - t0
@@ -206,7 +239,7 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
         model_dir=model_dir, step=step, steps_run=step - start_step, loss_a=stats["loss_a"], loss_b=stats["loss_b"],
         samples_per_second=2 * batch * ranks.world * (step - start_step) / max(elapsed, 1e-9), stopped=stopped,
         weights_hash=digest, last_preview=last_preview, world_size=ranks.world, precision=precision.label,
-        notes=_notes(resumed, guard), rollbacks=guard.rollbacks, lr_scale=guard.lr_scale,
+        notes=_notes(resumed, guard) + ((plan_note,) if plan_note else ()), rollbacks=guard.rollbacks, lr_scale=guard.lr_scale,
     )
 
 
@@ -239,5 +272,8 @@ def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettin
     generator stays in step across ranks and the union of the slices is what one process would train on."""
     total = batch * ranks.world
     rows = ranks.my_slice(batch)
-    idx = sample_indices(len(bank), total, gen)[rows]
+    if bank.weights is not None:
+        idx = weighted_indices(bank.weights, total, gen)[rows]
+    else:
+        idx = sample_indices(len(bank), total, gen)[rows]
     return apply(bank.pixels[idx.to(device)], draw(gen, total, aug).part(rows))

@@ -204,22 +204,28 @@ class Validator:
         self.held = {k: held_out(sets[k], s.held, size, eval_size) for k, s in self.splits.items()}
         self.identity_faces = identity_faces
         self.probe: IdentityProbe | None = None
-        if identity is None:
-            identity = identity_available()
-        if identity:
-            id_size = max(int(eval_size or 0), 128)  # dlib's aligner wants a face well above 64 px
-            train_faces = {k: self.train_sets[k].load_tensors(id_size).faces for k in sets}
-            self.probe = IdentityProbe(train_faces["a"], train_faces["b"])
-            self._id_size = id_size
+        self.identity = identity_available() if identity is None else bool(identity)
+        self._id_size = max(int(eval_size or 0), 128)  # dlib's aligner wants a face well above 64 px
+
+    def _identity_probe(self) -> IdentityProbe:
+        """Built at the first identity score, not before: embedding the mean faces costs about a second, which
+        a run that never reaches an identity preview should not pay."""
+        if self.probe is None:
+            faces = {k: self.train_sets[k].load_tensors(self._id_size).faces for k in ("a", "b")}
+            self.probe = IdentityProbe(faces["a"], faces["b"])
+        return self.probe
 
     @torch.no_grad()
-    def scores(self, net, upscalers: dict[str, Upscale] | None = None) -> dict[str, float]:
+    def scores(self, net, upscalers: dict[str, Upscale] | None = None, identity: bool = True) -> dict[str, float]:
+        """Held-out scores of `net`; the identity distances only when `identity` and dlib is there (they
+        cost ~30 ms a face, so training asks for them every few previews only)."""
         upscalers = upscalers or {}
         out: dict[str, float] = {}
         for side in ("a", "b"):
             s = reconstruction_scores(net, self.held[side], side, self.device, upscalers.get(side))
             out.update({f"val_{k}_{side}": round(v, 5) for k, v in s.items() if k != "faces"})
-        if self.probe is not None:
+        if identity and self.identity and any(len(h) for h in self.held.values()):
+            self._identity_probe()
             for src, dst in (("a", "b"), ("b", "a")):
                 held = self.held[src]
                 if not len(held):
