@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine  # noqa: E402
 
 from masquerade.convert import ConvertConfig, convert  # noqa: E402
-from masquerade.samples import make_clip, tone, write_clip  # noqa: E402
+from masquerade.samples import make_clip, mux_tone, write_clip  # noqa: E402
 from masquerade.scale import RayOptions, ray_convert  # noqa: E402
 
 
@@ -38,12 +38,7 @@ def write_gop_clip(path: Path, frames, fps: float, gop: int) -> Path:
         for f in frames:
             out.mux(video.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
         out.mux(video.encode(None))
-        pcm = tone(len(frames) / fps)
-        for i in range(0, len(pcm), 1024):
-            af = av.AudioFrame.from_ndarray(pcm[None, i:i + 1024], format="s16", layout="mono")
-            af.sample_rate, af.pts = 16000, i
-            out.mux(sound.encode(af))
-        out.mux(sound.encode(None))
+        mux_tone(out, sound, len(frames) / fps)
     return path
 
 

@@ -98,6 +98,24 @@ def tone(seconds: float, rate: int = 16000, freq: float = 440.0) -> np.ndarray:
     return (0.3 * 32767 * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.int16)
 
 
+def mux_tone(container, stream, seconds: float) -> None:
+    """Encode `seconds` of the sine tone into `stream` (mono AAC, added to `container` before any video was
+    muxed, as PyAV requires) and flush it.
+
+    For tests and benchmarks that mux their own video (odd GOPs, rotation, variable frame rate) but want the
+    same audio track as generated clips, so they can check that audio survives.
+    """
+    import av
+
+    rate = stream.rate
+    pcm = tone(seconds, rate)
+    for i in range(0, len(pcm), 1024):
+        frame = av.AudioFrame.from_ndarray(pcm[None, i:i + 1024], format="s16", layout="mono")
+        frame.sample_rate, frame.pts = rate, i
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
 def write_clip(path: str | Path, clip: Clip, audio: bool = True) -> Path:
     """Write a clip as H.264 MP4 (with a sine-tone AAC track unless `audio=False`)."""
     from .media.writer import write_video

@@ -16,7 +16,7 @@ from av.video.reformatter import VideoReformatter
 
 from masquerade.convert import ConvertConfig, convert
 from masquerade.media import ColorTags, probe, read_frames, video_format
-from masquerade.samples import make_clip, tone
+from masquerade.samples import make_clip, mux_tone
 from stubs import PerfectModel
 
 TB = Fraction(1, 90000)
@@ -42,12 +42,7 @@ def write_phone_clip(path: Path, frames: list[np.ndarray], times: list[float], r
             out.mux(video.encode(vf))
         out.mux(video.encode(None))
         if sound is not None:
-            pcm = tone(times[-1] + 0.1)
-            for i in range(0, len(pcm), 1024):
-                af = av.AudioFrame.from_ndarray(pcm[None, i:i + 1024], format="s16", layout="mono")
-                af.sample_rate, af.pts = 16000, i
-                out.mux(sound.encode(af))
-            out.mux(sound.encode(None))
+            mux_tone(out, sound, times[-1] + 0.1)
     return path
 
 

@@ -20,7 +20,7 @@ def write_gop_clip(path: Path, frames: list[np.ndarray], fps: float, gop: int, a
     """An H.264 MP4 with a keyframe every `gop` frames (plus a sine-tone AAC track)."""
     import av
 
-    from masquerade.samples import tone
+    from masquerade.samples import mux_tone
 
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w", format="mp4") as out:
@@ -32,12 +32,7 @@ def write_gop_clip(path: Path, frames: list[np.ndarray], fps: float, gop: int, a
             out.mux(video.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
         out.mux(video.encode(None))
         if sound is not None:
-            pcm = tone(len(frames) / fps)
-            for i in range(0, len(pcm), 1024):
-                af = av.AudioFrame.from_ndarray(pcm[None, i:i + 1024], format="s16", layout="mono")
-                af.sample_rate, af.pts = 16000, i
-                out.mux(sound.encode(af))
-            out.mux(sound.encode(None))
+            mux_tone(out, sound, len(frames) / fps)
     return Path(path)
 
 
