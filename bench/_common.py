@@ -20,3 +20,19 @@ def machine() -> dict:
 def real_clips() -> list[Path]:
     """The real talking-head clips beside the repository, or [] where they are absent (a user's clone)."""
     return sorted(REAL_CLIPS.glob("*.mp4")) if REAL_CLIPS.is_dir() else []
+
+
+def face_sets(clips: dict[str, Path], folder: Path) -> dict:
+    """key -> the 256 px face set of each clip, extracted into `folder` once and reused by later runs (the
+    folder name carries the alignment template, so a new default template makes new sets)."""
+    from masquerade.extract import ExtractConfig, extract
+    from masquerade.faces.align import TEMPLATE_NAME
+    from masquerade.faceset import FaceSet
+
+    sets = {}
+    for key, clip in clips.items():
+        path = folder / f"faces_{clip.stem}_{TEMPLATE_NAME}"
+        if not (FaceSet.is_faceset(path) and FaceSet.open(path).manifest.get("complete")):
+            extract([clip], path, ExtractConfig(size=256))
+        sets[key] = FaceSet.open(path)
+    return sets

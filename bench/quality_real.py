@@ -1,10 +1,12 @@
 """Swap quality on real footage (issue 15): woman_d3 ↔ man_d19, a fixed CPU budget, then woman_d3 → man_d19.
 
-    .venv/bin/python bench/quality_real.py [--minutes 10] [--upscaler-minutes 2] [--model lite] [--work DIR]
+    .venv/bin/python bench/quality_real.py [--minutes 10 | --steps N] [--upscaler-minutes 2] [--model lite] [--work DIR]
+        [--faces DIR] [--model-options JSON] [--train-options JSON] [--max-frames N]
 
 Prints ONE JSON object; prints {"skipped": ...} when ../shared/data/faces is absent. Steps:
 1. extract both clips at 256 px; hold out 5% of each face set (`train.validation`, by file-name hash);
-2. train the swap model on the rest for `--minutes` (wall clock), then each identity upscaler for
+2. train the swap model on the rest for `--minutes` (wall clock) or exactly `--steps` (what an A/B comparison
+   needs on a shared CPU, where the same minutes buy different step counts), then each identity upscaler for
    `--upscaler-minutes` (their held-out faces are the same ones: the split is by name);
 3. held-out SSIM A→A and B→B at the output's 256 px, with the upscaler and with bicubic
    (`ssim_a_upscaled`, `ssim_a_no_upscaler`, ...) and at the model's own size;
@@ -27,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import REAL_CLIPS, machine  # noqa: E402
+from _common import REAL_CLIPS, face_sets, machine  # noqa: E402
 
 TARGETS = {"ssim_held_out": 0.90, "distance_to_target": 0.45, "pose_error_deg": 5.0, "mouth_corr": 0.8, "eye_corr": 0.8}
 
@@ -82,6 +84,12 @@ def preview(source: Path, outputs: dict[str, Path], path: Path, model_hash: str,
 def main() -> None:  # noqa: C901  (a benchmark reads best as one straight script)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10.0, help="swap-model training budget (wall clock)")
+    ap.add_argument("--steps", type=int, default=None, help="train exactly this many steps instead of --minutes")
+    ap.add_argument("--model-options", type=json.loads, default={}, help='architecture settings, e.g. \'{"ae_dims": 512}\'')
+    ap.add_argument("--train-options", type=json.loads, default={},
+                    help='TrainConfig fields to change, e.g. \'{"eye_mouth_weight": 10}\' (A/B against the defaults)')
+    ap.add_argument("--faces", type=Path, default=None,
+                    help="extract the face sets here once and reuse them (default: inside --work)")
     ap.add_argument("--upscaler-minutes", type=float, default=2.0, help="per identity upscaler (0 = none)")
     ap.add_argument("--model", default="lite")
     ap.add_argument("--a", default="woman_d3")
@@ -101,41 +109,39 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from masquerade.extract import ExtractConfig, extract
-    from masquerade.faceset import FaceSet
     from masquerade.convert import open_model
     from masquerade.models.upscaler import load_upscaler
     from masquerade.train import TrainConfig, train
     from masquerade.train.upscaler import UpscalerTrainConfig, train_upscaler
     from masquerade.train.validation import Validator, identity_available
 
-    out: dict = {"bench": "quality_real", "machine": machine(), "model": args.model, "minutes": args.minutes,
+    out: dict = {"bench": "quality_real", "machine": machine(), "model": args.model,
+                 "minutes": None if args.steps else args.minutes, "steps": args.steps,
+                 "model_options": args.model_options, "train_options": args.train_options,
                  "load_average": [round(v, 1) for v in __import__("os").getloadavg()],
                  "upscaler_minutes": args.upscaler_minutes, "clips": {k: v.name for k, v in clips.items()},
-                 "note": "wall-clock budgets; on a shared CPU the same minutes buy fewer steps"}
+                 "note": "wall-clock budgets buy fewer steps on a shared CPU (use --steps for A/B); no previews, so "
+                         "--plan auto falls back to the fixed settings (warp on throughout)"}
     scratch = tempfile.TemporaryDirectory()
     work = args.work or Path(scratch.name)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    sets = {}
-    for side, clip in clips.items():
-        folder = work / f"faces_{side}"
-        if not (FaceSet.is_faceset(folder) and FaceSet.open(folder).manifest.get("complete")):
-            extract([clip], folder, ExtractConfig(size=256))
-        sets[side] = FaceSet.open(folder)
+    sets = face_sets(clips, args.faces or work)
     out["extract_seconds"] = round(time.perf_counter() - t0, 1)
 
     from masquerade.models import make_config
 
-    size = make_config(args.model).size
+    size = make_config(args.model, args.model_options).size
     val = Validator(sets["a"], sets["b"], size, eval_size=256, identity=identity_available())
     out["faces"] = {k: {"train": len(val.train_sets[k]), "held_out": len(val.held[k])} for k in sets}
     model_dir = work / "model"
     deadline = time.perf_counter() + args.minutes * 60
     t1 = time.perf_counter()
-    result = train(val.train_sets["a"], val.train_sets["b"], model_dir,
-                   TrainConfig(model=args.model, preview_every=0, save_every=0, threads=args.threads),
-                   should_stop=lambda: time.perf_counter() > deadline)
+    # holdout 0: the bench's own Validator already split the sets (train's would hold out a share of the rest)
+    config = TrainConfig(model=args.model, model_options=args.model_options, preview_every=0, save_every=0,
+                         threads=args.threads, steps=args.steps, holdout=0.0, **args.train_options)
+    result = train(val.train_sets["a"], val.train_sets["b"], model_dir, config,
+                   should_stop=None if args.steps else lambda: time.perf_counter() > deadline)
     out["train"] = {"steps": result.step, "seconds": round(time.perf_counter() - t1, 1),
                     "samples_per_s": round(result.samples_per_second, 1)}
     model = open_model(model_dir, "cpu")  # a folder's model: `--upscale auto` finds the upscalers beside it

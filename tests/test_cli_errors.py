@@ -252,6 +252,15 @@ ROWS = {
     "upscaler-steps-zero": Row("train-upscaler {B} -m {M} --side b --steps 0", 2, r"--steps"),
     "upscaler-small-crops": Row("train-upscaler {B} -m {M} --side b --steps 1", 2, r"--size 256"),
     "convert-upscale-bogus": Row(CONVERT + " -o {S}/out.mp4 --upscale on", 2, r"--upscale"),
+    # --config FILE.toml and --arch-option: checked before any work, one line
+    "config-unknown-setting": Row(CONVERT + " -o {S}/out.mp4 --config {W}/c.toml", 2, r"unknown setting 'colour'",
+                                  setup=_write("c.toml", "[convert]\ncolour = 'rct'\n")),
+    "config-bad-value": Row(TRAIN + " --steps 1 --config {W}/t.toml", 2, r"--keep must be a whole number >= 1",
+                            setup=_write("t.toml", "[train]\nkeep = 0\n")),
+    "config-not-toml": Row("extract {CLIP} -o {S}/fs --config {W}/e.toml", 2, r"not valid TOML",
+                           setup=_write("e.toml", "[extract\n")),
+    "arch-option-without-value": Row(TRAIN + " --steps 1 --arch-option variant", 2, r"key=value"),
+    "arch-option-unknown": Row(TRAIN + " --steps 1 --arch-option widthh=3", 2, r"widthh"),
     # the web UI
     "ui-without-extra": Row("ui --workspace {S}/ws", 2, r"pip install 'masquerade\[ui\]'",
                             patch=lambda mp: mp.setitem(sys.modules, "gradio", None), quiet_stdout=True),

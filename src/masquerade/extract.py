@@ -8,18 +8,19 @@ resume point are appended to the face set's journal, which is compacted once whe
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .errors import MasqueradeError, MediaError, NoFaceError
+from .errors import FaceSetError, MasqueradeError, MediaError, NoFaceError
 from .faces import create_detector, detectors
-from .faces.align import COVERAGES, TEMPLATE_NAME, align_face
+from .faces.align import COVERAGES, TEMPLATE_NAME, TEMPLATES, align_face
 from .faceset import FaceSet
+from .faceset_check import MANIFEST, read
 from .faceset_sources import Source, identify
 from .media import probe, read_frames
+from .options import check, opt, registry
 from .outputs import refuse_overlap, sweep_partials
 from .records import AlignedFace, Frame, MediaInfo, ProgressFn, Tally, no_progress
 
@@ -28,39 +29,19 @@ _NOT_REJECTIONS = ("frames", "kept", "no face", "repaired frames")
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    size: int = 256  # side of the aligned crop in pixels
-    coverage: str = "face"  # face | whole_face | head
-    every_nth: int = 1  # read every n-th frame of a video
-    min_face_size: int = 40  # faces smaller than this (box side, frame pixels) are rejected
-    max_faces: int = 1  # faces kept per frame, largest first
-    blur_threshold: float = 0.0  # reject crops whose Laplacian variance is below this (0 = keep all)
-    detector: str = "mediapipe"
-    min_score: float = 0.5  # detector confidence needed to start a face
+    size: int = opt(256, low=32, high=1024, step=32, help="Side of the aligned face crops in pixels.")
+    coverage: str = opt("face", choices=COVERAGES, help="How much of the head a crop holds: face, whole_face or head.")
+    every_nth: int = opt(1, low=1, help="Read only every n-th frame of videos.")
+    min_face_size: int = opt(40, low=0, help="Reject faces smaller than this (pixels).")
+    max_faces: int = opt(1, low=1, help="Faces to keep per frame, largest first.")
+    blur_threshold: float = opt(0.0, low=0.0, help="Reject blurry crops: Laplacian variance below this (0 keeps all; about 50 drops strong motion blur).")
+    detector: str = opt("mediapipe", choices=registry("masquerade.faces", "detectors"), help="Face detector backend.")
+    min_score: float = opt(0.5, low=0.0, high=1.0, cli=False, label="--min-score", help="Detector confidence needed to start a face.")
 
     def validate(self) -> None:
-        """Refuse settings that cannot work, before any input is read or anything is written."""
-        def whole(name: str, value, low: int, high: float = math.inf) -> None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or (isinstance(value, float) and not value.is_integer()) or not low <= value <= high:
-                span = f"between {low} and {high}" if high != math.inf else f"a whole number of at least {low}"
-                raise MasqueradeError(f"--{name} must be {span}, not {value!r}")
-
-        def number(name: str, value, low: float, high: float = math.inf) -> None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or not low <= value <= high:
-                span = f"between {low} and {high}" if high != math.inf else f"a number of at least {low}"
-                raise MasqueradeError(f"--{name} must be {span}, not {value!r}")
-
-        if self.coverage not in COVERAGES:
-            raise MasqueradeError(f"--coverage must be one of {', '.join(COVERAGES)}, not {self.coverage!r}")
-        if self.detector not in detectors:
-            raise MasqueradeError(f"--detector must be one of {', '.join(sorted(detectors))}, not {self.detector!r}")
-        whole("size", self.size, 32, 1024)
-        whole("every-nth", self.every_nth, 1)
-        whole("max-faces", self.max_faces, 1)
-        whole("min-face-size", self.min_face_size, 0)
-        number("blur-threshold", self.blur_threshold, 0.0)
-        number("min-score", self.min_score, 0.0, 1.0)
+        """Refuse settings that cannot work, before any input is read or anything is written (ranges and
+        choices are the declarations above)."""
+        check(self, MasqueradeError, words=True)
 
 
 @dataclass
@@ -78,8 +59,21 @@ class ExtractSummary:
         return asdict(self)
 
 
-def faceset_settings(config: ExtractConfig) -> dict:
-    return {"template": TEMPLATE_NAME, "size": config.size, "coverage": config.coverage, "detector": config.detector}
+def faceset_settings(config: ExtractConfig, template: str = TEMPLATE_NAME) -> dict:
+    return {"template": template, "size": config.size, "coverage": config.coverage, "detector": config.detector}
+
+
+def template_for(output: str | Path) -> str:
+    """The alignment template for faces added to `output`: an existing face set's own while this Masquerade
+    can still align with it (a set grows consistently: every face framed alike), else the newest (a set made
+    with an unknown template is then refused as made with other settings; a damaged or foreign manifest is
+    left to `FaceSet.create_or_resume`, which says what is wrong with it)."""
+    try:
+        manifest = read(Path(output), MANIFEST) if FaceSet.is_faceset(output) else None
+    except FaceSetError:
+        manifest = None
+    recorded = manifest.get("template") if isinstance(manifest, dict) else None
+    return recorded if isinstance(recorded, str) and recorded in TEMPLATES else TEMPLATE_NAME
 
 
 def probe_inputs(inputs: Sequence[str | Path]) -> list[MediaInfo]:
@@ -88,14 +82,16 @@ def probe_inputs(inputs: Sequence[str | Path]) -> list[MediaInfo]:
     return [probe(p) for p in inputs]
 
 
-def open_job(inputs: Sequence[str | Path], output: str | Path, config: ExtractConfig) -> tuple[list[Source], FaceSet]:
+def open_job(inputs: Sequence[str | Path], output: str | Path, config: ExtractConfig,
+             template: str | None = None) -> tuple[list[Source], FaceSet]:
     """Check settings, every input and the output before anything is written; identify each input by content
-    (duplicates dropped); open (or resume) the face set, which is refused if made with other settings."""
+    (duplicates dropped); open (or resume) the face set, which is refused if made with other settings.
+    `template`: align with this one (a Ray part of a set made with it), else `template_for(output)`."""
     config.validate()
     infos = probe_inputs(inputs)
     output = Path(output)
     refuse_overlap(output, [info.path for info in infos])
-    faceset = FaceSet.create_or_resume(output, faceset_settings(config))
+    faceset = FaceSet.create_or_resume(output, faceset_settings(config, template or template_for(output)))
     try:
         sources: dict[str, Source] = {}
         for info in infos:
@@ -158,7 +154,7 @@ def extract_sources(sources: Sequence[Source], faceset: FaceSet, config: Extract
                         tally.add("already in the face set")
                         faceset.add_frame(source, frame, [])
                     else:
-                        faces = detect_faces(frame, detector, config, tally)
+                        faces = detect_faces(frame, detector, config, tally, faceset.manifest["template"])
                         new = faceset.add_frame(source, frame, faces)
                         tally.add("kept", new)
                         if new < len(faces):
@@ -190,15 +186,16 @@ def repair(source: Source, faceset: FaceSet, missing: dict[int, list[str]], dete
     last = max(missing)
     for frame in read_frames(source.path, start=min(missing)):
         if frame.index in missing:
-            tally.add("kept", faceset.add_frame(source, frame, detect_faces(frame, detector, config, tally),
-                                                replace=missing[frame.index]))
+            faces = detect_faces(frame, detector, config, tally, faceset.manifest["template"])
+            tally.add("kept", faceset.add_frame(source, frame, faces, replace=missing[frame.index]))
             tally.add("repaired frames")
         if frame.index >= last:
             break
     detector.reset()  # what follows is not the next frame of this clip
 
 
-def detect_faces(frame: Frame, detector, config: ExtractConfig, tally: Tally) -> list[AlignedFace]:
+def detect_faces(frame: Frame, detector, config: ExtractConfig, tally: Tally,
+                 template: str = TEMPLATE_NAME) -> list[AlignedFace]:
     """The frame's usable faces, largest first, aligned; rejections are counted in `tally` by reason."""
     detections = sorted(detector.detect(frame.image), key=lambda d: -d.size)
     if not detections:
@@ -212,7 +209,7 @@ def detect_faces(frame: Frame, detector, config: ExtractConfig, tally: Tally) ->
         if len(kept) >= config.max_faces:
             tally.add("over --max-faces")
             continue
-        face = align_face(frame.image, d, config.size, config.coverage)
+        face = align_face(frame.image, d, config.size, config.coverage, template)
         if face.blur < config.blur_threshold:
             tally.add("blurry")
             continue
@@ -221,4 +218,4 @@ def detect_faces(frame: Frame, detector, config: ExtractConfig, tally: Tally) ->
 
 
 __all__ = ["ExtractConfig", "ExtractSummary", "detect_faces", "extract", "extract_sources",
-           "faceset_settings", "open_job", "probe_inputs", "repair"]
+           "faceset_settings", "open_job", "probe_inputs", "repair", "template_for"]

@@ -39,39 +39,11 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
 
 
-_NATIVE_NOISE = ("W0000 ", "I0000 ", "INFO: Created TensorFlow Lite", "WARNING: All log messages before absl")
-
-
-def filter_native_stderr() -> "object":
-    """Route fd 2 through a filter that drops MediaPipe/TFLite start-up chatter; returns the real stderr.
-
-    Native libraries log straight to file descriptor 2, past Python. The CLI points Python's own stderr (and
-    its rich console) at a duplicate of the real one, and forwards every other native line unchanged.
-    """
-    import os
-    import sys
-    import threading
-
-    try:
-        real = os.dup(2)
-    except OSError:
-        return sys.stderr
-    read_end, write_end = os.pipe()
-    os.dup2(write_end, 2)
-    os.close(write_end)
-    real_file = os.fdopen(real, "w", buffering=1, encoding="utf-8", errors="replace")
-
-    def pump() -> None:
-        with os.fdopen(read_end, "rb") as pipe:
-            for line in pipe:
-                text = line.decode("utf-8", "replace")
-                if not text.startswith(_NATIVE_NOISE):
-                    real_file.write(text)
-                    real_file.flush()
-
-    threading.Thread(target=pump, name="stderr-filter", daemon=True).start()
-    sys.stderr = real_file
-    return real_file
+# Native libraries' start-up chatter (MediaPipe's C++ absl log, TFLite's "Created TensorFlow Lite XNNPACK
+# delegate") is not filtered here: the only way to drop it would be to redirect file descriptor 2 for the
+# whole process, which also swallows any other thread's output there. The pinned mediapipe wheel reads no
+# setting that silences it (GLOG_minloglevel, TF_CPP_MIN_LOG_LEVEL: measured, no effect), so it prints, once
+# per detector, before the progress bars start.
 
 
 # -- turning whatever a command raised into an exit code and one line ---------------------------------------

@@ -1,7 +1,11 @@
 import numpy as np
+import pytest
 
-from masquerade.faces.align import alignment_matrix, invert, template_points, transform_points, umeyama, warp_to_crop, warp_to_frame
-from masquerade.faces.align import ALIGN_INDICES
+from masquerade.errors import ModelMismatchError
+from masquerade.faces.align import (ALIGN_INDICES, TEMPLATE_NAME, TEMPLATES, alignment_matrix, get_template, invert,
+                                    template_points, transform_points, umeyama, warp_to_crop, warp_to_frame)
+
+V2 = "mediapipe-mean-v2-rigid"
 
 
 def test_umeyama_recovers_a_known_similarity():
@@ -11,21 +15,48 @@ def test_umeyama_recovers_a_known_similarity():
     m = np.array([[1.7 * np.cos(a), -1.7 * np.sin(a), 12.0], [1.7 * np.sin(a), 1.7 * np.cos(a), -4.0]])
     dst = src @ m[:, :2].T + m[:, 2]
     assert np.allclose(umeyama(src, dst), m, atol=1e-9)
+    assert np.allclose(umeyama(src, dst, rng.uniform(0.1, 2.0, 30)), m, atol=1e-9)  # exact data: any weights
     assert np.allclose(invert(m) @ np.append(dst[0], 1.0), src[0], atol=1e-9)
 
 
-def test_alignment_maps_the_template_face_onto_itself():
+def test_weighted_umeyama_ignores_points_of_zero_weight_and_matches_repeated_points():
+    rng = np.random.default_rng(4)
+    src = rng.uniform(0, 100, size=(20, 2))
+    m = np.array([[0.8, -0.3, 5.0], [0.3, 0.8, 7.0]])
+    dst = src @ m[:, :2].T + m[:, 2]
+    dst[:5] += rng.uniform(-30, 30, (5, 2))  # five points wildly off
+    w = np.r_[np.zeros(5), np.ones(15)]
+    assert np.allclose(umeyama(src, dst, w), m, atol=1e-9)
+    assert not np.allclose(umeyama(src, dst), m, atol=1e-2)
+    # An integer weight is the same as repeating the point that many times.
+    dst = dst + rng.normal(0, 1, dst.shape)
+    w = rng.integers(1, 4, 20)
+    assert np.allclose(umeyama(src, dst, w), umeyama(np.repeat(src, w, 0), np.repeat(dst, w, 0)), atol=1e-9)
+
+
+@pytest.mark.parametrize("name", list(TEMPLATES))
+def test_alignment_maps_the_template_face_onto_itself(name):
+    indices = get_template(name).indices
     landmarks = np.zeros((478, 2))
-    landmarks[ALIGN_INDICES] = template_points(256, "face") * 0.5 + 40  # the template, scaled and moved
-    m = alignment_matrix(landmarks, 256, "face")
-    assert np.allclose(transform_points(landmarks[ALIGN_INDICES], m), template_points(256), atol=1e-3)
+    landmarks[indices] = template_points(256, "face", template=name) * 0.5 + 40  # the template, scaled and moved
+    m = alignment_matrix(landmarks, 256, "face", name)
+    assert np.allclose(transform_points(landmarks[indices], m), template_points(256, template=name), atol=1e-3)
+
+
+def test_the_newest_template_is_the_default_and_unknown_ones_are_refused():
+    assert TEMPLATE_NAME == list(TEMPLATES)[-1] and V2 in TEMPLATES  # newest last; v2 sets and models still work
+    assert get_template() is TEMPLATES[TEMPLATE_NAME] and np.array_equal(ALIGN_INDICES, get_template().indices)
+    for unknown in ("mediapipe-mean-v1", "dlib-68"):
+        with pytest.raises(ModelMismatchError, match="re-extract"):
+            alignment_matrix(np.zeros((478, 2)), 64, template=unknown)
 
 
 def test_coverages_nest_and_centre():
-    face, whole, head = (template_points(256, c) for c in ("face", "whole_face", "head"))
-    spread = [np.ptp(p[:, 0]) for p in (face, whole, head)]
-    assert spread[0] > spread[1] > spread[2]  # wider coverage -> smaller face in the crop
-    assert abs(face[:, 0].mean() - 128) < 8
+    for name in TEMPLATES:
+        face, whole, head = (template_points(256, c, template=name) for c in ("face", "whole_face", "head"))
+        spread = [np.ptp(p[:, 0]) for p in (face, whole, head)]
+        assert spread[0] > spread[1] > spread[2]  # wider coverage -> smaller face in the crop
+        assert abs(face[:, 0].mean() - 128) < 8
 
 
 def test_warp_round_trip_is_exact_away_from_borders():
@@ -42,26 +73,6 @@ def test_warp_round_trip_is_exact_away_from_borders():
     inside = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     assert inside.sum() > 5000
     assert np.abs(back[inside].astype(int) - frame[inside].astype(int)).mean() < 1.5
-
-
-def test_blinks_and_speech_do_not_move_the_alignment():
-    """Closing the eyelids and opening the mouth leaves the matrix exactly as it was (rigid points only)."""
-    from masquerade.faces import regions
-    from masquerade.faces.align import RIGID_POINTS
-
-    rng = np.random.default_rng(2)
-    landmarks = rng.uniform(100, 200, size=(478, 2))
-    landmarks[ALIGN_INDICES] = template_points(256) * 0.6 + 50
-    before = alignment_matrix(landmarks, 256)
-    moved = landmarks.copy()
-    lids = np.setdiff1d(np.concatenate([regions.LEFT_EYE, regions.RIGHT_EYE]), list(RIGID_POINTS.values()))
-    assert len(lids) >= 28  # the eyelid contours are there to move, just not used
-    moved[lids, 1] += 6.0  # a blink: every lid point moves down by several pixels
-    moved[regions.LIPS, 1] += rng.uniform(-8, 8, len(regions.LIPS))  # speech
-    assert np.allclose(alignment_matrix(moved, 256), before, atol=1e-12)
-    # Control: a nose that moves does move the crop.
-    moved[regions.NOSE, 1] += 6.0
-    assert not np.allclose(alignment_matrix(moved, 256), before, atol=1e-3)
 
 
 def test_resize_crop_is_the_identity_at_size_and_averages_when_shrinking():

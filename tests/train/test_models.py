@@ -36,6 +36,23 @@ def test_hd_liae_variant_and_size_256():
         build_model("hd", {"variant": "nope"})
 
 
+def test_lite_liae_shares_one_decoder_and_renders_b_from_the_shared_code_alone():
+    net = build_model("lite", {**SMALL["lite"], "variant": "liae"})
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        fa, ma, fb, mb = net.reconstruct(x, x)  # the one-pass training forward equals per-identity rendering
+        assert torch.allclose(fa, net.render(x, "a")[0], atol=1e-6) and torch.allclose(fb, net.render(x, "b")[0], atol=1e-6)
+        assert not torch.allclose(fa, fb)
+        # B's code does not depend on A's private bottleneck: a swap A→B is the shared code alone.
+        before = net.render(x, "b")[0]
+        for p in net.inter_a.parameters():
+            p.add_(1.0)
+        assert torch.equal(net.render(x, "b")[0], before) and not torch.allclose(net.render(x, "a")[0], fa)
+    assert not hasattr(net, "decoders") and hasattr(net, "decoder")
+    with pytest.raises(ValueError, match="variant"):
+        build_model("lite", {"variant": "nope"})
+
+
 def test_registry_rejects_unknown_names_and_settings():
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         build_model("nope")

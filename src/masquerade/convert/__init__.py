@@ -2,16 +2,24 @@
 
 The public pieces other front doors use (the Ray segments, `evaluate`): `convert` for whole files,
 `open_model` + `make_steps` + `run_frames` to run the same steps over any stream of frames.
+
+The names load on first use (PEP 562): `masquerade convert --help` reads only `ConvertConfig`'s option
+declarations, and importing the whole stage (OpenCV, provenance, the model store) would make the help slow.
 """
 
-from .config import ConvertConfig
-from .pipeline import Batch, FaceWork, FrameWork, Step, Timings, run_frames
-from .run import ConvertSummary, check_output, convert, faceset_size, make_steps, open_model
-from .steps import STEPS, close_steps
-from .upscale import target_side
+from __future__ import annotations
 
-__all__ = [
-    "STEPS", "Batch", "ConvertConfig", "ConvertSummary", "FaceWork", "FrameWork", "Step", "Timings",
-    "check_output", "close_steps", "convert", "faceset_size", "make_steps", "open_model", "run_frames",
-    "target_side",
-]
+from ..lazy import exports
+
+_WHERE = {
+    "ConvertConfig": "config", "Batch": "pipeline", "FaceWork": "pipeline", "FrameWork": "pipeline",
+    "Step": "pipeline", "Timings": "pipeline", "run_frames": "pipeline", "ConvertSummary": "run",
+    "check_output": "run", "convert": "run", "faceset_size": "run", "make_steps": "run", "open_model": "run",
+    "STEPS": "steps", "close_steps": "steps", "target_side": "upscale",
+}
+
+
+__getattr__ = exports(__name__, _WHERE)
+
+
+__all__ = sorted(_WHERE)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelMismatchError, NoFaceError, OutputError
-from ..faces.align import TEMPLATE_NAME
+from ..errors import NoFaceError, OutputError
+from ..faces.align import TEMPLATE_NAME, get_template
 from ..media import probe, read_frames, video_format
 from ..outputs import claim_file, partial_path, refuse_overlap, sweep_partials
 from ..provenance import Provenance, SyntheticVideoWriter, made_by_masquerade, write_synthetic_image
@@ -72,10 +72,7 @@ def open_model(model, device: str = "auto"):
         if getattr(model, "faceset_size", None) is None:
             model.faceset_size = recorded
         model.model_dir = folder
-    template = getattr(model.config, "template", TEMPLATE_NAME)
-    if template != TEMPLATE_NAME:
-        raise ModelMismatchError(f"the model was trained on faces aligned with template {template!r}, but this "
-                                 f"Masquerade aligns with {TEMPLATE_NAME!r}; re-extract the face sets and retrain")
+    get_template(getattr(model.config, "template", TEMPLATE_NAME))  # a known one (the align step uses it), or refused
     return model
 
 

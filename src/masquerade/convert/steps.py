@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..faces import create_detector, resize_crop
-from ..faces.align import alignment_matrix, invert, transform_points, warp_to_crop, warp_to_frame
+from ..faces.align import TEMPLATE_NAME, alignment_matrix, invert, transform_points, warp_to_crop, warp_to_frame
 from ..faces.masks import hull_mask
 from . import blend, color
 from .config import ConvertConfig
@@ -145,11 +145,12 @@ class AlignFaces(BaseStep):
     def __init__(self, ctx: StepContext):
         self.base, self.size = int(ctx.faceset_size), int(ctx.model.config.size)
         self.coverage = ctx.model.config.coverage
+        self.template = getattr(ctx.model.config, "template", TEMPLATE_NAME)  # the one its face sets were made with
 
     def __call__(self, batch: Batch) -> None:
         for item in batch.items:
             for face in item.faces:
-                face.matrix = alignment_matrix(face.landmarks, self.base, self.coverage)
+                face.matrix = alignment_matrix(face.landmarks, self.base, self.coverage, self.template)
                 face.base = self.base
                 face.source = warp_to_crop(item.frame.image, face.matrix, self.base)
                 face.crop = resize_crop(face.source, self.size)

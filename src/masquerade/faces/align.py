@@ -1,34 +1,41 @@
-"""The canonical mean-face template, crop coverage, and the warps between frames and aligned crops.
+"""The alignment templates, crop coverage, and the warps between frames and aligned crops.
 
-This is the only module that knows the template: extract and convert both align through
+This is the only module that knows the templates: extract and convert both align through
 `alignment_matrix`, and both turn an aligned crop into the model's input through `resize_crop`, so a face
 put back with the inverse matrix lands exactly where it came from and the model sees at convert time the
 same kind of crop it was trained on.
 
-The template is the mean of MediaPipe mesh landmarks over ~100 frontal-ish faces (generalised Procrustes,
-eye line levelled), in unit crop coordinates where the face outline just fits the crop. The similarity is
-fitted on rigid points only (`RIGID_POINTS`): eye corners, the nose bridge and tip, the base of the nose.
-Eyelid contours move on every blink and lips on every word; fitting on them made the crop (and the pasted
-face) twitch with the eyes (v1 used 32 eyelid points of 58). Changing these points changes every crop, so
-the template's name changes with them and face sets or models made with another name are refused.
+A template is a set of mesh points, their positions in unit crop coordinates (where the face outline just
+fits the crop) and optional per-point weights; the similarity from frame to crop is the (weighted)
+least-squares fit of the landmarks onto them. Changing any of these changes every crop, so each version has
+its own name, recorded in every face set and model; `TEMPLATES` keeps every version this Masquerade can still
+align with, so face sets and models made with an older one keep working (convert, extract onto an existing
+set and the Ray jobs align with the name they recorded; only unknown names are refused):
+- v1 (not kept): 58 points, 32 of them eyelid contours, so the crop twitched on every blink.
+- v2 `mediapipe-mean-v2-rigid`: 13 rigid points (eye corners, nose bridge and tip, nose base) of the mean of
+  MediaPipe mesh landmarks over ~100 frontal-ish faces (generalised Procrustes, eye line levelled). Blinks
+  moved it less, but 13 close points made rotation and scale noisy: overall it shook a little more than v1.
+- v3 `mediapipe-mean-v3-upper` (new face sets): 190 weighted points of the upper face, placed in v2's frame
+  so the face keeps its size and place in the crop; see `template_v3` for how they were chosen and measured.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import regions
+from .template_v3 import V3_INDICES, V3_POSITIONS, V3_WEIGHTS
 
-TEMPLATE_NAME = "mediapipe-mean-v2-rigid"
-
-# Mesh points that do not move with blinks, gaze or speech (subject's right/left as in `regions`).
+# v2's mesh points: they do not move with blinks, gaze or speech (subject's right/left as in `regions`).
 RIGID_POINTS: dict[str, int] = {
     "right_eye_outer": 33, "right_eye_inner": 133, "left_eye_inner": 362, "left_eye_outer": 263,
     "nose_bridge_top": 168, "nose_bridge": 6, "nose_bridge_low": 197, "nose_dorsum": 195, "nose_dorsum_low": 5,
     "nose_tip_top": 4, "nose_tip": 1, "right_nose_base": 98, "left_nose_base": 327,
 }
-ALIGN_INDICES = np.array(list(RIGID_POINTS.values()))
-_MEAN_FACE_INDICES = np.concatenate([regions.EYES, regions.NOSE, [61, 291]])  # the rows of _MEAN_FACE
+_V2_INDICES = np.array(list(RIGID_POINTS.values()))
+_MEAN_FACE_INDICES = np.concatenate([regions.EYES, regions.NOSE, [61, 291]])  # the rows of _MEAN_FACE (v1, v2)
 _MEAN_FACE = np.array([
     (0.7471, 0.3316), (0.7601, 0.3201), (0.5995, 0.3328), (0.7126, 0.3451), (0.6827, 0.3475), (0.6536, 0.3445),
     (0.6261, 0.3386), (0.6082, 0.3357), (0.6307, 0.3073), (0.6610, 0.2971), (0.6921, 0.2953), (0.7226, 0.3001),
@@ -41,7 +48,32 @@ _MEAN_FACE = np.array([
     (0.4331, 0.5379), (0.5270, 0.5351), (0.6023, 0.5561), (0.6038, 0.5708), (0.5386, 0.6042), (0.5931, 0.5915),
     (0.5818, 0.5450), (0.5561, 0.5389), (0.3452, 0.7208), (0.6470, 0.7283),
 ], dtype=np.float64)
-_TEMPLATE_UNIT = _MEAN_FACE[[int(np.flatnonzero(_MEAN_FACE_INDICES == i)[0]) for i in ALIGN_INDICES]]
+
+
+def _mean_face(indices: np.ndarray) -> np.ndarray:
+    """Rows of the v1/v2 mean face for these mesh points."""
+    return _MEAN_FACE[[int(np.flatnonzero(_MEAN_FACE_INDICES == i)[0]) for i in indices]]
+
+
+@dataclass(frozen=True)
+class Template:
+    """Mesh points the similarity is fitted on, where they go (unit crop coordinates, "face" coverage) and
+    how much each counts (None: equally)."""
+
+    name: str
+    indices: np.ndarray
+    unit: np.ndarray
+    weights: np.ndarray | None = None
+
+
+TEMPLATES: dict[str, Template] = {t.name: t for t in (
+    Template("mediapipe-mean-v2-rigid", _V2_INDICES, _mean_face(_V2_INDICES)),
+    Template("mediapipe-mean-v3-upper", V3_INDICES, V3_POSITIONS, V3_WEIGHTS),
+)}
+TEMPLATE_NAME = "mediapipe-mean-v3-upper"
+"""The newest template: what new face sets are extracted with, and every function's default."""
+ALIGN_INDICES = TEMPLATES[TEMPLATE_NAME].indices
+
 
 # coverage name -> (zoom-out factor, vertical shift of the crop centre in face units; negative = up)
 COVERAGES: dict[str, tuple[float, float]] = {
@@ -55,35 +87,55 @@ V1_INDICES = _MEAN_FACE_INDICES
 """The 58 points template v1 fitted on (eyelid contours, nose, mouth corners); kept for comparisons."""
 
 
-def template_points(size: int, coverage: str = "face", indices: np.ndarray | None = None) -> np.ndarray:
-    """Template positions of ALIGN_INDICES (or of other mean-face `indices`) in pixels of a size×size crop."""
+def get_template(name: str = TEMPLATE_NAME) -> Template:
+    """The template called `name`; a model or face set made with one this Masquerade does not know (v1, or
+    one from a newer version) is refused, since its crops cannot be reproduced."""
+    found = TEMPLATES.get(name)
+    if found is None:
+        from ..errors import ModelMismatchError
+
+        raise ModelMismatchError(f"faces aligned with template {name!r} cannot be reproduced by this Masquerade "
+                                 f"(it aligns with {', '.join(map(repr, TEMPLATES))}); re-extract the face sets "
+                                 "and retrain")
+    return found
+
+
+def template_points(size: int, coverage: str = "face", indices: np.ndarray | None = None,
+                    template: str = TEMPLATE_NAME) -> np.ndarray:
+    """Positions of `template`'s points (or of v1/v2 mean-face `indices`) in pixels of a size×size crop."""
     if coverage not in COVERAGES:
         raise ValueError(f"unknown coverage {coverage!r}; choose one of: {', '.join(COVERAGES)}")
     zoom, shift = COVERAGES[coverage]
-    base = _TEMPLATE_UNIT if indices is None else \
-        _MEAN_FACE[[int(np.flatnonzero(_MEAN_FACE_INDICES == i)[0]) for i in indices]]
+    base = get_template(template).unit if indices is None else _mean_face(indices)
     unit = (base - 0.5) / zoom + 0.5
     unit[:, 1] -= shift / zoom
     return unit * size
 
 
-def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (rotation, uniform scale, translation) taking src onto dst, 2×3."""
+def umeyama(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Least-squares similarity transform (rotation, uniform scale, translation) taking src onto dst, 2×3.
+
+    With `weights`, each point's squared error counts that much (weighted means and cross-covariance, as in
+    Umeyama 1991 with a weighted sum): noisy points can stay in the fit without shaking it.
+    """
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
+    w = np.full(len(src), 1.0 / len(src)) if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
+    mu_s, mu_d = w @ src, w @ dst
     s0, d0 = src - mu_s, dst - mu_d
-    u, d, vt = np.linalg.svd(d0.T @ s0 / len(src))
+    u, d, vt = np.linalg.svd((d0 * w[:, None]).T @ s0)
     sign = np.eye(2)
     if np.linalg.det(u) * np.linalg.det(vt) < 0:
         sign[1, 1] = -1
     rot = u @ sign @ vt
-    scale = float((d * np.diag(sign)).sum() / s0.var(0).sum())
+    scale = float((d * np.diag(sign)).sum() / (w @ (s0 ** 2).sum(1)))
     return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
 
 
-def alignment_matrix(landmarks: np.ndarray, size: int, coverage: str = "face") -> np.ndarray:
-    """2×3 matrix taking frame pixels to a size×size aligned crop, fitted on the stable landmarks."""
-    return umeyama(np.asarray(landmarks)[ALIGN_INDICES], template_points(size, coverage))
+def alignment_matrix(landmarks: np.ndarray, size: int, coverage: str = "face",
+                     template: str = TEMPLATE_NAME) -> np.ndarray:
+    """2×3 matrix taking frame pixels to a size×size crop aligned with `template` (fitted on its points)."""
+    t = get_template(template)
+    return umeyama(np.asarray(landmarks)[t.indices], template_points(size, coverage, template=template), t.weights)
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -128,12 +180,12 @@ def warp_to_frame(crop: np.ndarray, matrix: np.ndarray, width: int, height: int)
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def align_face(image: np.ndarray, detection, size: int, coverage: str = "face"):
-    """Cut a detected face out of a frame along the template: crop, hull mask, blur score and the matrix."""
+def align_face(image: np.ndarray, detection, size: int, coverage: str = "face", template: str = TEMPLATE_NAME):
+    """Cut a detected face out of a frame along `template`: crop, hull mask, blur score and the matrix."""
     from ..records import AlignedFace
     from .masks import blur_score, hull_mask
 
-    matrix = alignment_matrix(detection.landmarks, size, coverage)
+    matrix = alignment_matrix(detection.landmarks, size, coverage, template)
     crop = warp_to_crop(image, matrix, size)
     mask = hull_mask(transform_points(detection.landmarks, matrix), size)
     return AlignedFace(detection, matrix, crop, mask, blur_score(crop, mask))

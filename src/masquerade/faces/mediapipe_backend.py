@@ -4,13 +4,14 @@ The models ship inside the pinned mediapipe wheel, so this runs offline. Stills:
 cropped (with margin) and meshed on its own, which finds small faces the mesh's built-in short-range
 detector misses. Video: the mesh runs in tracking mode over the whole frame (faster and steadier), and
 detector boxes supply scores and re-seed faces the tracker has not picked up.
+
+MediaPipe's C++ side prints a few set-up lines (TFLite delegate, absl, feedback manager) to stderr when its
+graphs start. It reads none of glog's or TensorFlow's log-level variables, and the only other way to hide them,
+pointing file descriptor 2 elsewhere, would hide every thread's stderr in the process (a traceback included),
+so they are left to print.
 """
 
 from __future__ import annotations
-
-import contextlib
-import os
-from typing import Iterator
 
 import numpy as np
 
@@ -18,25 +19,6 @@ from ..records import Detection
 from .detector import box_iou, landmark_box, register
 
 _MESH_INPUT = 256  # side of the square crop a still face is meshed at
-_QUIET_CALLS = 8  # first detect() calls run with native stderr muted
-
-
-@contextlib.contextmanager
-def _quiet_native_logs() -> Iterator[None]:
-    """MediaPipe's C++ side logs set-up chatter straight to fd 2; hide it while graphs start."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 class MediaPipeDetector:
@@ -46,9 +28,7 @@ class MediaPipeDetector:
         import mediapipe as mp
 
         self.video, self.max_faces, self.min_score = video, max_faces, min_score
-        self._warm = 0
-        with _quiet_native_logs():
-            self._make_graphs(mp)
+        self._make_graphs(mp)  # its C++ side prints a few set-up lines to stderr; it has no setting to stop them
 
     def _make_graphs(self, mp) -> None:
         video, max_faces, min_score = self.video, self.max_faces, self.min_score
@@ -90,13 +70,6 @@ class MediaPipeDetector:
         return ((pts - m[:, 2]) / scale).astype(np.float32)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        if self._warm < _QUIET_CALLS:  # graphs start lazily over the first calls, logging as they do
-            self._warm += 1
-            with _quiet_native_logs():
-                return self._detect(image)
-        return self._detect(image)
-
-    def _detect(self, image: np.ndarray) -> list[Detection]:
         image = np.ascontiguousarray(image)
         boxes = self._boxes(image)
         if not self.video:
@@ -129,8 +102,7 @@ class MediaPipeDetector:
 
         if not hasattr(self, "_still_mesh"):
             args = dict(self._mesh_args, max_num_faces=1)
-            with _quiet_native_logs():
-                self._still_mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, **args)
+            self._still_mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, **args)
         tracker, self._mesh = self._mesh, self._still_mesh
         try:
             return self._mesh_in_box(image, box)
@@ -142,9 +114,7 @@ class MediaPipeDetector:
             import mediapipe as mp
 
             self._mesh.close()
-            with _quiet_native_logs():
-                self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, **self._mesh_args)
-            self._warm = 0
+            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, **self._mesh_args)
 
     def close(self) -> None:
         self._fd.close()

@@ -1,31 +1,73 @@
 """Autoencoder architectures by name, and loading a trained model for convert.
 
-Adding an architecture is one new file and one line in `ARCHITECTURES`.
+Adding an architecture is one new file and one line in `CATALOGUE`. A line names the class and says, without
+importing torch, what `masquerade train --help` shows about it (tests/test_options.py checks the figures
+against the built network); the class and everything else here load on first use.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import importlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from .base import ArchConfig, FaceAutoencoder, model_cost
-from .hd import HD, HDConfig
-from .lite import Lite, LiteConfig
-from .original import Original, OriginalConfig
+from ..lazy import exports
+from ..options import check
 
-ARCHITECTURES: dict[str, type[FaceAutoencoder]] = {
-    "original": Original,
-    "hd": HD,
-    "lite": Lite,
+if TYPE_CHECKING:
+    from .base import ArchConfig, FaceAutoencoder
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One registry line: where the class is, and its one-line description for `train --help`."""
+
+    where: str  # "module:Class" under masquerade.models
+    about: str  # what it is for
+    params_m: float  # parameters, millions (default settings)
+    gflop_train: float  # GFLOP per sample of a training step (forward + backward), default settings
+
+    def load(self) -> type[FaceAutoencoder]:
+        module, cls = self.where.split(":")
+        return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+
+    def line(self, name: str) -> str:
+        return f"{name}: {self.about} ({self.params_m:.1f} M parameters, {self.gflop_train:.3g} GFLOP per training sample)"
+
+
+CATALOGUE: dict[str, Arch] = {
+    "original": Arch("original:Original", "64 px, the classic deepfake network", 82.1, 11.4),
+    "hd": Arch("hd:HD", "128 px, residual decoders, df/liae variants; a GPU model", 57.6, 167),
+    "lite": Arch("lite:Lite", "64 px, small and fast, for short CPU budgets (the demo)", 5.3, 0.95),
 }
+
+
+class _Classes(Mapping):
+    """name -> architecture class, imported when first looked up (membership and names need no torch)."""
+
+    def __getitem__(self, name: str) -> type[FaceAutoencoder]:
+        return CATALOGUE[name].load()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(CATALOGUE)
+
+    def __len__(self) -> int:
+        return len(CATALOGUE)
+
+    def __contains__(self, name: object) -> bool:
+        return name in CATALOGUE
+
+
+ARCHITECTURES: Mapping[str, type[FaceAutoencoder]] = _Classes()
 
 
 def architecture(name: str) -> type[FaceAutoencoder]:
     """The class registered under `name`; a ValueError listing the choices otherwise."""
-    try:
-        return ARCHITECTURES[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(ARCHITECTURES)}") from None
+    if name not in CATALOGUE:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(CATALOGUE)}")
+    return ARCHITECTURES[name]
 
 
 def make_config(name: str, values: dict[str, Any] | None = None) -> ArchConfig:
@@ -36,19 +78,38 @@ def make_config(name: str, values: dict[str, Any] | None = None) -> ArchConfig:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"model {name!r} has no setting(s) {', '.join(unknown)}; it has {', '.join(sorted(known))}")
-    return cls(**values)
+    for f in dataclasses.fields(cls):  # values from --arch-option, a TOML file or the UI: the default's type
+        want, value = type(f.default), values.get(f.name, f.default)
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            values[f.name] = float(value)
+        elif want in _KIND_WORDS and type(value) is not want:
+            raise ValueError(f"model {name!r} setting {f.name} must be {_KIND_WORDS[want]}, not {value!r}")
+    config = cls(**values)
+    check(config, ValueError)  # ranges and choices, where the config declares them with masquerade.options.opt
+    return config
+
+
+_KIND_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
 
 
 def build_model(name: str, config: ArchConfig | dict[str, Any] | None = None) -> FaceAutoencoder:
     """A freshly initialised network of architecture `name`."""
+    from .base import ArchConfig
+
     cfg = config if isinstance(config, ArchConfig) else make_config(name, config)
     return architecture(name)(cfg)
 
 
-from .store import ModelInfo, SwapModel, load_model, resolve_device  # noqa: E402  (store needs the registry)
+_LAZY = {"ArchConfig": "base", "FaceAutoencoder": "base", "model_cost": "base", "HD": "hd", "HDConfig": "hd",
+         "Lite": "lite", "LiteConfig": "lite", "Original": "original", "OriginalConfig": "original",
+         "ModelInfo": "store", "SwapModel": "store", "load_model": "store", "resolve_device": "store"}
+
+
+__getattr__ = exports(__name__, _LAZY)  # the torch-backed names load on first use: `import masquerade.models` stays cheap
+
 
 __all__ = [
-    "ARCHITECTURES", "ArchConfig", "FaceAutoencoder", "HD", "HDConfig", "Lite", "LiteConfig", "ModelInfo",
-    "Original", "OriginalConfig", "SwapModel", "architecture", "build_model", "load_model", "make_config",
-    "model_cost", "resolve_device",
+    "ARCHITECTURES", "CATALOGUE", "Arch", "ArchConfig", "FaceAutoencoder", "HD", "HDConfig", "Lite", "LiteConfig",
+    "ModelInfo", "Original", "OriginalConfig", "SwapModel", "architecture", "build_model", "load_model",
+    "make_config", "model_cost", "resolve_device",
 ]

@@ -14,6 +14,16 @@ lets it use a 5× higher LR (5e-4) than the classic net tolerates.
 
 5.3 M parameters, 0.32 GFLOP forward, 0.95 GFLOP per sample for a training step (`model_cost`);
 ~168 samples/s on the 2-core CPU with bf16 math (vs ~19 for `original`; `bench/train.py`, 2026-11-30).
+
+`variant="liae"`: one decoder shared by both identities, fed [private code, shared code]. B (the face put
+in by an a2b swap) is rendered from [inter_ab, inter_ab], A from [inter_a, inter_ab], so a swap A→B is
+A's face through the shared bottleneck alone, in B's pattern. Why: a destination clip rarely shows every
+expression (man_d19 closes his eyes in 1 face of 250); a per-identity decoder can only render what its own
+identity showed, while the shared decoder has learnt closed eyes and wide mouths from either side.
+8.4 M parameters, 1.13 GFLOP per training sample. Not the default: measured against df at the same 600
+steps (bench/quality_real.py, woman_d3 → man_d19, 2026-12-01, a loaded 2-core box) it moved eye_corr
+0.01 → 0.35 and expression error 0.063 → 0.054 but mouth_corr 0.46 → -0.22, identity about equal; at that
+budget both swaps are still blurred, so the question stays open until a longer A/B.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import torch
 from torch import nn
 
 from .base import ArchConfig, SharedEncoderNet
@@ -33,6 +44,7 @@ class LiteConfig(ArchConfig):
     e_dims: int = 32
     ae_dims: int = 256
     d_dims: int = 32
+    variant: str = "df"  # "df": a decoder per identity | "liae": one shared decoder (see the module doc)
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 5e-4
     default_schedule: ClassVar[str] = "cosine"
@@ -44,14 +56,43 @@ class Lite(SharedEncoderNet):
 
     def __init__(self, config: LiteConfig):
         super().__init__(config)
+        if config.variant not in ("df", "liae"):
+            raise ValueError(f"lite variant must be 'df' or 'liae', not {config.variant!r}")
         e, res, ae, d = config.e_dims, config.size // 16, config.ae_dims, config.d_dims
         self.encoder = nn.Sequential(Down(3, e), Down(e, 2 * e), Down(2 * e, 4 * e), Down(4 * e, 8 * e))
-        self.inter = nn.Sequential(DenseBottleneck(8 * e * res * res, ae, res, ae), Up(ae, 4 * d))
-        self.decoders = nn.ModuleDict({k: _decoder(d) for k in ("a", "b")})
+        inter = lambda: nn.Sequential(DenseBottleneck(8 * e * res * res, ae, res, ae), Up(ae, 4 * d))  # noqa: E731
+        if config.variant == "df":
+            self.inter = inter()
+            self.decoders = nn.ModuleDict({k: _decoder(d) for k in ("a", "b")})
+        else:
+            self.inter_ab, self.inter_a = inter(), inter()
+            self.decoder = _decoder(d, 8 * d)
+
+    def latent(self, feat: torch.Tensor, identity: str) -> torch.Tensor:
+        if self.config.variant == "df":
+            return self.inter(feat)
+        shared = self.inter_ab(feat)
+        return torch.cat([self.inter_a(feat) if identity == "a" else shared, shared], dim=1)
+
+    def decode(self, z: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.variant == "df":
+            return super().decode(z, identity)
+        body, head = self.decoder
+        return head(body(z))
+
+    def reconstruct(self, xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.config.variant == "df":
+            return super().reconstruct(xa, xb)
+        n = xa.shape[0]
+        feat = self.encoder(torch.cat([xa, xb]))
+        shared = self.inter_ab(feat)
+        z = torch.cat([torch.cat([self.inter_a(feat[:n]), shared[n:]]), shared], dim=1)
+        face, mask = self.decode(z, "a")  # one decoder pass over both identities' codes
+        return face[:n], mask[:n], face[n:], mask[n:]
 
 
-def _decoder(d: int) -> nn.ModuleList:
+def _decoder(d: int, cin: int | None = None) -> nn.ModuleList:
     body = nn.Sequential(
-        Up(4 * d, 2 * d), ResBlock(2 * d), Up(2 * d, d), ResBlock(d), Up(d, d // 2)
+        Up(cin or 4 * d, 2 * d), ResBlock(2 * d), Up(2 * d, d), ResBlock(d), Up(d, d // 2)
     )
     return nn.ModuleList([body, FaceHead(d // 2, kernel=3)])

@@ -55,7 +55,8 @@ class Lattice:
         return bool(np.abs(self.matrix - np.eye(2)).max() < tol)
 
 
-def _window(f: np.ndarray) -> np.ndarray:
+def window(f: np.ndarray) -> np.ndarray:
+    """The central part of a plane that the autocorrelation reads (all of it up to ACF_MAX_SIDE a side)."""
     h, w = f.shape
     y0, x0 = max(0, (h - ACF_MAX_SIDE) // 2), max(0, (w - ACF_MAX_SIDE) // 2)
     return f[y0 : y0 + ACF_MAX_SIDE, x0 : x0 + ACF_MAX_SIDE]
@@ -75,7 +76,7 @@ def fft_shape(shape: tuple[int, int], period: int) -> tuple[int, int]:
 
 def power_spectrum(whitened: np.ndarray, period: int) -> np.ndarray:
     """|FFT|^2 of one whitened luma plane (windowed, padded as `fft_shape` says); sum these over a video."""
-    f = _window(whitened).astype(np.float32)
+    f = window(whitened).astype(np.float32)
     spec = sfft.rfft2(f - f.mean(), s=fft_shape(whitened.shape, period), workers=1)
     return (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
 
@@ -98,33 +99,27 @@ def _acf(power: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.fft.fftshift(acf * np.float32(shape[0] * shape[1] / total)).astype(np.float32, copy=False)
 
 
-def _height(hp: np.ndarray, centre: tuple[int, int], x: float, y: float) -> float:
-    """The largest value of `hp` within 1 px of lag (x, y) (-inf outside the window)."""
-    px, py = int(round(x)) + centre[1], int(round(y)) + centre[0]
-    h, w = hp.shape
-    if not (1 <= px < w - 1 and 1 <= py < h - 1):
-        return -np.inf
-    return float(hp[py - 1 : py + 2, px - 1 : px + 2].max())
+_PATCH = np.mgrid[-2:3, -2:3].reshape(2, -1)  # (dy, dx) offsets of a 5x5 patch
 
 
-def _peak(hp: np.ndarray, centre: tuple[int, int], x: float, y: float) -> tuple[float, float, float]:
-    """The local maximum of `hp` within 2 px of lag (x, y), refined to sub-pixel; (value, x, y)."""
+def _peaks(hp: np.ndarray, centre: tuple[int, int], x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The local maximum of `hp` within 2 px of each lag (x, y), refined to sub-pixel by a parabola through
+    its neighbours; (values, x, y), all points at once. Lags must lie at least 3 px inside `hp`."""
     cy, cx = centre
-    px, py = int(round(x)) + cx, int(round(y)) + cy
-    h, w = hp.shape
-    if not (3 <= px < w - 3 and 3 <= py < h - 3):
-        return -np.inf, x, y
-    patch = hp[py - 2 : py + 3, px - 2 : px + 3]
-    iy, ix = divmod(int(np.argmax(patch)), 5)
-    py, px = py - 2 + iy, px - 2 + ix
-    v = float(hp[py, px])
+    py0, px0 = np.rint(y).astype(int) + cy, np.rint(x).astype(int) + cx
+    ys, xs = py0[:, None] + _PATCH[0], px0[:, None] + _PATCH[1]
+    best = np.argmax(hp[ys, xs], axis=1)
+    rows = np.arange(best.size)
+    py, px = ys[rows, best], xs[rows, best]
+    v = hp[py, px].astype(np.float64)
 
-    def parabola(a: float, b: float, c: float) -> float:
-        d = a - 2 * b + c
-        return 0.5 * (a - c) / d if d < 0 else 0.0
+    def parabola(a: np.ndarray, c: np.ndarray) -> np.ndarray:
+        d = a - 2 * v + c
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(d < 0, 0.5 * (a - c) / np.where(d < 0, d, -1.0), 0.0)
 
-    dx = parabola(hp[py, px - 1], v, hp[py, px + 1])
-    dy = parabola(hp[py - 1, px], v, hp[py + 1, px])
+    dx = parabola(hp[py, px - 1].astype(np.float64), hp[py, px + 1].astype(np.float64))
+    dy = parabola(hp[py - 1, px].astype(np.float64), hp[py + 1, px].astype(np.float64))
     return v, px - cx + dx, py - cy + dy
 
 
@@ -158,42 +153,46 @@ def _candidates(sub: np.ndarray, radius: int, period: int, axis_angle: float) ->
     return [(float(xs[i] - radius), float(ys[i] - radius)) for i in order]
 
 
-def _lattice_score(hp: np.ndarray, centre: tuple[int, int], v1: np.ndarray, v2: np.ndarray, noise: float) -> float:
-    """Mean peak height (in noise units, capped) over the lattice points in reach, diagonals included.
+_SCORE_POINTS = np.array([(1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2)], float)
+
+
+def _lattice_scores(hp3: np.ndarray, centre: tuple[int, int], v1: np.ndarray, v2: np.ndarray, noise: float) -> np.ndarray:
+    """For N candidate bases (v1, v2: N x 2), the mean peak height (in noise units, capped) over the lattice
+    points in reach, diagonals included; -inf where fewer than 4 points are in reach.
 
     A host edge along an axis lacks the diagonals `v1 +- v2`; the cap stops one strong host peak from
-    outvoting a lattice whose every point is moderately high.
+    outvoting a lattice whose every point is moderately high. `hp3` is the autocorrelation dilated by 3x3,
+    so one look-up gives the largest value within 1 px of a point; all candidates are scored at once.
     """
-    h, w = hp.shape
-    values = []
-    for i, j in ((1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2)):
-        x, y = i * v1 + j * v2
-        if abs(x) > w / 2 - 4 or abs(y) > h / 2 - 4:
-            continue
-        values.append(min(_height(hp, centre, x, y) / noise, _CAP))
-    return float(np.mean(values)) if len(values) >= 4 else -np.inf
+    h, w = hp3.shape
+    pts = _SCORE_POINTS[None, :, 0, None] * v1[:, None, :] + _SCORE_POINTS[None, :, 1, None] * v2[:, None, :]
+    x, y = pts[..., 0], pts[..., 1]
+    inside = (np.abs(x) <= w / 2 - 4) & (np.abs(y) <= h / 2 - 4)
+    px = np.clip(np.rint(x).astype(int) + centre[1], 0, w - 1)
+    py = np.clip(np.rint(y).astype(int) + centre[0], 0, h - 1)
+    values = np.where(inside, np.minimum(hp3[py, px] / noise, _CAP), 0.0)
+    count = inside.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count >= 4, values.sum(axis=1) / np.maximum(count, 1), -np.inf)
+
+
+_REFINE_IJ = np.array([(i, j) for i in range(-4, 5) for j in range(0, 5)
+                       if not (j == 0 and i <= 0) and abs(i) + abs(j) <= 5], float)
 
 
 def _refine(hp: np.ndarray, centre: tuple[int, int], v1: np.ndarray, v2: np.ndarray, noise: float) -> tuple[np.ndarray, float]:
     """Least-squares fit of both basis vectors to every lattice peak in reach (far peaks pin the period)."""
     h, w = hp.shape
-    rows, targets, heights = [], [], []
-    for i in range(-4, 5):
-        for j in range(0, 5):
-            if (j == 0 and i <= 0) or abs(i) + abs(j) > 5:
-                continue
-            x, y = i * v1 + j * v2
-            if abs(x) > w / 2 - 6 or abs(y) > h / 2 - 6:
-                continue
-            v, px, py = _peak(hp, centre, x, y)
-            if v > 4 * noise:
-                rows.append((i, j))
-                targets.append((px, py))
-                heights.append(v / noise)
-    if len(rows) < 2:
+    pts = _REFINE_IJ[:, :1] * v1 + _REFINE_IJ[:, 1:] * v2
+    inside = (np.abs(pts[:, 0]) <= w / 2 - 6) & (np.abs(pts[:, 1]) <= h / 2 - 6)
+    ij, pts = _REFINE_IJ[inside], pts[inside]
+    v, px, py = _peaks(hp, centre, pts[:, 0], pts[:, 1])
+    strong = v > 4 * noise
+    if strong.sum() < 2:
         return np.stack([v1, v2], axis=1), 0.0
-    a, b = np.asarray(rows, float), np.asarray(targets, float)
-    wts = np.sqrt(np.asarray(heights))[:, None]
+    a, b = ij[strong], np.stack([px[strong], py[strong]], axis=1)
+    heights = v[strong] / noise
+    wts = np.sqrt(heights)[:, None]
     sol, *_ = np.linalg.lstsq(a * wts, b * wts, rcond=None)  # rows of sol: v1, v2
     if np.linalg.matrix_rank(a) < 2:
         return np.stack([v1, v2], axis=1), 0.0
@@ -216,17 +215,24 @@ def estimate(powers: Sequence[np.ndarray] | np.ndarray, shape: tuple[int, int], 
     sub = hp[centre[0] - radius : centre[0] + radius + 1, centre[1] - radius : centre[1] + radius + 1]
     r, _ = _polar(radius)
     noise = float(sub[r >= MIN_SCALE * period * 0.9].std()) + 1e-12
-    scored = []
-    seconds = _candidates(sub, radius, period, 90.0)
-    for c1 in _candidates(sub, radius, period, 0.0):
-        for c2 in seconds:
-            for k1 in (1, 2):  # a strong second harmonic can outrank the fundamental: try halving
-                for k2 in (1, 2):
-                    v1, v2 = np.asarray(c1) / k1, np.asarray(c2) / k2
-                    if min(np.hypot(*v1), np.hypot(*v2)) < MIN_SCALE * period * 0.95:
-                        continue
-                    scored.append((_lattice_score(hp, centre, v1, v2, noise), v1, v2))
-    scored.sort(key=lambda t: -t[0])
+    firsts, seconds = _candidates(sub, radius, period, 0.0), _candidates(sub, radius, period, 90.0)
+    # Each axis's candidates turned by 90 degrees pair with it too: a straight host edge puts a ridge of
+    # local maxima through one sector that can crowd the true peak out of that sector's short list, and
+    # the lattice is square unless it was stretched (which the sector lists still cover).
+    pairs = [(c1, c2) for c1 in firsts for c2 in seconds]
+    pairs += [(c1, (-c1[1], c1[0])) for c1 in firsts] + [((c2[1], -c2[0]), c2) for c2 in seconds]
+    if not pairs:
+        return []
+    # a strong second harmonic can outrank the fundamental: try halving either axis
+    base = np.asarray(pairs, float)  # (n, 2 vectors, 2 coordinates)
+    halves = np.array([(1, 1), (1, 2), (2, 1), (2, 2)], float)
+    v1 = (base[:, None, 0, :] / halves[None, :, 0, None]).reshape(-1, 2)
+    v2 = (base[:, None, 1, :] / halves[None, :, 1, None]).reshape(-1, 2)
+    long_enough = np.minimum(np.hypot(*v1.T), np.hypot(*v2.T)) >= MIN_SCALE * period * 0.95
+    v1, v2 = v1[long_enough], v2[long_enough]
+    scores = _lattice_scores(cv2.dilate(hp, np.ones((3, 3), np.uint8)), centre, v1, v2, noise)
+    order = np.argsort(-scores, kind="stable")
+    scored = [(float(scores[i]), v1[i], v2[i]) for i in order]
     found: list[Lattice] = []
     for score, v1, v2 in scored:
         if score < MIN_LATTICE_SCORE or len(found) >= keep:
@@ -238,11 +244,14 @@ def estimate(powers: Sequence[np.ndarray] | np.ndarray, shape: tuple[int, int], 
     return found
 
 
-def to_canonical(plane: np.ndarray, lattice: Lattice) -> tuple[np.ndarray, np.ndarray]:
+def to_canonical(plane: np.ndarray, lattice: Lattice, max_pixels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Resample a float32 plane so the tile is back at its embedded size and orientation.
 
     Returns the plane and a 0/1 mask of where it holds picture (the rest is edge-replicated fill, so the
-    band-pass sees no artificial edge; the mask removes it afterwards).
+    band-pass sees no artificial edge; the mask removes it afterwards). A small-scale lattice blows the
+    picture up (0.3x: 11 times the pixels), so with `max_pixels` only a central part of that size is made:
+    it still holds dozens of tiles, and a spurious lattice on an unmarked picture costs no more than a
+    real one.
     """
     (a, b), (c, d) = lattice.matrix
     inv = np.array([[d, -b], [-c, a]]) / (a * d - b * c)  # 2x2 inverse (np.linalg.inv may spin up BLAS threads)
@@ -250,10 +259,19 @@ def to_canonical(plane: np.ndarray, lattice: Lattice) -> tuple[np.ndarray, np.nd
     corners = inv @ np.array([[0, w, 0, w], [0, 0, h, h]], float)
     lo, hi = corners.min(axis=1), corners.max(axis=1)
     size = (int(np.ceil(hi[0] - lo[0])), int(np.ceil(hi[1] - lo[1])))
+    if max_pixels and size[0] * size[1] > max_pixels:
+        keep = np.sqrt(max_pixels / (size[0] * size[1]))
+        cropped = (int(size[0] * keep), int(size[1] * keep))
+        lo = lo + (np.asarray(size, float) - cropped) / 2.0
+        size = cropped
     forward = np.hstack([inv, -lo[:, None]])  # picture -> canonical, shifted into the positive quadrant
     out = cv2.warpAffine(plane, forward, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if abs(b) < 1e-9 and abs(c) < 1e-9:  # no rotation: the whole rectangle is picture
         return out, np.ones_like(out)
-    valid = cv2.warpAffine(np.ones((h, w), np.float32), forward, size, flags=cv2.INTER_NEAREST,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    return out, cv2.erode(valid, np.ones((5, 5), np.uint8))
+    # The picture's outline in the canonical plane is a parallelogram: draw it, 2 px inside (what an
+    # erosion of a warped mask would give), instead of warping a full-size mask.
+    inner = np.array([[2, 2], [w - 3, 2], [w - 3, h - 3], [2, h - 3]], float).T
+    outline = (inv @ inner - lo[:, None]).T
+    valid = np.zeros((size[1], size[0]), np.uint8)
+    cv2.fillConvexPoly(valid, np.rint(outline * 16).astype(np.int32), 1, lineType=cv2.LINE_8, shift=4)
+    return out, valid.astype(np.float32)

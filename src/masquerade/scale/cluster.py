@@ -102,9 +102,12 @@ def collect(ray: Any, pending: dict[Any, Any], on_done: Callable[[Any, Any], Non
                     continue
                 on_done(key, result)
     except BaseException:
-        for ref in pending:
+        refs = list(pending)
+        for ref in refs:
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
+        with contextlib.suppress(Exception):  # let the killed workers go (and their face-set locks with them)
+            ray.wait(refs, num_returns=len(refs), timeout=60)  # before the caller may start the same job again
         raise
     if errors:
         raise errors[0]

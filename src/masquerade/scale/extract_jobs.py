@@ -25,9 +25,10 @@ from .ledger import Ledger
 _COUNTS = ("frames_read", "faces_kept", "frames_without_face")
 
 
-def _extract_part(path: str, part: str, config: ExtractConfig) -> dict:
-    """Worker: extract one input into the face set `part` (resuming it if an earlier task was cut short)."""
-    sources, faceset = open_job([path], part, config)
+def _extract_part(path: str, part: str, config: ExtractConfig, template: str) -> dict:
+    """Worker: extract one input into the face set `part` (resuming it if an earlier task was cut short),
+    aligned with the output set's `template` (an older set keeps its own as it grows)."""
+    sources, faceset = open_job([path], part, config, template)
     summary = extract_sources(sources, faceset, config)
     return {"summary": summary.to_dict(), "entry": dict(faceset.source_entry(sources[0]))}
 
@@ -56,9 +57,10 @@ def _run(sources: list[Source], faceset: FaceSet, output: Path, config: ExtractC
     summary = ExtractSummary(str(output), sources=len(sources))
     total = sum(-(-(s.frame_count or 1) // config.every_nth) for s in sources)
     work = output.with_name(f".{output.name}.ray")
+    template = faceset.manifest["template"]  # the parts align as the output set does
     results: dict[str, dict] = {}
     with ray_session(address, options) as ray:
-        ledger = Ledger.open(work, "masquerade.ray-extract", {"settings": faceset_settings(config), "config": asdict(config)})
+        ledger = Ledger.open(work, "masquerade.ray-extract", {"settings": faceset_settings(config, template), "config": asdict(config)})
         task = remote(ray, _extract_part, options)
         pending = {}
         for source in sources:
@@ -69,7 +71,7 @@ def _run(sources: list[Source], faceset: FaceSet, output: Path, config: ExtractC
             if record["done"] and (not record["result"]["entry"]["faces"] or FaceSet.is_faceset(part)):
                 results[source.id] = record["result"]
                 continue
-            pending[task.remote(_extract_part, source.path, str(part), config)] = source.id
+            pending[task.remote(_extract_part, source.path, str(part), config, template)] = source.id
         ledger.save()
 
         def finished(key: str, result: dict) -> None:

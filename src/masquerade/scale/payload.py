@@ -79,12 +79,10 @@ def check_model(model: Any) -> None:
 
 def _check_template(template: str | None) -> None:
     """The check `convert` makes when it loads a model, made on the driver before any task starts."""
-    from ..errors import ModelMismatchError
-    from ..faces.align import TEMPLATE_NAME
+    from ..faces.align import get_template
 
-    if template not in (None, TEMPLATE_NAME):
-        raise ModelMismatchError(f"the model was trained on faces aligned with template {template!r}, but this "
-                                 f"Masquerade aligns with {TEMPLATE_NAME!r}; retrain it on re-extracted faces")
+    if template is not None:
+        get_template(template)  # ModelMismatchError for one this Masquerade cannot align with
 
 
 def get_model(handle: ModelHandle, device: str) -> Any:

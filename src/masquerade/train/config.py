@@ -1,4 +1,5 @@
-"""Training settings (one field per CLI flag) and the result record `train` returns."""
+"""Training settings (each declared once, with help and range: the CLI flags, the UI and `--config`'s [train]
+table are generated from them) and the result record `train` returns."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import torch
-
 from ..errors import MasqueradeError
+from ..lazy import LazyModule
+from ..options import check, opt, registry
+
+torch = LazyModule("torch")  # imported on first use: `train --help` reads this module's options without it
 
 PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = ("constant", "cosine")
@@ -25,37 +28,42 @@ class TrainConfigError(MasqueradeError, ValueError):
 class TrainConfig:
     """Settings for `train`. Fields left as None take the architecture's defaults (or the saved model's)."""
 
-    model: str | None = None  # architecture name; None = the saved model's, or "original" for a new one
-    model_options: dict[str, Any] = field(default_factory=dict)  # architecture settings, e.g. {"variant": "liae"}
-    batch_size: int | None = None  # faces per identity per step
-    steps: int | None = None  # train until this total step count; None = until should_stop()
-    lr: float | None = None
-    lr_schedule: str | None = None  # "constant" | "cosine" (cosine decays to 5% at `steps`)
-    warmup_steps: int | None = None
-    device: str = "auto"  # auto | cpu | cuda | mps
-    precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 where the hardware does it natively)
-    channels_last: bool | None = None  # None: on with bf16 (it is slower in fp32 on CPU)
-    compile: bool = False  # torch.compile the forward + loss (first step pays 10-20 s on CPU)
-    save_every: int = 1000  # steps between snapshots (0: only at the end)
-    keep: int = 3  # snapshots kept in the model folder (newest first); older ones are deleted
-    preview_every: int = 100  # steps between preview PNGs + metrics lines (0: never)
-    preview_faces: int = 4
-    gan_weight: float = 0.0  # adversarial refinement weight; 0 = off
-    gan_warmup: int = 2000  # steps of plain reconstruction before the discriminator switches on
-    ssim_weight: float = 1.0
-    l1_weight: float = 1.0
-    mask_weight: float = 1.0
-    eye_mouth_weight: float = 3.0  # loss multiplier inside eye and mouth regions ("eye/mouth priority")
-    background_weight: float = 0.25  # loss weight outside the face mask (0 = face only)
-    warp: bool = True
-    flip: bool = True
-    seed: int = 0
-    threads: int | None = None  # torch CPU threads; None = leave torch's default
-    init_from: str | None = None  # a trained model folder whose shared encoder + bottleneck a NEW model starts from
-    init_decoders: bool = False  # with init_from: copy the decoders too
-    balance: bool = True  # draw faces balanced over head yaw, mouth opening and eye state (see sampling.py)
-    plan: str = "auto"  # auto: phases moved on by the held-out curve (plan.py); manual: the flags above, fixed
-    holdout: float = 0.05  # share of each face set held out for the val_* curves (0: train on all, no curves)
+    model: str | None = opt(None, choices=registry("masquerade.models", "ARCHITECTURES"),
+                            help="Architecture (one line each below). Default: the saved model's, else original.")
+    model_options: dict[str, Any] = field(default_factory=dict)  # architecture settings, e.g. {"variant": "liae"} (--arch-option)
+    batch_size: int | None = opt(None, low=1, help="Faces per identity per step (default: the architecture's).")
+    steps: int | None = opt(None, low=1, help="Train until this total step count (default: until Ctrl-C).")
+    lr: float | None = opt(None, above=0.0, help="Learning rate (default: the architecture's; 1e-4 for original).")
+    lr_schedule: str | None = opt(None, choices=SCHEDULES, cli=False,
+                                  help="constant, or cosine (decays to 5% at the last step); default: the architecture's.")
+    warmup_steps: int | None = opt(None, low=0, cli=False, label="--warmup-steps",
+                                   help="Steps of linear learning-rate warm-up (default: the architecture's).")
+    device: str = opt("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps.", ui=False)
+    precision: str = opt("auto", choices=PRECISIONS,
+                         help="auto (on a GPU: bf16 where native; on a CPU with native bf16: whichever of fp32 and bf16 math times faster on this machine, kept for the model), fp32 or bf16.")
+    channels_last: bool | None = opt(None, cli=False, ui=False,
+                                     help="Channels-last memory layout (default: on with bf16; it is slower in fp32 on a CPU).")
+    compile: bool = opt(False, help="torch.compile the step (pays 10-20 s once; faster after).")
+    save_every: int = opt(1000, low=0, help="Steps between checkpoints.")
+    keep: int = opt(3, low=1, help="Complete snapshots kept in the model folder (the newest N; older ones are pruned).")
+    preview_every: int = opt(100, low=0, help="Steps between preview PNGs and metrics lines.")
+    preview_faces: int = opt(4, low=1, cli=False, help="Faces per identity in each preview grid.")
+    gan_weight: float = opt(0.0, low=0.0, help="Adversarial refinement weight (0 = off); a PatchGAN switches on after --gan-warmup steps.")
+    gan_warmup: int = opt(2000, low=0, help="Steps before the discriminator switches on.")
+    ssim_weight: float = opt(1.0, low=0.0, cli=False, help="Weight of the SSIM loss.")
+    l1_weight: float = opt(1.0, low=0.0, cli=False, help="Weight of the L1 loss.")
+    mask_weight: float = opt(1.0, low=0.0, cli=False, help="Weight of the learned mask's loss.")
+    eye_mouth_weight: float = opt(3.0, low=0.0, cli=False, help="Loss multiplier inside the eye and mouth regions.")
+    background_weight: float = opt(0.25, low=0.0, cli=False, help="Loss weight outside the face mask (0 = face only).")
+    warp: bool = opt(True, cli=False, help="Random warp augmentation (with --plan manual; the auto plan switches it).")
+    flip: bool = opt(True, cli=False, help="Random horizontal flips.")
+    seed: int = opt(0, low=0, cli=False, help="Seed of the initial weights, the sampling and the augmentation.")
+    threads: int | None = opt(None, low=1, cli=False, ui=False, help="torch CPU threads (default: torch's).")
+    init_from: str | None = opt(None, ui=False, help="Start a NEW model from this trained model folder's shared encoder and bottleneck (same architecture and settings); ignored when resuming.")
+    init_decoders: bool = opt(False, help="With --init-from: copy the decoders too (faster when the identities resemble the source model's).")
+    balance: bool = opt(True, flag="--balance/--no-balance", help="Draw faces balanced over head turn, mouth opening and eye state, so rare poses and expressions are not rendered as a blurred average.")
+    plan: str = opt("auto", choices=PLANS, help="auto: train with the random warp, then learning-rate dropout, then the warp off, then the GAN (with --gan-weight; --gan-warmup is then unused), each phase ending when the held-out SSIM stops improving (switches logged in metrics.jsonl and marked in report.html; needs --holdout > 0). manual: the flags as given for the whole run.")
+    holdout: float = opt(0.05, low=0.0, high=0.5, help="Share of each face set held out of training (the same faces every run); held-out SSIM/L1 (and identity distance with the eval extra) are logged at each preview and plotted in report.html. 0 = train on every face, no curves.")
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -65,50 +73,9 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Refuse nonsense before any work (a run that trains 0 steps, NaN learning rates, ...): raises
-        TrainConfigError naming the setting and what it accepts. `train` calls it first."""
-        from ..models import ARCHITECTURES
-
-        def whole(name: str, low: int, optional: bool = False, hint: str = "") -> None:
-            value = getattr(self, name)
-            if value is None and optional:
-                return
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                flag = "--" + name.replace("_", "-")
-                raise TrainConfigError(f"{flag} must be a whole number >= {low}, not {value!r}{hint}")
-
-        def real(name: str, positive: bool, optional: bool = False) -> None:
-            value = getattr(self, name)
-            if value is None and optional:
-                return
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            if not ok or value < 0 or (positive and value == 0):
-                flag = "--" + name.replace("_", "-")
-                raise TrainConfigError(f"{flag} must be a finite number {'> 0' if positive else '>= 0'}, not {value!r}")
-
-        whole("steps", 1, optional=True, hint=" (the total step count to train to; leave it out to train until Ctrl-C)")
-        whole("batch_size", 1, optional=True)
-        whole("save_every", 0, hint=" (0 saves only at the end)")
-        whole("preview_every", 0, hint=" (0 writes no previews)")
-        whole("keep", 1, hint=" (snapshots kept in the model folder)")
-        whole("preview_faces", 1)
-        whole("warmup_steps", 0, optional=True)
-        whole("gan_warmup", 0)
-        whole("threads", 1, optional=True)
-        whole("seed", 0)
-        real("lr", positive=True, optional=True)
-        for name in ("gan_weight", "ssim_weight", "l1_weight", "mask_weight", "eye_mouth_weight", "background_weight"):
-            real(name, positive=False)
-        real("holdout", positive=False)
-        if self.holdout > 0.5:
-            raise TrainConfigError(f"--holdout must be at most 0.5 (the share of faces kept out of training), not {self.holdout!r}")
-        if self.plan not in PLANS:
-            raise TrainConfigError(f"--plan must be one of {', '.join(PLANS)}, not {self.plan!r}")
-        if self.precision not in PRECISIONS:
-            raise TrainConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        if self.lr_schedule is not None and self.lr_schedule not in SCHEDULES:
-            raise TrainConfigError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, not {self.lr_schedule!r}")
-        if self.model is not None and self.model not in ARCHITECTURES:
-            raise TrainConfigError(f"--model must be one of {', '.join(ARCHITECTURES)}, not {self.model!r}")
+        TrainConfigError naming the setting and what it accepts. `train` calls it first. Ranges and choices
+        are the fields' declarations (`masquerade.options`)."""
+        check(self, TrainConfigError)
         if not isinstance(self.model_options, dict):
             raise TrainConfigError(f"model_options must be a mapping of setting names to values, not {self.model_options!r}")
 
@@ -189,15 +156,10 @@ def resolve_precision(precision: str, device: torch.device) -> Precision:
 
 @contextmanager
 def cpu_bf16_math(enabled: bool) -> Iterator[None]:
-    """While inside, oneDNN computes fp32 convolutions and matmuls in bf16 (process-wide torch setting,
-    restored on exit; the small depthwise convolutions of the SSIM loss stay in fp32)."""
-    if not enabled:
+    """While inside (one training step), oneDNN computes fp32 convolutions and matmuls in bf16; the small
+    depthwise convolutions of the SSIM loss stay in fp32. The setting is the process's: `scope.onednn_bf16`
+    restores it on exit, and the UI runs each job in a process of its own, so no other job computes in it."""
+    from ..scope import onednn_bf16
+
+    with onednn_bf16(enabled):
         yield
-        return
-    conv, mm = torch.backends.mkldnn.conv, torch.backends.mkldnn.matmul
-    saved = conv.fp32_precision, mm.fp32_precision
-    conv.fp32_precision = mm.fp32_precision = "bf16"
-    try:
-        yield
-    finally:
-        conv.fp32_precision, mm.fp32_precision = saved

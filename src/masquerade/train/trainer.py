@@ -22,6 +22,7 @@ from ..errors import ModelMismatchError
 from ..models import build_model, make_config, resolve_device
 from ..models.store import SNAPSHOTS, weights_bytes, sha256_hex
 from ..records import ProgressFn, no_progress
+from ..scope import env_defaults, torch_threads
 from . import distributed
 from .augment import AugmentSettings, apply, draw, sample_indices
 from .autotune import CANDIDATES, fastest_cpu_precision
@@ -36,6 +37,12 @@ from .sampling import weighted_indices
 from .snapshots import Resumed, restore, resume_point, save_snapshot, sweep
 from .step import StepRunner
 from .warmstart import WarmStart, apply_warm_start, load_warm_start, source_settings
+
+
+def _inductor_env(config: TrainConfig) -> dict[str, str]:
+    """Keep inductor's compiled kernels between runs (the first compile costs 10-20 s); it reads the folder
+    from the environment when it compiles, inside the run."""
+    return {"TORCHINDUCTOR_CACHE_DIR": str(Path.home() / ".cache" / "masquerade" / "inductor")} if config.compile else {}
 
 
 def _settings(config: TrainConfig, saved: dict[str, Any] | None) -> tuple[str, Any]:
@@ -91,8 +98,9 @@ def train(
         notes += [warm.note] if warm.note else []
     ranks, device = distributed.setup(resolve_device(config.device))
     try:
-        result = _train(fs_a, fs_b, model_dir, config, resumed, name, arch, ranks, device,
-                        progress if ranks.main else no_progress, should_stop, warm)
+        with torch_threads(config.threads), env_defaults(_inductor_env(config)):  # this run's, given back after
+            result = _train(fs_a, fs_b, model_dir, config, resumed, name, arch, ranks, device,
+                            progress if ranks.main else no_progress, should_stop, warm)
     except BaseException:
         distributed.teardown(ranks, wait=False)  # never wait on ranks that may be gone; torchrun stops them
         raise
@@ -107,10 +115,6 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     if ranks.main:  # `snapshots/` first: from now on the folder reads as a model folder, even if killed
         (model_dir / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
         sweep(model_dir)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    if config.compile:  # keep inductor's compiled kernels between runs (the first compile costs 10-20 s)
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path.home() / ".cache" / "masquerade" / "inductor"))
 
     batch = config.batch_size or type(arch).default_batch_size
     precision = _precision(config, device, saved, ranks, name, arch, batch)

@@ -35,6 +35,7 @@ from ..errors import FaceSetError
 from ..models.store import resolve_device
 from ..models.upscaler import IdentityUpscaler, UpscalerConfig, save_upscaler
 from ..records import ProgressFn, no_progress
+from ..scope import torch_threads
 from .data import open_faceset
 from .losses import _blur, _gauss, ssim_map
 from .validation import DEFAULT_SHARE, FaceSubset, split_faceset
@@ -208,8 +209,13 @@ def train_upscaler(faceset: Any, out_dir: str | Path, side: str, in_size: int,
         raise FaceSetError(f"face set {fs.manifest.get('id', '?')} has {fs.manifest.get('size')} px crops; the "
                            f"upscaler learns from {cfg.out_size} px crops: re-extract it with --size {cfg.out_size}")
     device = resolve_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    with torch_threads(cfg.threads):  # this run's thread count, given back when it ends
+        return _train_upscaler(fs, out_dir, side, in_size, cfg, device, progress, should_stop, reconstruct)
+
+
+def _train_upscaler(fs, out_dir: str | Path, side: str, in_size: int, cfg: UpscalerTrainConfig, device: torch.device,
+                    progress: ProgressFn, should_stop: Callable[[], bool] | None,
+                    reconstruct: Callable[[torch.Tensor], torch.Tensor] | None) -> UpscalerResult:
     split = split_faceset(fs, cfg.holdout)
     train_t = FaceSubset(fs, split.train).load_tensors(cfg.out_size)
     held_t = FaceSubset(fs, split.held).load_tensors(cfg.out_size)

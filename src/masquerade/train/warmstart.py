@@ -21,7 +21,9 @@ import torch
 
 from ..errors import ModelMismatchError
 
-DECODER_PREFIXES = ("decoders.", "decoder.")  # identity-specific parts (SharedEncoderNet, LIAE's single decoder)
+# Copied only with --init-decoders: the per-identity decoders (SharedEncoderNet), LIAE's single decoder, and
+# LIAE's private bottlenecks (`inter_a` in lite, `inter_b` in hd), which encode one old identity too.
+DECODER_PREFIXES = ("decoders.", "decoder.", "inter_a.", "inter_b.")
 
 
 @dataclass(frozen=True)

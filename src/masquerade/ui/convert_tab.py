@@ -1,17 +1,21 @@
 """Convert tab: pick a model and a video, preview a frame with the blend/colour settings, render, play.
 
 Everything shown here for download was written by `convert` through `provenance` (watermarked + signed).
+The settings are generated from ConvertConfig's declarations (ui/form.py).
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
-from ..convert import blend as blend_mod
-from ..convert import color as color_mod
+from ..convert.config import ConvertConfig
+from ..options import options
+from . import form
 from .context import UIContext, guarded, job_html, message, quiet, upload_dir
 from .jobs import DONE
 from .runners import devices, worker_for
+
+MAIN = ("direction", "color", "blend", "upscale", "erode", "blur", "sharpen", "face")  # the rest: "More settings"
 
 
 def build(ctx: UIContext, timer: gr.Timer) -> None:
@@ -24,15 +28,13 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
         upload = gr.File(label="…or upload one", file_count="single", type="filepath", elem_id="convert-upload",
                          height=110, scale=2)
     with gr.Row():
-        direction = gr.Radio(["a2b", "b2a"], value="a2b", label="Direction", elem_id="convert-direction")
-        color = gr.Dropdown(list(color_mod.color), value="rct", label="Colour match", elem_id="convert-color")
-        blend = gr.Dropdown(list(blend_mod.blend), value="alpha", label="Blend", elem_id="convert-blend")
         device = gr.Dropdown(["auto"] + devices(), value="auto", label="Device", elem_id="convert-device")
-    with gr.Row():
-        erode = gr.Slider(-10, 20, value=2.0, step=0.5, label="Mask erode (% of face width)", elem_id="convert-erode")
-        blur = gr.Slider(0, 30, value=6.0, step=0.5, label="Mask feather (% of face width)", elem_id="convert-blur")
-        sharpen = gr.Slider(0, 2, value=0.0, step=0.1, label="Sharpen", elem_id="convert-sharpen")
         frames = gr.Slider(1, 4, value=1, step=1, label="Preview frames", elem_id="convert-frames")
+    names = [o.name for o in options(ConvertConfig) if o.meta.ui]
+    main = form.widgets(ConvertConfig, "convert", skip=[n for n in names if n not in MAIN])
+    with gr.Accordion("More settings", open=False):
+        more = form.widgets(ConvertConfig, "convert", skip=MAIN)
+    fields = {**main, **more}
     with gr.Row():
         preview_btn = gr.Button("Preview", elem_id="convert-preview-btn")
         render_btn = gr.Button("Render", variant="primary", elem_id="convert-render")
@@ -54,15 +56,14 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
             return gr.skip(), None, message(problems[0], ok=False)
         return gr.update(choices=ws.media(), value=added[0]), None, message(f"added {added[0]}")
 
-    def submit(preview_n: int, model_name, source, *settings):
+    def submit(preview_n: int, model_name, source, dev, *values):
         if not model_name or not source:
             return gr.skip(), message("pick a model and a video first", ok=False)
         ws.resolve(model_name, "models"), ws.resolve(source, "uploads")
-        d, c, b, dev, e, bl, sh = settings
+        chosen = form.read(ConvertConfig, list(fields), values)
         worker = worker_for(dev, queue.devices)
         params = {"input": source, "model": model_name, "preview": int(preview_n), "device": worker,
-                  "settings": {"direction": d, "color": c, "blend": b, "erode": float(e), "blur": float(bl),
-                               "sharpen": float(sh)}}
+                  "settings": chosen}
         what = "preview" if preview_n else "render"
         job = queue.submit("convert", params, worker, title=f"{what} {source} with {model_name}")
         return job_html(job), message(f"queued job {job.id}")
@@ -89,7 +90,7 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
                 fil = str(out)
         return job_html(job), pv, vid, fil, new_sig
 
-    settings = [direction, color, blend, device, erode, blur, sharpen]
+    settings = [device, *fields.values()]
     upload.upload(guarded(on_upload, 3), [upload], [media, upload, msg])
     preview_btn.click(guarded(submit, 2), [frames, model, media, *settings], [status, msg])
     render_btn.click(guarded(lambda *a: submit(0, *a), 2), [model, media, *settings], [status, msg])

@@ -1,4 +1,6 @@
-"""Extract tab: upload or pick media, extract a face set in the background, browse faces, drop bad ones."""
+"""Extract tab: upload or pick media, extract a face set in the background, browse faces, drop bad ones.
+
+The extraction settings are generated from ExtractConfig's declarations (ui/form.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from typing import Any
 
 import gradio as gr
 
+from ..extract import ExtractConfig
+from . import form
 from .context import UIContext, guarded, job_html, message, quiet, upload_dir
 from .faces import face_files, remove_faces
 from .jobs import DONE
@@ -23,8 +27,8 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
             media = gr.Dropdown(ws.media(), multiselect=True, label="Sources (workspace uploads/)", elem_id="extract-media")
             with gr.Row():
                 name = gr.Textbox(label="Face set name", placeholder="e.g. alice", elem_id="extract-name")
-                size = gr.Dropdown([64, 128, 256, 512], value=256, label="Crop size (px)", elem_id="extract-size")
-                every = gr.Number(1, precision=0, minimum=1, label="Every n-th frame", elem_id="extract-every")
+            with gr.Accordion("Settings", open=False):
+                fields = form.widgets(ExtractConfig, "extract", per_row=3)
             start = gr.Button("Extract", variant="primary", elem_id="extract-start")
     status = gr.HTML(job_html(queue.latest("extract")), elem_id="extract-status")
     msg = gr.Markdown("", elem_id="extract-msg", elem_classes="mq-msg")
@@ -45,14 +49,15 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
         value = added or list(selected or [])  # new uploads become the selection
         return gr.update(choices=ws.media(), value=value), None, text
 
-    def on_start(sources: list[str] | None, fs_name: str, crop: int, nth: float):
+    def on_start(sources: list[str] | None, fs_name: str, *values: Any):
         if not sources:
             return gr.skip(), message("pick or upload at least one video or image", ok=False)
         fs_name = check_name(fs_name)
         for s in sources:
             ws.resolve(s, "uploads")
-        job = queue.submit("extract", {"inputs": list(sources), "output": fs_name, "size": int(crop),
-                                       "every_nth": max(1, int(nth or 1))}, "cpu", title=f"extract → {fs_name}")
+        chosen = form.read(ExtractConfig, list(fields), values)
+        job = queue.submit("extract", {"inputs": list(sources), "output": fs_name, "settings": chosen},
+                           "cpu", title=f"extract → {fs_name}")
         return job_html(job), message(f"queued job {job.id}")
 
     def show_faces(fs_name: str | None):
@@ -87,7 +92,7 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
         return job_html(job), fs_update, new_sig
 
     upload.upload(guarded(on_upload, 3), [upload, media], [media, upload, msg])
-    start.click(guarded(on_start, 2), [media, name, size, every], [status, msg])
+    start.click(guarded(on_start, 2), [media, name, *fields.values()], [status, msg])
     faceset.change(guarded(show_faces, 4), [faceset], [gallery, drop, shown, msg])
     gallery.select(on_select, [shown, drop], [drop])
     drop_btn.click(guarded(on_drop, 4), [faceset, drop], [gallery, drop, shown, msg])

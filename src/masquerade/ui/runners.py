@@ -7,13 +7,15 @@ so each runner resolves its names through the Workspace gate again at run time.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .jobs import JobContext, Runner
 from .workspace import Workspace, check_name, is_model
 
-CONVERT_FIELDS = ("direction", "color", "blend", "erode", "blur", "sharpen", "smooth", "face")
+# What a train job does when its settings leave these out: the UI saves and previews more often than the CLI.
+UI_TRAIN_DEFAULTS = {"save_every": 500, "preview_every": 50}
 
 
 def devices() -> list[str]:
@@ -41,61 +43,74 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool, type(None)))}
 
 
+def job_settings(cls: type, p: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A job's stage settings: the UI settings of `cls` (ui/form.py builds them from the same declarations),
+    from the job's `settings` and, for older or hand-made jobs, its top-level keys. Checked again here (a job
+    record is data from the browser): names that are not UI settings of the stage are ignored, so no path or
+    device reaches a stage this way, and a value of the wrong type or out of range fails the job."""
+    from ..options import from_mapping, options
+
+    allowed = {o.name for o in options(cls) if o.meta.ui} - set(skip)
+    given = {**{k: v for k, v in p.items() if k in allowed}, **(p.get("settings") or {})}
+    return from_mapping(cls, {k: v for k, v in given.items() if k in allowed}, "settings")
+
+
 def make_runners(ws: Workspace) -> dict[str, Runner]:
-    """The runners bound to one workspace, keyed by job kind."""
+    """The runners bound to one workspace, keyed by job kind.
 
-    def extract_job(p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-        from ..extract import ExtractConfig, extract
+    Module-level functions bound with `partial` (not closures): each job runs in a process of its own, which
+    receives its runner by pickling (see `jobs`)."""
+    return {"extract": partial(extract_job, ws), "train": partial(train_job, ws), "convert": partial(convert_job, ws)}
 
-        inputs = [ws.resolve(name, "uploads") for name in p["inputs"]]
-        out = ws.resolve(check_name(p["output"]), "facesets")
-        config = ExtractConfig(size=int(p.get("size", 256)), every_nth=int(p.get("every_nth", 1)),
-                               coverage=p.get("coverage", "face"))
-        ctx.log(f"extracting {len(inputs)} source(s) into facesets/{out.name}")
-        summary = extract(inputs, out, config, progress=ctx.progress)
-        ctx.log(f"{summary.faces_kept} faces from {summary.frames_read} frames")
-        return {**_clean(summary.to_dict()), "output": ws.rel(out), "faceset": out.name, "rejected": summary.rejected}
 
-    def train_job(p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-        from ..train import TrainConfig, train
+def extract_job(ws: Workspace, p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    from ..extract import ExtractConfig, extract
 
-        fs_a, fs_b = ws.resolve(p["a"], "facesets"), ws.resolve(p["b"], "facesets")
-        model_dir = ws.resolve(check_name(p["model"]), "models")
-        resuming = is_model(model_dir)
-        config = TrainConfig(
-            model=None if resuming else p.get("arch") or "lite", model_options=dict(p.get("model_options") or {}),
-            batch_size=p.get("batch_size") or None, steps=p.get("steps") or None, lr=p.get("lr") or None,
-            device=p.get("device", "auto"), save_every=int(p.get("save_every", 500)),
-            preview_every=int(p.get("preview_every", 50)),
-        )
-        ctx.log(("resuming" if resuming else "training new") + f" model models/{model_dir.name}")
-        res = train(fs_a, fs_b, model_dir, config, progress=ctx.progress, should_stop=ctx.should_stop)
-        ctx.log(f"step {res.step} ({res.steps_run} this run), loss A {res.loss_a:.4f} B {res.loss_b:.4f}")
-        out = _clean({k: v for k, v in dataclasses.asdict(res).items() if k not in ("model_dir", "last_preview")})
-        out.update(model=model_dir.name, last_preview=ws.rel(res.last_preview) if res.last_preview else None)
-        return out
+    inputs = [ws.resolve(name, "uploads") for name in p["inputs"]]
+    out = ws.resolve(check_name(p["output"]), "facesets")
+    config = ExtractConfig(**job_settings(ExtractConfig, p))
+    ctx.log(f"extracting {len(inputs)} source(s) into facesets/{out.name}")
+    summary = extract(inputs, out, config, progress=ctx.progress)
+    ctx.log(f"{summary.faces_kept} faces from {summary.frames_read} frames")
+    return {**_clean(summary.to_dict()), "output": ws.rel(out), "faceset": out.name, "rejected": summary.rejected}
 
-    def convert_job(p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
-        from ..convert import ConvertConfig, convert
-        from ..media import probe
 
-        src = ws.resolve(p["input"], "uploads")
-        model_dir = ws.resolve(p["model"], "models")
-        preview = int(p.get("preview", 0))
-        settings = {k: v for k, v in (p.get("settings") or {}).items() if k in CONVERT_FIELDS}
-        config = ConvertConfig(preview=preview, device=p.get("device", "auto"), **settings)
-        base = f"{src.stem}__{model_dir.name}__{ctx.job.id}"
-        if preview:
-            folder = ws.area("outputs") / "previews"
-            folder.mkdir(exist_ok=True)
-            out = folder / f"{base}.png"
-        else:
-            out = ws.area("outputs") / (base + (".mp4" if probe(src).kind == "video" else ".png"))
-        summary = convert(src, model_dir, out, config, progress=ctx.progress)
-        ctx.log(f"{summary.frames} frame(s), {summary.faces_swapped} face(s) swapped -> {ws.rel(out)}")
-        return {**_clean(summary.to_dict()), "output": ws.rel(out), "preview": bool(preview)}
+def train_job(ws: Workspace, p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    from ..train import TrainConfig, train
 
-    return {"extract": extract_job, "train": train_job, "convert": convert_job}
+    fs_a, fs_b = ws.resolve(p["a"], "facesets"), ws.resolve(p["b"], "facesets")
+    model_dir = ws.resolve(check_name(p["model"]), "models")
+    resuming = is_model(model_dir)
+    settings = {**UI_TRAIN_DEFAULTS, **job_settings(TrainConfig, p, skip=("model",))}
+    config = TrainConfig(model=None if resuming else p.get("arch") or "lite",
+                         model_options=dict(p.get("model_options") or {}), device=p.get("device", "auto"),
+                         threads=p.get("threads") or None, **settings)
+    ctx.log(("resuming" if resuming else "training new") + f" model models/{model_dir.name}")
+    res = train(fs_a, fs_b, model_dir, config, progress=ctx.progress, should_stop=ctx.should_stop)
+    ctx.log(f"step {res.step} ({res.steps_run} this run), loss A {res.loss_a:.4f} B {res.loss_b:.4f}")
+    out = _clean({k: v for k, v in dataclasses.asdict(res).items() if k not in ("model_dir", "last_preview")})
+    out.update(model=model_dir.name, last_preview=ws.rel(res.last_preview) if res.last_preview else None)
+    return out
+
+
+def convert_job(ws: Workspace, p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    from ..convert import ConvertConfig, convert
+    from ..media import probe
+
+    src = ws.resolve(p["input"], "uploads")
+    model_dir = ws.resolve(p["model"], "models")
+    preview = int(p.get("preview", 0))
+    config = ConvertConfig(preview=preview, device=p.get("device", "auto"), **job_settings(ConvertConfig, p))
+    base = f"{src.stem}__{model_dir.name}__{ctx.job.id}"
+    if preview:
+        folder = ws.area("outputs") / "previews"
+        folder.mkdir(exist_ok=True)
+        out = folder / f"{base}.png"
+    else:
+        out = ws.area("outputs") / (base + (".mp4" if probe(src).kind == "video" else ".png"))
+    summary = convert(src, model_dir, out, config, progress=ctx.progress)
+    ctx.log(f"{summary.frames} frame(s), {summary.faces_swapped} face(s) swapped -> {ws.rel(out)}")
+    return {**_clean(summary.to_dict()), "output": ws.rel(out), "preview": bool(preview)}
 
 
 def model_step(model_dir: Path) -> int | None:

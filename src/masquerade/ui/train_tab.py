@@ -1,4 +1,5 @@
-"""Train tab: pick two face sets, start / stop / resume, watch the loss curve and the preview grid."""
+"""Train tab: pick two face sets, start / stop / resume, watch the loss, the held-out validation curves and
+the preview grid. The settings are generated from TrainConfig's declarations (ui/form.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ from pathlib import Path
 
 import gradio as gr
 
+from .. import atomic
+from ..options import options, parse_pairs
+from ..train.config import TrainConfig
+from . import form
 from .context import UIContext, guarded, quiet, job_html, message
 from .jobs import QUEUED, RUNNING, Job
 from .runners import devices, model_step, worker_for
-from .workspace import PathRefused, check_name
+from .workspace import PathRefused, Workspace, check_name
 
-ARCHS = ["lite", "original", "hd"]
 SERIES = ("loss_a", "loss_b")
+MAIN = ("steps", "batch_size", "lr", "preview_every")  # shown at once; the other settings under "More settings"
+UI_DEFAULTS = {"model": "lite", "preview_every": 50, "save_every": 250}  # a UI user watches a short run
 
 
 def read_metrics(model_dir: Path, limit: int = 2000) -> "object":
@@ -40,6 +46,32 @@ def latest_preview(model_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def arch_settings(name: str | None) -> str:
+    """The architecture's settings and their defaults, as the hint under its settings box."""
+    from dataclasses import asdict
+
+    from ..models import make_config
+
+    if not name:
+        return ""
+    return "Settings of " + name + ": " + ", ".join(f"{k}={v}" for k, v in asdict(make_config(name)).items())
+
+
+def curves_image(ws: Workspace, model_dir: Path) -> Path | None:
+    """The held-out validation curves (train/curves.py, the plot report.html embeds) as a published PNG;
+    rendered into the jobs area (never into the model folder) and shown through `.shown/`."""
+    from ..train.curves import read_metrics as read_lines
+    from ..train.curves import render_png
+
+    metrics = model_dir / "metrics.jsonl"
+    if not metrics.is_file():
+        return None
+    folder = ws.area("jobs") / "curves"
+    folder.mkdir(exist_ok=True)
+    png = atomic.write_bytes(folder / f"{model_dir.name}.png", render_png(read_lines(metrics), title=model_dir.name))
+    return ws.publish(png)
+
+
 def _active(queue, model: str) -> Job | None:
     return next((j for j in queue.list("train") if j.params.get("model") == model and j.status in (QUEUED, RUNNING)), None)
 
@@ -48,19 +80,23 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
     ws, queue = ctx.ws, ctx.queue
     devs = ["auto"] + devices()
     gr.Markdown("Train a swap model on face sets A and B. Picking an existing model resumes it exactly "
-                "(its architecture is kept). Leave steps at 0 to train until you press Stop.")
+                "(its architecture is kept). Leave steps empty to train until you press Stop.")
     with gr.Row():
         fs_a = gr.Dropdown(ws.facesets(), label="Face set A (the face to replace)", elem_id="train-a")
         fs_b = gr.Dropdown(ws.facesets(), label="Face set B (the new face)", elem_id="train-b")
         model = gr.Dropdown(ws.models(), allow_custom_value=True, label="Model (new name, or existing to resume)",
                             elem_id="train-model")
+    names = [o.name for o in options(TrainConfig) if o.meta.ui]
     with gr.Row():
-        arch = gr.Radio(ARCHS, value="lite", label="Architecture (new models)", elem_id="train-arch")
-        steps = gr.Number(1000, precision=0, minimum=0, label="Train until step (0 = until Stop)", elem_id="train-steps")
-        batch = gr.Number(0, precision=0, minimum=0, label="Batch size (0 = default)", elem_id="train-batch")
-        lr = gr.Number(0, minimum=0, label="Learning rate (0 = default)", elem_id="train-lr")
-        preview_every = gr.Number(50, precision=0, minimum=1, label="Preview every", elem_id="train-preview-every")
+        arch = form.widget(next(o for o in options(TrainConfig) if o.name == "model"), "train", UI_DEFAULTS["model"],
+                           elem_id="train-arch", label="Architecture (new models)")
+        arch_opts = gr.Textbox(label="Architecture settings (new models)", placeholder="e.g. variant=liae, d_dims=32",
+                               info=arch_settings(UI_DEFAULTS["model"]), elem_id="train-arch-options")
         device = gr.Dropdown(devs, value="auto", label="Device", elem_id="train-device")
+    main = form.widgets(TrainConfig, "train", skip=[n for n in names if n not in MAIN], values=UI_DEFAULTS)
+    with gr.Accordion("More settings", open=False):
+        more = form.widgets(TrainConfig, "train", skip=("model", *MAIN), values=UI_DEFAULTS)
+    settings = {**main, **more}
     with gr.Row():
         start = gr.Button("Start / resume", variant="primary", elem_id="train-start")
         stop = gr.Button("Stop (saves a checkpoint)", variant="stop", elem_id="train-stop")
@@ -72,20 +108,23 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
                            elem_id="train-plot")
         preview = gr.Image(label="Preview: A, A→A, A→B, B, B→B, B→A", type="filepath", interactive=False, height=380,
                            buttons=["download", "fullscreen"], elem_id="train-preview")  # provenance-signed PNGs
+    curves = gr.Image(label="Held-out validation (SSIM/L1 A→A, B→B, identity distance; dashed lines: plan switches)",
+                      type="filepath", interactive=False, elem_id="train-curves")
     seen = gr.State("")
 
-    def on_start(a, b, name, arch_name, n_steps, bs, rate, every, dev):
+    def on_start(a, b, name, arch_name, arch_text, dev, *values):
         if not a or not b:
             return gr.skip(), message("pick face sets A and B", ok=False)
         name = check_name(name)
         ws.resolve(a, "facesets"), ws.resolve(b, "facesets")
         if _active(queue, name):
             raise PathRefused(f"model {name} already has a queued or running job; stop it first")
+        chosen = form.read(TrainConfig, list(settings), values)
+        pairs = [p.strip() for p in (arch_text or "").replace("\n", ",").split(",") if p.strip()]
+        model_options = parse_pairs(pairs, "architecture setting")
         worker = worker_for(dev, queue.devices)
-        params = {"a": a, "b": b, "model": name, "arch": arch_name, "steps": int(n_steps or 0) or None,
-                  "batch_size": int(bs or 0) or None, "lr": float(rate or 0) or None,
-                  "preview_every": max(1, int(every or 50)), "save_every": max(1, int(every or 50)) * 5,
-                  "device": worker}
+        params = {"a": a, "b": b, "model": name, "arch": arch_name, "model_options": model_options, "device": worker,
+                  "settings": chosen}
         step = model_step(ws.resolve(name, "models"))
         verb = f"resume from step {step}" if step is not None else f"new {arch_name} model"
         job = queue.submit("train", params, worker, title=f"train {name} ({verb})")
@@ -112,11 +151,14 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
         pv = latest_preview(model_dir) if model_dir else None
         new_sig = f"{job.id if job else ''}:{job.status if job else ''}:{job.progress.get('done') if job else ''}:{shown}:{mtime}:{pv}"
         if new_sig == sig:
-            return gr.skip(), gr.skip(), gr.skip(), sig
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), sig
         data = read_metrics(model_dir) if model_dir else None
         shown_pv = str(ws.publish(pv)) if pv else None
-        return job_html(job), (data if data is not None and len(data) else None), shown_pv, new_sig
+        png = curves_image(ws, model_dir) if model_dir and mtime else None
+        return (job_html(job), (data if data is not None and len(data) else None), shown_pv,
+                str(png) if png else None, new_sig)
 
-    start.click(guarded(on_start, 2), [fs_a, fs_b, model, arch, steps, batch, lr, preview_every, device], [status, msg])
+    start.click(guarded(on_start, 2), [fs_a, fs_b, model, arch, arch_opts, device, *settings.values()], [status, msg])
     stop.click(guarded(on_stop, 2), [model], [status, msg])
-    timer.tick(quiet(tick, 4), [seen, model], [status, plot, preview, seen], show_progress="hidden")
+    arch.change(lambda n: gr.update(info=arch_settings(n)), [arch], [arch_opts])
+    timer.tick(quiet(tick, 5), [seen, model], [status, plot, preview, curves, seen], show_progress="hidden")
