@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import cv2
 import numpy as np
+
+from ..lazy import LazyModule
+
+cv2 = LazyModule("cv2")  # loaded on first use: `convert --help` lists these registries' names without OpenCV
 
 _EPS = 1e-6
 
