@@ -4,10 +4,9 @@ table are generated from them) and the result record `train` returns."""
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import MasqueradeError
 from ..lazy import LazyModule
@@ -152,14 +151,3 @@ def resolve_precision(precision: str, device: torch.device) -> Precision:
     if not (precision == "bf16" or native):
         return Precision()
     return Precision(cpu_bf16_math=True) if device.type == "cpu" else Precision(autocast=torch.bfloat16)
-
-
-@contextmanager
-def cpu_bf16_math(enabled: bool) -> Iterator[None]:
-    """While inside (one training step), oneDNN computes fp32 convolutions and matmuls in bf16; the small
-    depthwise convolutions of the SSIM loss stay in fp32. The setting is the process's: `scope.onednn_bf16`
-    restores it on exit, and the UI runs each job in a process of its own, so no other job computes in it."""
-    from ..scope import onednn_bf16
-
-    with onednn_bf16(enabled):
-        yield

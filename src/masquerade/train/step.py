@@ -13,8 +13,9 @@ from torch import nn
 
 from ..models.base import FaceAutoencoder
 from ..models.discriminator import PatchDiscriminator
+from ..scope import onednn_bf16
 from .augment import Batch
-from .config import Precision, TrainConfig, cpu_bf16_math
+from .config import Precision, TrainConfig
 from .distributed import Ranks, average_gradients, data_parallel, mean_over_ranks
 from .losses import LossWeights, composite, d_loss, g_loss, reconstruction_loss
 
@@ -66,7 +67,7 @@ class StepRunner:
     def step(self, a: Batch, b: Batch, lr: float, gan_on: bool, dropout_seed: int | None = None) -> dict[str, float]:
         """One step at learning rate `lr`; `gan_on` adds the adversarial term (after its warm-up);
         `dropout_seed` turns on learning-rate dropout for this step (see `_dropout_update`)."""
-        with cpu_bf16_math(self.precision.cpu_bf16_math):
+        with onednn_bf16(self.precision.cpu_bf16_math):  # one step in bf16 math; SSIM's depthwise convs stay fp32
             stats = self._step(a, b, lr, gan_on, dropout_seed)
         return mean_over_ranks(stats, self.ranks)
 
