@@ -96,6 +96,9 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
     ap.add_argument("--b", default="man_d19")
     ap.add_argument("--max-frames", type=int, default=None, help="convert/evaluate only the first N frames")
     ap.add_argument("--work", type=Path, default=None, help="keep face sets, model and outputs here")
+    ap.add_argument("--preview-every", type=int, default=100,
+                    help="as train's --preview-every: held-out scores every N steps, which move the auto plan's phases "
+                         "(warp on, learning-rate dropout, warp off); 0: no previews, and the plan keeps the warp on")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default torch's; 1 on a CPU shared with other jobs, where the spinning "
                          "threads of an oversubscribed OpenMP pool waste the cores)")
@@ -113,6 +116,7 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
     from masquerade.models.upscaler import load_upscaler
     from masquerade.train import TrainConfig, train
     from masquerade.train.upscaler import UpscalerTrainConfig, train_upscaler
+    from masquerade.train.config import DEFAULT_SHARE
     from masquerade.train.validation import Validator, identity_available
 
     out: dict = {"bench": "quality_real", "machine": machine(), "model": args.model,
@@ -120,8 +124,7 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
                  "model_options": args.model_options, "train_options": args.train_options,
                  "load_average": [round(v, 1) for v in __import__("os").getloadavg()],
                  "upscaler_minutes": args.upscaler_minutes, "clips": {k: v.name for k, v in clips.items()},
-                 "note": "wall-clock budgets buy fewer steps on a shared CPU (use --steps for A/B); no previews, so "
-                         "--plan auto falls back to the fixed settings (warp on throughout)"}
+                 "note": "wall-clock budgets buy fewer steps on a shared CPU (use --steps for A/B)"}
     scratch = tempfile.TemporaryDirectory()
     work = args.work or Path(scratch.name)
     work.mkdir(parents=True, exist_ok=True)
@@ -137,13 +140,17 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
     model_dir = work / "model"
     deadline = time.perf_counter() + args.minutes * 60
     t1 = time.perf_counter()
-    # holdout 0: the bench's own Validator already split the sets (train's would hold out a share of the rest)
-    config = TrainConfig(model=args.model, model_options=args.model_options, preview_every=0, save_every=0,
-                         threads=args.threads, steps=args.steps, holdout=0.0, **args.train_options)
-    result = train(val.train_sets["a"], val.train_sets["b"], model_dir, config,
+    # Train as `masquerade train` does, previews and plan included; its split holds out the very faces `val`
+    # holds out (the split is by name, at the same share), so they stay unseen.
+    config = TrainConfig(model=args.model, model_options=args.model_options, preview_every=args.preview_every,
+                         save_every=0, threads=args.threads, steps=args.steps, holdout=DEFAULT_SHARE,
+                         **args.train_options)
+    result = train(sets["a"], sets["b"], model_dir, config,
                    should_stop=None if args.steps else lambda: time.perf_counter() > deadline)
+    events = [r for r in map(json.loads, (model_dir / "metrics.jsonl").read_text().splitlines()) if r.get("event")]
     out["train"] = {"steps": result.step, "seconds": round(time.perf_counter() - t1, 1),
-                    "samples_per_s": round(result.samples_per_second, 1)}
+                    "samples_per_s": round(result.samples_per_second, 1),
+                    "events": [{k: e[k] for k in ("event", "step", "phase", "reason") if k in e} for e in events]}
     model = open_model(model_dir, "cpu")  # a folder's model: `--upscale auto` finds the upscalers beside it
     model.faceset_size = model.faceset_size or 256
 
@@ -177,6 +184,7 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
     small = Validator(sets["a"], sets["b"], size, identity=False).scores(model.net)
     out.update({f"ssim_{s}_model_size": small[f"val_ssim_{s}"] for s in ("a", "b")})
 
+    from masquerade.convert.config import ConvertConfig
     from masquerade.evaluate.run import evaluate
 
     variants = {"no_upscaler": "off", **({"upscaled": "auto"} if upscalers else {})}
@@ -185,8 +193,8 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
         videos[name] = work / f"swap_{name}.mp4"
         t = time.perf_counter()
         try:
-            report = evaluate(model, clips["a"], sets["b"].root, direction="a2b", output=videos[name],
-                              max_frames=args.max_frames, upscale=mode)
+            report = evaluate(model, clips["a"], sets["b"].root, ConvertConfig(direction="a2b", upscale=mode),
+                              output=videos[name], max_frames=args.max_frames)
             rep = report.to_dict()
             res = {k: rep[k] for k in ("identity", "pose_error_deg", "expression_error", "flicker_delta",
                                        "watermark_frames_ok", "mouth_corr", "eye_corr", "mouth_error", "eye_error",

@@ -15,8 +15,11 @@ from masquerade.convert.config import ConvertConfig
 from masquerade.extract import ExtractConfig
 from masquerade.options import ConfigFileError, check, from_mapping, options, parse_pairs
 from masquerade.train.config import TrainConfig, TrainConfigError
+from masquerade.train.upscaler_config import UpscalerTrainConfig
 
-STAGES = {"extract": ExtractConfig, "train": TrainConfig, "convert": ConvertConfig}
+STAGES = {"extract": ExtractConfig, "train": TrainConfig, "convert": ConvertConfig,
+          "train-upscaler": UpscalerTrainConfig, "evaluate": ConvertConfig}
+SKIPPED = {"evaluate": {"preview"}}  # convert's settings evaluate cannot honour
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
@@ -27,7 +30,7 @@ def test_each_flag_is_a_declared_option_with_its_default(name):
     by_flag = {opt: p for p in command.params for opt in p.opts + p.secondary_opts}
     for o in options(STAGES[name]):
         flag = o.flags[0].split("/")[0]
-        if not o.meta.cli:
+        if not o.meta.cli or o.name in SKIPPED.get(name, ()):
             assert flag not in by_flag, f"{flag} is not a flag of {name} today"
             continue
         assert by_flag[flag].default == o.default, flag
@@ -42,6 +45,48 @@ def test_defaults_are_valid_and_ranges_come_from_the_declarations():
         TrainConfig(holdout=0.6).validate()
     with pytest.raises(Exception, match="--crf must be a whole number from 0 to 51"):
         ConvertConfig(crf=52).validate()
+
+
+def test_evaluate_and_train_upscaler_take_their_settings_from_the_stage_configs(tmp_path, monkeypatch):
+    """evaluate swaps exactly as convert would (its flags are ConvertConfig's); train-upscaler's flags and
+    [train-upscaler] table are UpscalerTrainConfig's."""
+    from masquerade.evaluate.run import EvalReport
+
+    seen = _fake(monkeypatch, "masquerade.evaluate.run.evaluate", EvalReport())
+    cfg = tmp_path / "e.toml"
+    cfg.write_text('[evaluate]\ncolor = "hist"\nerode = 4\n')
+    assert cli.main(["evaluate", "-m", "m", "--source", "s.mp4", "--target-faces", "fb", "--direction", "b2a",
+                     "--upscale", "off", "--config", str(cfg)]) == 0
+    config = seen["args"][3]
+    assert isinstance(config, ConvertConfig)
+    assert (config.direction, config.upscale, config.color, config.erode) == ("b2a", "off", "hist", 4.0)
+    cfg.write_text('[evaluate]\npreview = 3\n')
+    assert cli.main(["evaluate", "-m", "m", "--source", "s.mp4", "--target-faces", "fb", "--config", str(cfg)]) == 2
+
+    seen = _fake(monkeypatch, "masquerade.train.upscaler.train_model_upscaler",
+                 SimpleNamespace(metrics={}, steps=1, seconds=1.0, path="p"))
+    cfg.write_text('[train-upscaler]\nbatch_size = 6\nsteps = 9\n')
+    assert cli.main(["train-upscaler", "fa", "-m", "m", "--side", "a", "--minutes", "2", "--config", str(cfg)]) == 0
+    config = seen["args"][3]
+    assert (config.minutes, config.steps, config.batch_size, config.device) == (2.0, 9, 6, "auto")
+
+
+def test_architecture_settings_declare_their_ranges_and_choices():
+    """A model's settings are checked from its config's declarations wherever they come from (--arch-option,
+    TOML, UI), and the UI's hint lists what each accepts."""
+    from masquerade.models import build_model, make_config
+    from masquerade.models.lite import LiteConfig
+    from masquerade.ui.train_tab import arch_settings
+
+    assert [o.name for o in options(LiteConfig)] == ["size", "e_dims", "ae_dims", "d_dims", "variant"]
+    for name, values, fragment in (("lite", {"variant": "lia"}, "variant must be one of df, liae"),
+                                   ("hd", {"size": 144}, "a multiple of 32"),
+                                   ("original", {"bottleneck": 0}, "bottleneck must be a whole number from 8")):
+        with pytest.raises(ValueError, match=fragment):
+            make_config(name, values)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        build_model("lite", LiteConfig(variant="lia"))  # a config built by hand is checked too
+    assert "variant=df (df|liae)" in arch_settings("hd") and "size=64 (32 to 512, a multiple of 16)" in arch_settings("lite")
 
 
 def test_a_new_backend_is_a_choice_everywhere_with_one_registry_line(monkeypatch):

@@ -90,66 +90,6 @@ def _ctrl_c_stops(saving: str) -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-@app.command("train-upscaler")
-def train_upscaler(
-    faceset: Path = typer.Argument(..., help="Face set of the identity (256 px crops, from `masquerade extract`)."),
-    model: Path = typer.Option(..., "-m", "--model", help="Model folder made by `masquerade train`; the upscaler is saved in it."),
-    side: str = typer.Option(..., "--side", help="Which identity of the model the face set is: a or b."),
-    minutes: Optional[float] = typer.Option(None, help="Train for this many minutes (neither this nor --steps: until Ctrl-C)."),
-    steps: Optional[int] = typer.Option(None, help="Train for this many steps (with --minutes: whichever ends first)."),
-    device: str = typer.Option("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps."),
-) -> None:
-    """Train an identity upscaler: turns the model's decoded face of SIDE into a sharp 256 px face of that person.
-
-    It learns from the face set alone (no downloaded weights); `convert` uses it by default (--upscale auto).
-    Ctrl-C stops and saves what was learnt so far.
-    """
-    from .terminal import ProgressBars
-    from .train.upscaler import UpscalerTrainConfig, train_model_upscaler
-
-    with _ctrl_c_stops("the upscaler") as stop, ProgressBars(console) as bars:
-        result = train_model_upscaler(faceset, model, side, steps=steps, minutes=minutes,
-                                      config=UpscalerTrainConfig(device=device), progress=bars, should_stop=stop)
-    m = result.metrics
-    out.print(f"[green]✓[/] upscaler for side {side} trained {result.steps} steps in {result.seconds:.0f}s -> {result.path}")
-    if m:
-        out.print(f"  held-out SSIM {m['ssim_upscaled']:.3f} (bicubic {m['ssim_bicubic']:.3f}); sharpness "
-                  f"{m['sharpness_upscaled']:.2f} of the real faces' (bicubic {m['sharpness_bicubic']:.2f}), "
-                  f"{int(m['faces'])} held-out faces")
-
-
-@app.command()
-def evaluate(
-    model: Path = typer.Option(..., "-m", "--model", help="Model folder."),
-    source: Path = typer.Option(..., "--source", help="Video of the source identity to swap."),
-    target_faces: Path = typer.Option(..., "--target-faces", help="Face set of the target identity."),
-    direction: str = typer.Option("a2b", help="a2b (source is A) or b2a."),
-    holdout_a: Optional[Path] = typer.Option(None, "--holdout-a", help="Face set of A not used in training (reconstruction)."),
-    holdout_b: Optional[Path] = typer.Option(None, "--holdout-b", help="Face set of B not used in training (reconstruction)."),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Measure only the first N frames."),
-    upscale: str = typer.Option("auto", help="As convert's --upscale: auto uses the target's identity upscaler when the model folder has one; off never."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
-) -> None:
-    """Measure a swap: identity (face recognition), head pose, expression (incl. mouth/eye opening correlation with
-    the source and blink agreement), flicker, watermark, reconstruction. --json adds the per-frame openings."""
-    import json
-
-    from .evaluate.run import evaluate as run_evaluate
-    from .terminal import ProgressBars
-
-    holdout = {k: v for k, v in (("a", holdout_a), ("b", holdout_b)) if v is not None} or None
-    with ProgressBars(console) as bars:
-        report = run_evaluate(model, source, target_faces, direction=direction, max_frames=max_frames,
-                              progress=bars, holdout=holdout, upscale=upscale)
-    _notes(report)
-    if as_json:
-        out.print_json(json.dumps(report.to_dict(), default=float))
-        return
-    for key, value in report.to_dict().items():
-        if key != "openings":  # per-frame lists: in --json only
-            out.print(f"{key:>20}: {value}")
-
-
 @app.command()
 def verify(
     files: List[Path] = typer.Argument(..., help="Images or videos to check."),
@@ -320,6 +260,63 @@ def _architectures() -> str:
     return "Architectures (--model):\n\n" + "\n\n".join(arch.line(name) for name, arch in CATALOGUE.items())
 
 
+def _train_upscaler(
+    config: Any,
+    faceset: Path = typer.Argument(..., help="Face set of the identity (256 px crops, from `masquerade extract`)."),
+    model: Path = typer.Option(..., "-m", "--model", help="Model folder made by `masquerade train`; the upscaler is saved in it."),
+    side: str = typer.Option(..., "--side", metavar="[a|b]", help="Which identity of the model the face set is: a or b."),
+) -> None:
+    """Train an identity upscaler: turns the model's decoded face of SIDE into a sharp 256 px face of that person.
+
+    It learns from the face set alone (no downloaded weights); `convert` uses it by default (--upscale auto).
+    Ctrl-C stops and saves what was learnt so far.
+    """
+    from .terminal import ProgressBars
+    from .train.upscaler import train_model_upscaler
+
+    with _ctrl_c_stops("the upscaler") as stop, ProgressBars(console) as bars:
+        result = train_model_upscaler(faceset, model, side, config, progress=bars, should_stop=stop)
+    m = result.metrics
+    out.print(f"[green]✓[/] upscaler for side {side} trained {result.steps} steps in {result.seconds:.0f}s -> {result.path}")
+    if m:
+        out.print(f"  held-out SSIM {m['ssim_upscaled']:.3f} (bicubic {m['ssim_bicubic']:.3f}); sharpness "
+                  f"{m['sharpness_upscaled']:.2f} of the real faces' (bicubic {m['sharpness_bicubic']:.2f}), "
+                  f"{int(m['faces'])} held-out faces")
+
+
+def _evaluate(
+    config: Any,
+    model: Path = typer.Option(..., "-m", "--model", help="Model folder."),
+    source: Path = typer.Option(..., "--source", help="Video of the source identity to swap."),
+    target_faces: Path = typer.Option(..., "--target-faces", help="Face set of the target identity."),
+    holdout_a: Optional[Path] = typer.Option(None, "--holdout-a", help="Face set of A not used in training (reconstruction)."),
+    holdout_b: Optional[Path] = typer.Option(None, "--holdout-b", help="Face set of B not used in training (reconstruction)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Measure only the first N frames."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """Measure a swap: identity (face recognition), head pose, expression (incl. mouth/eye opening correlation with
+    the source and blink agreement), flicker, watermark, reconstruction. --json adds the per-frame openings.
+
+    The swap is made exactly as `convert` would make it with the same settings (--direction, --upscale, ...).
+    """
+    import json
+
+    from .evaluate.run import evaluate as run_evaluate
+    from .terminal import ProgressBars
+
+    holdout = {k: v for k, v in (("a", holdout_a), ("b", holdout_b)) if v is not None} or None
+    with ProgressBars(console) as bars:
+        report = run_evaluate(model, source, target_faces, config, max_frames=max_frames, progress=bars,
+                              holdout=holdout)
+    _notes(report)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict(), default=float))
+        return
+    for key, value in report.to_dict().items():
+        if key != "openings":  # per-frame lists: in --json only
+            out.print(f"{key:>20}: {value}")
+
+
 def _convert(
     config: Any,
     inputs: List[Path] = typer.Argument(..., help="Video, image or folder of images whose faces are replaced (several with --ray)."),
@@ -358,6 +355,9 @@ def _stages() -> dict:
         "extract": Stage(_extract, "masquerade.extract:ExtractConfig", "extract"),
         "train": Stage(_train, "masquerade.train.config:TrainConfig", "train", extra=_arch_option_flag,
                        file_extra=("model_options",), finish=_train_settings, epilog=_architectures),
+        "train-upscaler": Stage(_train_upscaler, "masquerade.train.upscaler_config:UpscalerTrainConfig",
+                                "train-upscaler"),
+        "evaluate": Stage(_evaluate, "masquerade.convert.config:ConvertConfig", "evaluate", skip=("preview",)),
         "convert": Stage(_convert, "masquerade.convert.config:ConvertConfig", "convert"),
     }
 

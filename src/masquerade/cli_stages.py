@@ -34,6 +34,7 @@ class Stage:
     file_extra: tuple[str, ...] = ()  # TOML keys that are not options (e.g. model_options), passed to `finish`
     finish: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None  # (values, extra flags) -> values
     epilog: Callable[[], str] | None = None  # text after the options in --help
+    skip: tuple[str, ...] = ()  # options of the config class this command does not offer (e.g. evaluate: preview)
 
     def load(self) -> type:
         module, name = self.config_class.split(":")
@@ -58,7 +59,8 @@ def config_from(ctx: click.Context, cls: type, stage: Stage, flags: dict[str, An
     values: dict[str, Any] = {}
     if config_file is not None:
         table = options.read_toml(config_file, stage.section)
-        values = options.from_mapping(cls, table, f"--config {config_file} [{stage.section}]", extra=stage.file_extra)
+        values = options.from_mapping(cls, table, f"--config {config_file} [{stage.section}]", extra=stage.file_extra,
+                                      skip=stage.skip)
     for name, value in flags.items():
         source = ctx.get_parameter_source(name)
         if source is not None and source.name in _GIVEN:
@@ -72,7 +74,7 @@ def build(name: str, stage: Stage) -> click.Command:
     cls = stage.load()
     own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
            for p in inspect.signature(stage.body, eval_str=True).parameters.values() if p.name != "config"]
-    flags = options.cli_parameters(cls)
+    flags = options.cli_parameters(cls, stage.skip)
     extra = stage.extra() if stage.extra else []
     config_file = inspect.Parameter(
         "config_file", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],

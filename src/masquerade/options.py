@@ -40,6 +40,7 @@ class Opt:
     low: float | None = None  # inclusive lower bound
     high: float | None = None  # inclusive upper bound
     above: float | None = None  # exclusive lower bound (e.g. a learning rate > 0)
+    multiple: int | None = None  # a whole number must be a multiple of this (e.g. a crop side the net halves 4x)
     choices: Choices = None  # allowed values, or a callable returning them (a registry's names)
     cli: bool = True  # a flag of the command (False: settable from TOML and Python only)
     ui: bool = True  # a widget in the UI's settings
@@ -91,13 +92,14 @@ class Option:
 _KINDS = {int: int, float: float, str: str, bool: bool, Path: Path}
 
 
-def options(cls: type) -> list[Option]:
-    """The declared options of config class `cls`, in field order (fields without `opt` are skipped)."""
+def options(cls: type, skip: Iterable[str] = ()) -> list[Option]:
+    """The declared options of config class `cls`, in field order (fields without `opt`, and the names in
+    `skip`, are left out: a command that borrows another stage's settings drops the ones it cannot honour)."""
     hints = typing.get_type_hints(cls)
-    found = []
+    found, skip = [], set(skip)
     for f in dataclasses.fields(cls):
         meta = f.metadata.get("option")
-        if meta is None:
+        if meta is None or f.name in skip:
             continue
         hint, optional = hints[f.name], False
         args = typing.get_args(hint)
@@ -131,6 +133,7 @@ def problem(o: Option, value: Any, words: bool = False) -> str | None:
     ok = number and (not whole or isinstance(value, int))
     ok = ok and (m.low is None or value >= m.low) and (m.high is None or value <= m.high)
     ok = ok and (m.above is None or value > m.above)
+    ok = ok and (m.multiple is None or value % m.multiple == 0)
     if ok:
         return None
     what = ("a whole number" if whole else "a number") if words else ("a whole number" if whole else "a finite number")
@@ -143,7 +146,25 @@ def problem(o: Option, value: Any, words: bool = False) -> str | None:
         span = f"{what} of at least {fmt(m.low)}" if words else f"{what} >= {fmt(m.low)}"
     else:
         span = what
+    if m.multiple is not None:
+        span += f", a multiple of {m.multiple}"
     return f"{o.label} must be {span}, not {value!r}"
+
+
+def accepts(o: Option) -> str:
+    """What option `o` accepts, briefly, for hints ("df|liae", "32 to 512, a multiple of 16"); "" if anything."""
+    m = o.meta
+    allowed = m.allowed()
+    if allowed is not None:
+        return "|".join(allowed)
+    if o.kind not in (int, float):
+        return ""
+    low = m.low if m.low is not None else m.above
+    parts = [f"{low:g} to {m.high:g}" if low is not None and m.high is not None
+             else f"> {m.above:g}" if m.above is not None else f">= {m.low:g}" if m.low is not None else ""]
+    if m.multiple is not None:
+        parts.append(f"a multiple of {m.multiple}")
+    return ", ".join(p for p in parts if p)
 
 
 def check(config: Any, error: type[Exception] = MasqueradeError, words: bool = False) -> None:
@@ -156,10 +177,11 @@ def check(config: Any, error: type[Exception] = MasqueradeError, words: bool = F
 
 # -- values from a file or a form -----------------------------------------------------------------------------
 def from_mapping(cls: type, values: Mapping[str, Any], where: str, error: type[Exception] = ConfigFileError,
-                 extra: Iterable[str] = ()) -> dict[str, Any]:
-    """Typed keyword arguments for `cls` from a TOML table or a UI form; unknown names and values of the
-    wrong type raise `error` naming `where` (e.g. "cfg.toml [train]"). Names in `extra` pass through as-is."""
-    known = {o.name: o for o in options(cls)}
+                 extra: Iterable[str] = (), skip: Iterable[str] = ()) -> dict[str, Any]:
+    """Typed keyword arguments for `cls` from a TOML table or a UI form; unknown names (and those in `skip`)
+    and values of the wrong type raise `error` naming `where` (e.g. "cfg.toml [train]"). Names in `extra`
+    pass through as-is."""
+    known = {o.name: o for o in options(cls, skip)}
     extra = set(extra)
     out: dict[str, Any] = {}
     for key, value in values.items():
@@ -218,8 +240,9 @@ def parse_pairs(pairs: Iterable[str], flag: str) -> dict[str, Any]:
 
 
 # -- the CLI ------------------------------------------------------------------------------------------------
-def cli_parameters(cls: type) -> list[Any]:
-    """Keyword-only `inspect.Parameter`s holding `typer.Option`s for the declared CLI options of `cls`.
+def cli_parameters(cls: type, skip: Iterable[str] = ()) -> list[Any]:
+    """Keyword-only `inspect.Parameter`s holding `typer.Option`s for the declared CLI options of `cls`
+    (less those in `skip`).
 
     Their defaults are the dataclass's; `choices` are shown as the metavar. Values are checked by the
     config's `validate()` (one message for the CLI, the UI and Python callers), not by click.
@@ -230,7 +253,7 @@ def cli_parameters(cls: type) -> list[Any]:
     import typer
 
     params = []
-    for o in options(cls):
+    for o in options(cls, skip):
         if not o.meta.cli:
             continue
         allowed = o.meta.allowed()

@@ -127,15 +127,15 @@ def test_train_beside_a_model_checks_everything_first_and_stops_on_time(faceset_
     from masquerade.models.store import read_manifest
 
     size = int(read_manifest(model_dir)["size"])
-    for kw, match in ((dict(side="c", steps=1), "--side"), (dict(side="a", steps=0), "--steps"),
-                      (dict(side="a", minutes=-1.0), "--minutes"), (dict(side="a"), "--steps or --minutes")):
+    for side, kw, match in (("c", dict(steps=1), "--side"), ("a", dict(steps=0), "--steps"),
+                            ("a", dict(minutes=-1.0), "--minutes"), ("a", dict(steps=None), "--steps or --minutes")):
         with pytest.raises(MasqueradeError, match=match):
-            train_model_upscaler(faceset_a, model_dir, config=quick(), **kw)
+            train_model_upscaler(faceset_a, model_dir, side, config=quick(**kw))
     with pytest.raises(ModelError):
-        train_model_upscaler(faceset_a, tmp_path / "nothing", "a", steps=1, config=quick())
+        train_model_upscaler(faceset_a, tmp_path / "nothing", "a", config=quick(steps=1))
     assert not (model_dir / "upscalers").exists()
-    result = train_model_upscaler(faceset_a, model_dir, "a", minutes=1e-6, config=quick(steps=None))
+    result = train_model_upscaler(faceset_a, model_dir, "a", config=quick(steps=None, minutes=1e-6))
     assert result.stopped and result.steps == 0  # the deadline had passed before the first step
     assert result.path.name == f"a_{size}to128.json"
-    result = train_model_upscaler(faceset_a, model_dir, "a", steps=2, config=quick())
+    result = train_model_upscaler(faceset_a, model_dir, "a", config=quick(steps=2))
     assert result.steps == 2 and not result.stopped

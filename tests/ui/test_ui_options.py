@@ -75,3 +75,14 @@ def test_train_tab_publishes_the_validation_curves(tmp_path):
     with Image.open(png) as im:
         assert im.format == "PNG" and im.width > 300
     assert not (model / "curves.png").exists() and sorted(p.name for p in model.iterdir()) == ["metrics.jsonl"]
+
+
+def test_a_new_models_architecture_settings_are_checked_before_the_job_is_queued():
+    from masquerade.ui.train_tab import _check_arch, arch_settings
+
+    _check_arch("lite", {"variant": "liae", "d_dims": 16})
+    with pytest.raises(ConfigFileError, match="architecture setting: variant must be one of df, liae, not 'lia'"):
+        _check_arch("lite", {"variant": "lia"})
+    with pytest.raises(ConfigFileError, match="has no setting"):
+        _check_arch("hd", {"widht": 3})
+    assert "d_mask_dims=22 (2 to 1024)" in arch_settings("hd")

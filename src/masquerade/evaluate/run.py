@@ -78,32 +78,37 @@ def reconstruction(model, faceset: FaceSet, identity: str, indices: list[int]) -
             "psnr": float(np.mean([metrics.psnr(a, b) for a, b in zip(crops, out)])), "faces": len(crops)}
 
 
-def evaluate(model_dir, source: str | Path, target_faces: str | Path, direction: str = "a2b",
+def evaluate(model_dir, source: str | Path, target_faces: str | Path, config: ConvertConfig | None = None,
              max_frames: int | None = None, progress: ProgressFn = no_progress,
-             output: str | Path | None = None, holdout: dict[str, str | Path] | None = None,
-             upscale: str = "auto") -> EvalReport:
+             output: str | Path | None = None, holdout: dict[str, str | Path] | None = None) -> EvalReport:
     """Convert `source` with the model and measure the result against it and the target identity.
 
+    `config`: the conversion's settings, as `convert` takes them (direction, upscale, colour, ...), so what
+    is measured is what a user of convert with those settings gets; a preview (`config.preview`) is refused.
     `holdout` names face sets the model never trained on ({"a": ..., "b": ...}) for the reconstruction
     scores; without it, reconstruction is measured on the target face set (training data, so optimistic).
-    `upscale`: convert's `--upscale` (auto: the target's identity upscaler when the model folder has one).
     """
+    from ..errors import MasqueradeError
     from ..faces.identity import IdentityEmbedder
 
+    config = config or ConvertConfig()
+    config.validate()
+    if config.preview:
+        raise MasqueradeError("evaluate measures a whole converted clip: it takes no --preview")
     started = time.perf_counter()
     model = open_model(model_dir)  # a folder or a loaded model
     target = FaceSet.open(target_faces)
     report = EvalReport()
     with tempfile.TemporaryDirectory() as tmp:
         out_path = Path(output) if output else Path(tmp) / "swapped.mp4"
-        convert(source, model, out_path, ConvertConfig(direction=direction, upscale=upscale), progress=progress, max_frames=max_frames)
+        convert(source, model, out_path, config, progress=progress, max_frames=max_frames)
         detector = create_detector(video=False)
         embedder = IdentityEmbedder()
         try:
             _compare(report, model, source, out_path, max_frames, detector, embedder, target, progress)
         finally:
             detector.close()
-    target_side = direction[-1]
+    target_side = config.direction[-1]
     sets = {k: Path(v) for k, v in (holdout or {target_side: target_faces}).items()}
     for side, path in sets.items():
         faces = FaceSet.open(path)

@@ -14,14 +14,23 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..options import check, opt
+
 IDENTITIES = ("a", "b")
+
+
+def setting(default: object, **meta: object) -> object:
+    """An architecture setting: declared like any option (help, range, choices), but set by name
+    (`--arch-option KEY=VALUE`, a TOML file's [train.model_options], the UI's settings box), never as a flag
+    of its own, so errors name it by its name."""
+    return opt(default, cli=False, **meta)
 
 
 @dataclass
 class ArchConfig:
     """Hyper-parameters of a network; saved as JSON beside its weights. Subclasses add their own fields."""
 
-    size: int = 64
+    size: int = setting(64, low=32, high=512, multiple=16, help="Side of the face crops the network sees and renders, px.")
     # Training defaults that suit this architecture (TrainConfig fields left as None take these).
     default_batch_size: ClassVar[int] = 16
     default_lr: ClassVar[float] = 1e-4
@@ -36,6 +45,7 @@ class FaceAutoencoder(nn.Module):
 
     def __init__(self, config: ArchConfig):
         super().__init__()
+        check(config, ValueError)  # the ranges and choices its fields declare (masquerade.options.opt)
         self.config = config
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

@@ -26,18 +26,19 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .base import ArchConfig, FaceAutoencoder
+from .base import ArchConfig, FaceAutoencoder, setting
 from .layers import DenseBottleneck, Down, FaceHead, ResBlock, Up
 
 
 @dataclass
 class HDConfig(ArchConfig):
-    size: int = 128
-    variant: str = "df"  # "df" | "liae"
-    e_dims: int = 64
-    ae_dims: int = 256
-    d_dims: int = 64
-    d_mask_dims: int = 22
+    size: int = setting(128, low=64, high=512, multiple=32, help="Side of the face crops, px (128 or 256).")
+    variant: str = setting("df", choices=("df", "liae"),
+                       help="df: a decoder per identity (identity); liae: one shared decoder (lighting and pose).")
+    e_dims: int = setting(64, low=4, high=1024, help="Encoder width (its first layer's channels; x2 per layer).")
+    ae_dims: int = setting(256, low=8, high=4096, help="Bottleneck width.")
+    d_dims: int = setting(64, low=4, high=1024, help="Decoder width (32 costs about 4x less than 64).")
+    d_mask_dims: int = setting(22, low=2, high=1024, help="Width of the decoder's mask branch.")
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 5e-5
     default_schedule: ClassVar[str] = "constant"
@@ -48,10 +49,6 @@ class HD(FaceAutoencoder):
 
     def __init__(self, config: HDConfig):
         super().__init__(config)
-        if config.variant not in ("df", "liae"):
-            raise ValueError(f"hd variant must be 'df' or 'liae', not {config.variant!r}")
-        if config.size % 32:
-            raise ValueError(f"hd size must be a multiple of 32, not {config.size}")
         e, res = config.e_dims, config.size // 16
         self.encoder = nn.Sequential(Down(3, e), Down(e, 2 * e), Down(2 * e, 4 * e), Down(4 * e, 8 * e))
         flat = 8 * e * res * res

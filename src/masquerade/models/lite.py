@@ -34,17 +34,18 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .base import ArchConfig, SharedEncoderNet
+from .base import ArchConfig, SharedEncoderNet, setting
 from .layers import DenseBottleneck, Down, FaceHead, ResBlock, Up
 
 
 @dataclass
 class LiteConfig(ArchConfig):
-    size: int = 64
-    e_dims: int = 32
-    ae_dims: int = 256
-    d_dims: int = 32
-    variant: str = "df"  # "df": a decoder per identity | "liae": one shared decoder (see the module doc)
+    size: int = setting(64, low=32, high=512, multiple=16, help="Side of the face crops, px.")
+    e_dims: int = setting(32, low=4, high=1024, help="Encoder width (its first layer's channels; x2 per layer).")
+    ae_dims: int = setting(256, low=8, high=4096, help="Bottleneck width: the code every face passes through.")
+    d_dims: int = setting(32, low=4, high=1024, help="Decoder width.")
+    variant: str = setting("df", choices=("df", "liae"),
+                       help="df: a decoder per identity; liae: one shared decoder fed a private and a shared code.")
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 5e-4
     default_schedule: ClassVar[str] = "cosine"
@@ -56,8 +57,6 @@ class Lite(SharedEncoderNet):
 
     def __init__(self, config: LiteConfig):
         super().__init__(config)
-        if config.variant not in ("df", "liae"):
-            raise ValueError(f"lite variant must be 'df' or 'liae', not {config.variant!r}")
         e, res, ae, d = config.e_dims, config.size // 16, config.ae_dims, config.d_dims
         self.encoder = nn.Sequential(Down(3, e), Down(e, 2 * e), Down(2 * e, 4 * e), Down(4 * e, 8 * e))
         inter = lambda: nn.Sequential(DenseBottleneck(8 * e * res * res, ae, res, ae), Up(ae, 4 * d))  # noqa: E731

@@ -20,15 +20,15 @@ from typing import ClassVar
 
 from torch import nn
 
-from .base import ArchConfig, SharedEncoderNet
+from .base import ArchConfig, SharedEncoderNet, setting
 from .layers import DenseBottleneck, Down, FaceHead, Up
 
 
 @dataclass
 class OriginalConfig(ArchConfig):
-    size: int = 64
-    encoder_dims: int = 128
-    bottleneck: int = 1024
+    size: int = setting(64, low=32, high=512, multiple=16, help="Side of the face crops, px.")
+    encoder_dims: int = setting(128, low=8, high=2048, multiple=8, help="Encoder width (its first layer's channels; x2 per layer).")
+    bottleneck: int = setting(1024, low=8, high=8192, help="Bottleneck width: the code every face passes through.")
     default_batch_size: ClassVar[int] = 16
     default_lr: ClassVar[float] = 1e-4
 

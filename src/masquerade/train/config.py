@@ -17,6 +17,7 @@ torch = LazyModule("torch")  # imported on first use: `train --help` reads this 
 PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = ("constant", "cosine")
 PLANS = ("auto", "manual")
+DEFAULT_SHARE = 0.05  # of each face set held out for validation (train.validation); the upscaler holds out the same
 
 
 class TrainConfigError(MasqueradeError, ValueError):
@@ -62,7 +63,7 @@ class TrainConfig:
     init_decoders: bool = opt(False, help="With --init-from: copy the decoders too (faster when the identities resemble the source model's).")
     balance: bool = opt(True, flag="--balance/--no-balance", help="Draw faces balanced over head turn, mouth opening and eye state, so rare poses and expressions are not rendered as a blurred average.")
     plan: str = opt("auto", choices=PLANS, help="auto: train with the random warp, then learning-rate dropout, then the warp off, then the GAN (with --gan-weight; --gan-warmup is then unused), each phase ending when the held-out SSIM stops improving (switches logged in metrics.jsonl and marked in report.html; needs --holdout > 0). manual: the flags as given for the whole run.")
-    holdout: float = opt(0.05, low=0.0, high=0.5, help="Share of each face set held out of training (the same faces every run); held-out SSIM/L1 (and identity distance with the eval extra) are logged at each preview and plotted in report.html. 0 = train on every face, no curves.")
+    holdout: float = opt(DEFAULT_SHARE, low=0.0, high=0.5, help="Share of each face set held out of training (the same faces every run); held-out SSIM/L1 (and identity distance with the eval extra) are logged at each preview and plotted in report.html. 0 = train on every face, no curves.")
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

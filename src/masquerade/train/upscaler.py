@@ -20,10 +20,9 @@ relative to the real crop's).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,41 +37,8 @@ from ..records import ProgressFn, no_progress
 from ..scope import torch_threads
 from .data import open_faceset
 from .losses import _blur, _gauss, ssim_map
-from .validation import DEFAULT_SHARE, FaceSubset, split_faceset
-
-
-@dataclass(frozen=True)
-class Degradation:
-    blur_sigma: tuple[float, float] = (0.3, 1.4)  # Gaussian blur at the input size, px
-    noise: float = 0.02  # max std of added Gaussian noise (on half the faces)
-    jpeg_quality: tuple[int, int] = (40, 92)  # JPEG quality range (on half the faces)
-    color_gain: float = 0.04  # ± per-channel gain, input and target alike
-    color_offset: float = 0.02  # ± per-channel offset, input and target alike
-
-
-@dataclass
-class UpscalerTrainConfig:
-    steps: int | None = None  # total steps; None = until should_stop()
-    batch_size: int = 12
-    patch: int = 96  # side of the target patches (px of the 256 px crop); 0 = whole faces
-    lr: float = 1e-3
-    warmup_steps: int = 50
-    l1_weight: float = 1.0
-    ssim_weight: float = 1.0
-    hf_weight: float = 1.0  # L1 of the high-pass: rewards edges and texture
-    background_weight: float = 0.25
-    flip: bool = True
-    holdout: float = DEFAULT_SHARE
-    decoder_share: float = 0.0  # share of each batch whose inputs come from `reconstruct`
-    degradation: Degradation = field(default_factory=Degradation)
-    arch: dict[str, Any] = field(default_factory=dict)  # UpscalerConfig fields (channels, blocks, up_channels)
-    out_size: int = 256
-    device: str = "auto"
-    threads: int | None = None
-    seed: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+from .upscaler_config import Degradation, UpscalerTrainConfig
+from .validation import FaceSubset, split_faceset
 
 
 @dataclass(frozen=True)
@@ -202,8 +168,11 @@ def train_upscaler(faceset: Any, out_dir: str | Path, side: str, in_size: int,
 
     `reconstruct`: optional float N×3×s×s → N×3×s×s (a swap model's X→X render), see the module doc."""
     cfg = config or UpscalerTrainConfig()
-    if cfg.steps is None and should_stop is None:
-        raise ValueError("give config.steps or should_stop, or training never ends")
+    if cfg.steps is None and cfg.minutes is None and should_stop is None:
+        raise ValueError("give config.steps, config.minutes or should_stop, or training never ends")
+    if cfg.minutes is not None:
+        deadline, asked = time.monotonic() + 60 * cfg.minutes, should_stop
+        should_stop = lambda: bool((asked is not None and asked()) or time.monotonic() > deadline)  # noqa: E731
     fs = open_faceset(faceset)
     if int(fs.manifest.get("size", 0)) < cfg.out_size:
         raise FaceSetError(f"face set {fs.manifest.get('id', '?')} has {fs.manifest.get('size')} px crops; the "
@@ -275,26 +244,24 @@ def held_out_scores(net: torch.nn.Module, held, in_size: int, cfg: UpscalerTrain
         return compare_to_bicubic(lambda x: net(x.to(device)).cpu(), lr_in, target, masks)
 
 
-def train_model_upscaler(faceset: Any, model_dir: str | Path, side: str, steps: int | None = None,
-                         minutes: float | None = None, config: UpscalerTrainConfig | None = None,
+def train_model_upscaler(faceset: Any, model_dir: str | Path, side: str, config: UpscalerTrainConfig | None = None,
                          progress: ProgressFn = no_progress,
                          should_stop: Callable[[], bool] | None = None) -> UpscalerResult:
     """`masquerade train-upscaler`: train `side`'s upscaler beside the swap model in `model_dir`.
 
     The input size is the swap model's (what its decoder renders); the face set must be aligned as the model's
     were (same template and coverage), or the upscaler would learn faces framed differently from the ones
-    convert gives it. Every value is checked before any work; `steps` and `minutes` both bound the run
-    (neither: until `should_stop`)."""
+    convert gives it. Every value is checked before any work; `config.steps` and `config.minutes` both bound
+    the run (neither: until `should_stop`)."""
     from ..errors import MasqueradeError, ModelMismatchError
     from ..models.store import read_manifest
+    from ..options import check
 
+    cfg = config or UpscalerTrainConfig()
     if side not in ("a", "b"):
         raise MasqueradeError(f"--side must be a or b (the identity whose face set this is), not {side!r}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise MasqueradeError(f"--steps must be a whole number of at least 1, not {steps!r}")
-    if minutes is not None and not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
-        raise MasqueradeError(f"--minutes must be a number above 0, not {minutes!r}")
-    if steps is None and minutes is None and should_stop is None:
+    check(cfg, MasqueradeError)
+    if cfg.steps is None and cfg.minutes is None and should_stop is None:
         raise MasqueradeError("give --steps or --minutes (or stop with Ctrl-C)")
     manifest = read_manifest(Path(model_dir))  # ModelError: not a model folder
     fs = open_faceset(faceset)
@@ -302,10 +269,4 @@ def train_model_upscaler(faceset: Any, model_dir: str | Path, side: str, steps: 
         if key in manifest and fs.manifest.get(key) != manifest[key]:
             raise ModelMismatchError(f"the face set was extracted with {key} {fs.manifest.get(key)!r} but the model "
                                      f"with {manifest[key]!r}; extract it with --{key} {manifest[key]}")
-    cfg = dataclasses.replace(config or UpscalerTrainConfig(), steps=steps)
-    deadline = time.monotonic() + 60 * minutes if minutes is not None else None
-
-    def stop() -> bool:
-        return bool((should_stop is not None and should_stop()) or (deadline is not None and time.monotonic() > deadline))
-
-    return train_upscaler(fs, model_dir, side, int(manifest["size"]), cfg, progress, stop)
+    return train_upscaler(fs, model_dir, side, int(manifest["size"]), cfg, progress, should_stop)

@@ -26,9 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from ..faceset import FaceTensors
+from .config import DEFAULT_SHARE
 from .losses import ssim_map
-
-DEFAULT_SHARE = 0.05
 _SALT = b"masquerade-holdout-v1:"
 
 Upscale = Callable[[torch.Tensor], torch.Tensor]  # N×3×s×s [0, 1] -> N×3×S×S [0, 1]

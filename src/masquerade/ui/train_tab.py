@@ -47,14 +47,27 @@ def latest_preview(model_dir: Path) -> Path | None:
 
 
 def arch_settings(name: str | None) -> str:
-    """The architecture's settings and their defaults, as the hint under its settings box."""
-    from dataclasses import asdict
-
-    from ..models import make_config
+    """The architecture's settings, their defaults and what each accepts (from its config's declarations),
+    as the hint under its settings box."""
+    from ..models import architecture
+    from ..options import accepts
 
     if not name:
         return ""
-    return "Settings of " + name + ": " + ", ".join(f"{k}={v}" for k, v in asdict(make_config(name)).items())
+    shown = [f"{o.name}={o.default}" + (f" ({accepts(o)})" if accepts(o) else "")
+             for o in options(architecture(name).config_class)]
+    return "Settings of " + name + ": " + ", ".join(shown)
+
+
+def _check_arch(name: str, values: dict) -> None:
+    """Refuse a new model's architecture settings that its config's declarations do not allow (one line)."""
+    from ..models import make_config
+    from ..options import ConfigFileError
+
+    try:
+        make_config(name, values)
+    except ValueError as exc:
+        raise ConfigFileError(f"architecture setting: {exc}") from None
 
 
 def curves_image(ws: Workspace, model_dir: Path) -> Path | None:
@@ -122,10 +135,12 @@ def build(ctx: UIContext, timer: gr.Timer) -> None:
         chosen = form.read(TrainConfig, list(settings), values)
         pairs = [p.strip() for p in (arch_text or "").replace("\n", ",").split(",") if p.strip()]
         model_options = parse_pairs(pairs, "architecture setting")
+        step = model_step(ws.resolve(name, "models"))
+        if step is None:  # a new model: its settings are checked here, not in the job after it was queued
+            _check_arch(arch_name, model_options)
         worker = worker_for(dev, queue.devices)
         params = {"a": a, "b": b, "model": name, "arch": arch_name, "model_options": model_options, "device": worker,
                   "settings": chosen}
-        step = model_step(ws.resolve(name, "models"))
         verb = f"resume from step {step}" if step is not None else f"new {arch_name} model"
         job = queue.submit("train", params, worker, title=f"train {name} ({verb})")
         return job_html(job), message(f"queued job {job.id} on {worker}")
