@@ -147,7 +147,8 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
                          **args.train_options)
     result = train(sets["a"], sets["b"], model_dir, config,
                    should_stop=None if args.steps else lambda: time.perf_counter() > deadline)
-    events = [r for r in map(json.loads, (model_dir / "metrics.jsonl").read_text().splitlines()) if r.get("event")]
+    log = model_dir / "metrics.jsonl"  # none without previews
+    events = [r for r in map(json.loads, log.read_text().splitlines()) if r.get("event")] if log.is_file() else []
     out["train"] = {"steps": result.step, "seconds": round(time.perf_counter() - t1, 1),
                     "samples_per_s": round(result.samples_per_second, 1),
                     "events": [{k: e[k] for k in ("event", "step", "phase", "reason") if k in e} for e in events]}

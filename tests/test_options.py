@@ -78,7 +78,7 @@ def test_architecture_settings_declare_their_ranges_and_choices():
     from masquerade.models.lite import LiteConfig
     from masquerade.ui.train_tab import arch_settings
 
-    assert [o.name for o in options(LiteConfig)] == ["size", "e_dims", "ae_dims", "d_dims", "variant"]
+    assert [o.name for o in options(LiteConfig)] == ["size", "e_dims", "ae_dims", "d_dims", "variant", "expression"]
     for name, values, fragment in (("lite", {"variant": "lia"}, "variant must be one of df, liae"),
                                    ("hd", {"size": 144}, "a multiple of 32"),
                                    ("original", {"bottleneck": 0}, "bottleneck must be a whole number from 8")):

@@ -149,7 +149,9 @@ def test_init_from_copies_the_shared_encoder_but_not_the_decoders(faceset_a, fac
     result = train(faceset_a, faceset_b, tmp_path / "warm", warm)
     cold = train(faceset_a, faceset_b, tmp_path / "cold", replace(warm, init_from=None))
     got, fresh = _weights(tmp_path / "warm"), _weights(tmp_path / "cold")
-    shared = [k for k in donor if not k.startswith("decoders.")]
+    from masquerade.train.warmstart import DECODER_PREFIXES  # the decoders and their expression maps
+
+    shared = [k for k in donor if not k.startswith(DECODER_PREFIXES)]
     assert shared and len(shared) < len(donor)
     for k in donor:
         if k in shared:
@@ -161,7 +163,8 @@ def test_init_from_copies_the_shared_encoder_but_not_the_decoders(faceset_a, fac
     assert result.notes == () and cold.notes == ()
 
     both = train(faceset_a, faceset_b, tmp_path / "both", replace(warm, init_decoders=True))
-    dec = [k for k in donor if k.startswith("decoders.") and donor[k].is_floating_point()]
+    dec = [k for k in donor if k.startswith(DECODER_PREFIXES) and donor[k].is_floating_point()]
+    assert any(k.startswith("expression_maps.") for k in dec)
     got = _weights(tmp_path / "both")
     assert all(torch.allclose(got[k], donor[k], atol=1e-9) for k in dec)
 

@@ -174,7 +174,14 @@ class RunModel(BaseStep):
         import torch
 
         crops = torch.from_numpy(np.stack([f.crop for f in faces])).permute(0, 3, 1, 2).float().div_(255.0)
-        batch.face_tensor, batch.mask_tensor = self.model.swap(crops, self.direction)
+        if getattr(self.model, "takes_expression", False):  # what each source face is doing, read off its landmarks
+            from ..faces.expression_code import measures
+
+            points = np.stack([transform_points(f.landmarks, f.matrix) for f in faces])
+            batch.face_tensor, batch.mask_tensor = self.model.swap(crops, self.direction,
+                                                                   measures=torch.from_numpy(measures(points)))
+        else:
+            batch.face_tensor, batch.mask_tensor = self.model.swap(crops, self.direction)
 
 
 # -- after the model ------------------------------------------------------------------------------------

@@ -72,7 +72,13 @@ def reconstruction(model, faceset: FaceSet, identity: str, indices: list[int]) -
     if not crops:
         return {"ssim": float("nan"), "psnr": float("nan"), "faces": 0}
     batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
-    faces, _ = model.swap(batch, f"{identity}2{identity}")
+    if getattr(model, "takes_expression", False):
+        from ..faces.expression_code import measures
+
+        marks = faceset.load_tensors(s).landmarks.numpy()[indices]
+        faces, _ = model.swap(batch, f"{identity}2{identity}", measures=torch.from_numpy(measures(marks)))
+    else:
+        faces, _ = model.swap(batch, f"{identity}2{identity}")
     out = (faces.float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     return {"ssim": float(np.mean([metrics.ssim(a, b) for a, b in zip(crops, out)])),
             "psnr": float(np.mean([metrics.psnr(a, b) for a, b in zip(crops, out)])), "faces": len(crops)}

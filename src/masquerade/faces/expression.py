@@ -23,6 +23,8 @@ MOUTH_PAIRS = np.array([[13, 14], [82, 87], [312, 317]])  # inner lips: centre, 
 RIGHT_EYE_PAIRS = np.array([[159, 145], [158, 153], [160, 144]])
 LEFT_EYE_PAIRS = np.array([[386, 374], [385, 380], [387, 373]])
 EYE_CORNERS = (33, 263)  # outer corners: the face-size scale
+MOUTH_CORNERS = (61, 291)
+NOSE_TIP, RIGHT_CHEEK, LEFT_CHEEK = 1, 234, 454  # the subject's right cheek is image-left
 
 BLINK_RATIO = 0.45  # a frame is "closed" when the eye opening drops below this share of the clip's open level
 # (0.45: real clips show squints at ~0.5 of the open level that are not closures; closed lids sit at ~0.2)
@@ -52,6 +54,18 @@ def eye_opening(landmarks: np.ndarray) -> float:
     if scale <= 0:
         return float("nan")
     return 0.5 * (_gap(pts, RIGHT_EYE_PAIRS) + _gap(pts, LEFT_EYE_PAIRS)) / scale
+
+
+def yaw_proxy(landmarks: np.ndarray) -> float:
+    """Head turn in degrees-like units from aligned-crop landmarks (roll removed): asin of the nose tip's offset
+    between the two cheek edges (0 frontal, ± to either side; close to degrees for moderate turns)."""
+    pts = np.asarray(landmarks, np.float64)
+    left = pts[NOSE_TIP, 0] - pts[RIGHT_CHEEK, 0]
+    right = pts[LEFT_CHEEK, 0] - pts[NOSE_TIP, 0]
+    total = left + right
+    if not np.isfinite(total) or total <= 0:
+        return float("nan")
+    return float(np.degrees(np.arcsin(np.clip((left - right) / total, -1.0, 1.0))))
 
 
 def openings(sequence: Sequence[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:

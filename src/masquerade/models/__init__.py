@@ -40,7 +40,8 @@ class Arch:
 CATALOGUE: dict[str, Arch] = {
     "original": Arch("original:Original", "64 px, the classic deepfake network", 82.1, 11.4),
     "hd": Arch("hd:HD", "128 px, residual decoders, df/liae variants; a GPU model", 57.6, 167),
-    "lite": Arch("lite:Lite", "64 px, small and fast, for short CPU budgets (the demo)", 5.3, 0.95),
+    "lite": Arch("lite:Lite", "64 px, small and fast, for short CPU budgets (the demo); follows the source's "
+                              "expression (its decoders read mouth, eyes and head turn)", 5.5, 0.967),
 }
 
 
@@ -92,6 +93,14 @@ def make_config(name: str, values: dict[str, Any] | None = None) -> ArchConfig:
 _KIND_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
 
 
+def saved_config(name: str, values: dict[str, Any]) -> ArchConfig:
+    """An architecture's config as a model folder saved it. A setting added after that model was saved takes
+    the value that rebuilds the network it saved (the config class's `legacy`), not today's default, so every
+    model ever trained keeps loading, resuming and warm-starting."""
+    cls = architecture(name).config_class
+    return make_config(name, {**getattr(cls, "legacy", {}), **dict(values)})
+
+
 def build_model(name: str, config: ArchConfig | dict[str, Any] | None = None) -> FaceAutoencoder:
     """A freshly initialised network of architecture `name`."""
     from .base import ArchConfig
@@ -111,5 +120,5 @@ __getattr__ = exports(__name__, _LAZY)  # the torch-backed names load on first u
 __all__ = [
     "ARCHITECTURES", "CATALOGUE", "Arch", "ArchConfig", "FaceAutoencoder", "HD", "HDConfig", "Lite", "LiteConfig",
     "ModelInfo", "Original", "OriginalConfig", "SwapModel", "architecture", "build_model", "load_model",
-    "make_config", "model_cost", "resolve_device",
+    "make_config", "model_cost", "resolve_device", "saved_config",
 ]

@@ -14,6 +14,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..faces.expression_code import MEASURES
 from ..options import check, opt
 
 IDENTITIES = ("a", "b")
@@ -57,23 +58,47 @@ class FaceAutoencoder(nn.Module):
     def decode(self, z: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
-    def reconstruct(self, xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """A→A and B→B for a training step; one encoder pass over both batches (bigger GEMMs, same maths)."""
+    # -- expression channels (models/expression.py); a net without them ignores the measures --------------
+    def expression_map(self, identity: str) -> nn.Module | None:
+        """The module making `identity`'s decoder's expression feature map; None: the net has no such input."""
+        return None
+
+    def with_expression(self, z: torch.Tensor, identity: str, measures: torch.Tensor | None,
+                        source: str) -> torch.Tensor:
+        """`z` with the expression map of faces of `source` (raw measures N×5, or None: at rest) appended as
+        channels, for `identity`'s decoder; `z` itself when the net has no expression channels."""
+        emap = self.expression_map(identity)
+        if emap is None:
+            return z
+        if measures is None:
+            code = z.new_zeros(z.shape[0], len(MEASURES))
+        else:
+            code = self.expression(measures.to(z.device), source)
+        return torch.cat([z, emap(code).to(z.dtype)], dim=1)
+
+    def reconstruct(self, xa: torch.Tensor, xb: torch.Tensor, ea: torch.Tensor | None = None,
+                    eb: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """A→A and B→B for a training step; one encoder pass over both batches (bigger GEMMs, same maths).
+        `ea`, `eb`: the faces' expression measures (used by nets with expression channels)."""
         n = xa.shape[0]
         feat = self.features(torch.cat([xa, xb]))
-        fa, ma = self.decode(self.latent(feat[:n], "a"), "a")
-        fb, mb = self.decode(self.latent(feat[n:], "b"), "b")
+        fa, ma = self.decode(self.with_expression(self.latent(feat[:n], "a"), "a", ea, "a"), "a")
+        fb, mb = self.decode(self.with_expression(self.latent(feat[n:], "b"), "b", eb, "b"), "b")
         return fa, ma, fb, mb
 
-    def forward(self, xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, xa: torch.Tensor, xb: torch.Tensor, ea: torch.Tensor | None = None,
+                eb: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """A training step's pass is the module's forward, so DistributedDataParallel can wrap the net."""
-        return self.reconstruct(xa, xb)
+        return self.reconstruct(xa, xb, ea, eb)
 
-    def render(self, x: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Render faces `x` (of either identity) as `identity`: reconstruction or swap."""
-        if identity not in IDENTITIES:
-            raise ValueError(f"identity must be 'a' or 'b', not {identity!r}")
-        return self.decode(self.latent(self.features(x), identity), identity)
+    def render(self, x: torch.Tensor, identity: str, measures: torch.Tensor | None = None,
+               source: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Render faces `x` (of identity `source`, default `identity`) as `identity`: reconstruction or swap.
+        `measures`: their expression measures N×5 (`faces.expression_code`), for nets with expression channels."""
+        if identity not in IDENTITIES or (source or identity) not in IDENTITIES:
+            raise ValueError(f"identity must be 'a' or 'b', not {identity!r} (source {source!r})")
+        z = self.latent(self.features(x), identity)
+        return self.decode(self.with_expression(z, identity, measures, source or identity), identity)
 
 
 class SharedEncoderNet(FaceAutoencoder):
@@ -92,13 +117,14 @@ class SharedEncoderNet(FaceAutoencoder):
         body, head = self.decoders[identity]
         return head(body(z))
 
-    def reconstruct(self, xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def reconstruct(self, xa: torch.Tensor, xb: torch.Tensor, ea: torch.Tensor | None = None,
+                    eb: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """As the base class, but `inter` is shared too, so it also runs once over both batches: its 4×4
         convolution and dense layers are the least efficient on a CPU at batch 16 (measured 7% per step)."""
         n = xa.shape[0]
         z = self.inter(self.encoder(torch.cat([xa, xb])))
-        fa, ma = self.decode(z[:n], "a")
-        fb, mb = self.decode(z[n:], "b")
+        fa, ma = self.decode(self.with_expression(z[:n], "a", ea, "a"), "a")
+        fb, mb = self.decode(self.with_expression(z[n:], "b", eb, "b"), "b")
         return fa, ma, fb, mb
 
 

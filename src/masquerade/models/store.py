@@ -292,17 +292,28 @@ class SwapModel:
     def notes(self) -> tuple[str, ...]:
         return (self.note,) if self.note else ()
 
+    @property
+    def takes_expression(self) -> bool:
+        """Whether the net has expression channels: then `swap` wants the faces' measures (convert computes them
+        from the landmarks only for such a model)."""
+        return self.net.expression_map("a") is not None
+
     @torch.no_grad()
-    def swap(self, faces: torch.Tensor, direction: str = "a2b", chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-        """faces: float N×3×S×S in [0, 1] → (face N×3×S×S, mask N×1×S×S), float32 on the input's device."""
+    def swap(self, faces: torch.Tensor, direction: str = "a2b", chunk: int = 64,
+             measures: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """faces: float N×3×S×S in [0, 1] → (face N×3×S×S, mask N×1×S×S), float32 on the input's device.
+        `measures`: the faces' expression measures N×5 (`faces.expression_code`), read by nets with expression
+        channels relative to the source side's person (direction's first letter); None: at rest."""
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
         s = self.config.size
         if faces.ndim != 4 or faces.shape[1] != 3 or faces.shape[2:] != (s, s):
             raise ModelMismatchError(f"this model takes N×3×{s}×{s} faces, got {tuple(faces.shape)}; align crops at {s} px")
         out_f, out_m = [], []
-        for part in faces.split(chunk):
-            f, m = self.net.render(part.to(self.device, torch.float32), DIRECTIONS[direction])
+        parts = [None] * len(faces.split(chunk)) if measures is None else torch.as_tensor(measures).split(chunk)
+        for part, e in zip(faces.split(chunk), parts):
+            e = None if e is None else e.to(self.device, torch.float32)
+            f, m = self.net.render(part.to(self.device, torch.float32), DIRECTIONS[direction], e, direction[0])
             out_f.append(f.float().to(faces.device))
             out_m.append(m.float().to(faces.device))
         return torch.cat(out_f), torch.cat(out_m)
@@ -313,13 +324,13 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto") -> SwapModel:
 
     Loads the newest snapshot with intact weights; `SwapModel.note` says when that is not the newest one.
     """
-    from . import build_model
+    from . import build_model, saved_config
 
     model_dir = Path(model_dir)
     snap = find_snapshot(model_dir)
     manifest = snap.manifest
     try:
-        net = build_model(manifest["architecture"], manifest["arch_config"])
+        net = build_model(manifest["architecture"], saved_config(manifest["architecture"], manifest["arch_config"]))
         info = ModelInfo(manifest["architecture"], int(manifest["size"]), manifest["template"], manifest["coverage"])
     except (KeyError, ValueError, TypeError) as e:
         raise ModelError(f"{snap.path / MODEL_JSON} does not describe a known model ({e}); retrain it") from None

@@ -27,10 +27,10 @@ class ModelBytes:
     def build(self, device: str) -> Any:
         from safetensors.torch import load as st_load
 
-        from ..models import ModelInfo, SwapModel, build_model, resolve_device
+        from ..models import ModelInfo, SwapModel, build_model, resolve_device, saved_config
 
         m = self.manifest
-        net = build_model(m["architecture"], m["arch_config"])
+        net = build_model(m["architecture"], saved_config(m["architecture"], m["arch_config"]))
         net.load_state_dict(st_load(self.weights))
         info = ModelInfo(m["architecture"], int(m["size"]), m["template"], m["coverage"])
         model = SwapModel(net, info, self.hash, resolve_device(device))

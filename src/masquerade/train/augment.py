@@ -37,6 +37,7 @@ class Batch:
     targets: torch.Tensor  # N×3×S×S
     masks: torch.Tensor  # N×1×S×S
     priority: torch.Tensor  # N×1×S×S, 1 over eyes and mouth
+    measures: torch.Tensor | None = None  # N×5 expression measures of the (flipped) targets, `faces.expression_code`
 
 
 def _uniform(gen: torch.Generator, n: int, amount: float) -> torch.Tensor:

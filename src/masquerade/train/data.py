@@ -57,6 +57,7 @@ class FaceBank:
     pixels: torch.Tensor
     manifest: dict[str, Any]
     weights: torch.Tensor | None = None  # draw probabilities (balanced sampling, `sampling.py`); None: uniform
+    measures: torch.Tensor | None = None  # float32 N×5 expression measures (`faces.expression_code`), on the device
 
     def __len__(self) -> int:
         return self.pixels.shape[0]
@@ -93,4 +94,6 @@ def load_bank(faceset: FaceSetLike, size: int, device: torch.device, balance: bo
         from .sampling import sampling_weights
 
         weights = torch.from_numpy(sampling_weights(lms.numpy()))
-    return FaceBank(pixels, dict(faceset.manifest), weights)
+    from ..faces.expression_code import measures
+
+    return FaceBank(pixels, dict(faceset.manifest), weights, torch.from_numpy(measures(lms.numpy())).to(device))

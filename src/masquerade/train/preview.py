@@ -19,14 +19,18 @@ COLUMNS = ("A", "A→A", "A→B", "B", "B→B", "B→A")
 
 
 @torch.no_grad()
-def preview_grid(net: FaceAutoencoder, faces_a: torch.Tensor, faces_b: torch.Tensor) -> np.ndarray:
-    """uint8 RGB (rows·S)×(6·S)×3 for float faces N×3×S×S in [0, 1]; rows = min(len(a), len(b))."""
-    n = min(len(faces_a), len(faces_b))
-    a, b = faces_a[:n], faces_b[:n]
+def preview_grid(net: FaceAutoencoder, faces_a, faces_b) -> np.ndarray:
+    """uint8 RGB (rows·S)×(6·S)×3 for float faces N×3×S×S in [0, 1]; rows = min(len(a), len(b)). A side may be
+    (faces, expression measures N×5) for a net with expression channels."""
+    (a, ea), (b, eb) = (f if isinstance(f, tuple) else (f, None) for f in (faces_a, faces_b))
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    ea, eb = (None if e is None else e[:n] for e in (ea, eb))
     was_training = net.training
     net.eval()
     try:
-        cols = [a, net.render(a, "a")[0], net.render(a, "b")[0], b, net.render(b, "b")[0], net.render(b, "a")[0]]
+        cols = [a, net.render(a, "a", ea)[0], net.render(a, "b", ea, "a")[0],
+                b, net.render(b, "b", eb)[0], net.render(b, "a", eb, "b")[0]]
     finally:
         net.train(was_training)
     grid = torch.cat([torch.cat([c.float().clamp(0, 1) for c in cols], dim=3)[i] for i in range(n)], dim=1)

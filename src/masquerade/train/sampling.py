@@ -23,21 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..faces.expression import closed_frames, eye_opening, mouth_opening
-
-NOSE_TIP, RIGHT_CHEEK, LEFT_CHEEK = 1, 234, 454  # MediaPipe mesh (the subject's right cheek is image-left)
-
-
-def yaw_proxy(landmarks: np.ndarray) -> float:
-    """Head turn in degrees-like units from crop landmarks: asin of the nose's offset between the cheeks."""
-    pts = np.asarray(landmarks, np.float64)
-    left = pts[NOSE_TIP, 0] - pts[RIGHT_CHEEK, 0]
-    right = pts[LEFT_CHEEK, 0] - pts[NOSE_TIP, 0]
-    total = left + right
-    if not np.isfinite(total) or total <= 0:
-        return float("nan")
-    return float(np.degrees(np.arcsin(np.clip((left - right) / total, -1.0, 1.0))))
-
+from ..faces.expression import closed_frames, eye_opening, mouth_opening, yaw_proxy
 
 @dataclass(frozen=True)
 class BalanceSettings:

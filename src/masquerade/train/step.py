@@ -57,9 +57,9 @@ class StepRunner:
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def _losses(self, ia, ta, ma, pa, ib, tb, mb, pb):
+    def _losses(self, ia, ta, ma, pa, ib, tb, mb, pb, ea=None, eb=None):
         with self._ctx():
-            fa, mpa, fb, mpb = self.model(self._prep(ia), self._prep(ib))
+            fa, mpa, fb, mpb = self.model(self._prep(ia), self._prep(ib), ea, eb)
         la = reconstruction_loss(fa, mpa, ta, ma, pa, self.weights)
         lb = reconstruction_loss(fb, mpb, tb, mb, pb, self.weights)
         return la, lb, fa, fb
@@ -89,7 +89,8 @@ class StepRunner:
             if opt is not None:
                 for g in opt.param_groups:
                     g["lr"] = lr
-        la, lb, fa, fb = self._forward(a.inputs, a.targets, a.masks, a.priority, b.inputs, b.targets, b.masks, b.priority)
+        la, lb, fa, fb = self._forward(a.inputs, a.targets, a.masks, a.priority, b.inputs, b.targets, b.masks,
+                                       b.priority, a.measures, b.measures)
         loss = la + lb
         stats = {"loss_a": float(la.detach()), "loss_b": float(lb.detach())}
         use_gan = gan_on and self.disc is not None

@@ -19,7 +19,8 @@ from typing import Any, Callable
 import torch
 
 from ..errors import ModelMismatchError
-from ..models import build_model, make_config, resolve_device
+from ..faces.expression_code import YAW, baseline
+from ..models import build_model, make_config, resolve_device, saved_config
 from ..models.store import SNAPSHOTS, weights_bytes, sha256_hex
 from ..records import ProgressFn, no_progress
 from ..scope import env_defaults, torch_threads
@@ -53,7 +54,7 @@ def _settings(config: TrainConfig, saved: dict[str, Any] | None) -> tuple[str, A
             raise ModelMismatchError(
                 f"this model folder holds a {name!r} model, not {config.model!r}; train into a new folder to switch"
             )
-        return name, make_config(name, saved["arch_config"])
+        return name, saved_config(name, saved["arch_config"])
     name, options = config.model or "original", config.model_options
     if config.model is None and config.init_from:  # a warm start takes the source's architecture and settings
         name, base = source_settings(config.init_from)
@@ -143,6 +144,9 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     validator = make_validator(fs_a, fs_b, arch.size, config, device, ranks.main)
     train_a, train_b = (validator.train_sets["a"], validator.train_sets["b"]) if validator else (fs_a, fs_b)
     bank_a, bank_b = (load_bank(fs, arch.size, device, config.balance) for fs in (train_a, train_b))
+    if not resumed and getattr(net, "expression", None) is not None:  # each person's usual face, kept in the weights
+        for side, bank in (("a", bank_a), ("b", bank_b)):
+            net.expression.set_baseline(side, baseline(bank.measures.cpu().numpy()))
     plan, plan_note = make_plan(config, validator, meta)
     manifest = {
         "architecture": name, "arch_config": dataclasses.asdict(arch),
@@ -160,8 +164,8 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
         if plan is not None and not meta.get("plan"):
             metrics.write(plan.start_event(step))
     k = config.preview_faces
-    fixed_a = bank_a.pixels[:k, :3].float() / 255
-    fixed_b = bank_b.pixels[:k, :3].float() / 255
+    fixed_a = bank_a.pixels[:k, :3].float() / 255, bank_a.measures[:k]
+    fixed_b = bank_b.pixels[:k, :3].float() / 255, bank_b.measures[:k]
     def aug() -> AugmentSettings:  # the plan's phase turns the warp off (never on against --no-warp)
         return AugmentSettings(flip=config.flip, warp=config.warp and (plan is None or plan.phase.warp))
 
@@ -280,4 +284,10 @@ def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettin
         idx = weighted_indices(bank.weights, total, gen)[rows]
     else:
         idx = sample_indices(len(bank), total, gen)[rows]
-    return apply(bank.pixels[idx.to(device)], draw(gen, total, aug).part(rows))
+    d = draw(gen, total, aug).part(rows)
+    batch_out = apply(bank.pixels[idx.to(device)], d)
+    if bank.measures is not None:  # a flipped face turns its head the other way
+        m = bank.measures[idx.to(device)].clone()
+        m[:, YAW] *= d.flip.to(device)
+        batch_out.measures = m
+    return batch_out

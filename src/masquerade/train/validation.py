@@ -94,6 +94,7 @@ class HeldOut:
     inputs: torch.Tensor  # N×3×s×s, the face set's cache at the model's size (as training sees faces)
     targets: torch.Tensor  # N×3×S×S at eval size
     masks: torch.Tensor  # N×1×S×S at eval size
+    measures: torch.Tensor | None = None  # N×5 expression measures (`faces.expression_code`)
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
@@ -103,7 +104,9 @@ def held_out(faceset: Any, indices: Sequence[int], size: int, eval_size: int | N
     sub = FaceSubset(faceset, indices)
     small = sub.load_tensors(size)
     big = small if eval_size in (None, size) else sub.load_tensors(int(eval_size))
-    return HeldOut(small.faces, big.faces, big.masks)
+    from ..faces.expression_code import measures
+
+    return HeldOut(small.faces, big.faces, big.masks, torch.from_numpy(measures(small.landmarks.numpy())))
 
 
 def _float(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -129,13 +132,20 @@ def image_scores(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) ->
 
 
 @torch.no_grad()
-def render_batches(net, x: torch.Tensor, identity: str, chunk: int = 32) -> torch.Tensor:
-    """`net.render(x, identity)[0]` in eval mode, in chunks, restoring the net's training flag."""
+def render_batches(net, x: torch.Tensor, identity: str, chunk: int = 32, measures: torch.Tensor | None = None,
+                   source: str | None = None) -> torch.Tensor:
+    """`net.render(x, identity, measures, source)[0]` in eval mode, in chunks, restoring the net's training flag."""
     was_training = getattr(net, "training", False)
     if hasattr(net, "eval"):
         net.eval()
+    expression_map = getattr(net, "expression_map", None)  # nets without expression channels: render(x, identity)
+    if expression_map is None or expression_map(identity) is None:
+        measures = source = None
+    parts = [None] * len(x.split(chunk)) if measures is None else measures.to(x.device).split(chunk)
+    extra = lambda m: () if m is None and source is None else (m, source)  # noqa: E731
     try:
-        return torch.cat([net.render(part, identity)[0].float().clamp(0, 1) for part in x.split(chunk)])
+        return torch.cat([net.render(part, identity, *extra(m))[0].float().clamp(0, 1)
+                          for part, m in zip(x.split(chunk), parts)])
     finally:
         if hasattr(net, "train"):
             net.train(was_training)
@@ -148,7 +158,7 @@ def reconstruction_scores(net, held: HeldOut, identity: str, device: torch.devic
     device = torch.device(device)
     if len(held) == 0:
         return {"ssim": float("nan"), "ssim_face": float("nan"), "l1": float("nan"), "faces": 0}
-    out = render_batches(net, _float(held.inputs, device), identity)
+    out = render_batches(net, _float(held.inputs, device), identity, measures=held.measures)
     size = held.targets.shape[-1]
     out = upscaler(out).float().clamp(0, 1) if upscaler is not None and size != out.shape[-1] else resize(out, size)
     scores = image_scores(out, _float(held.targets, device), _float(held.masks, device))
@@ -230,7 +240,8 @@ class Validator:
                 if not len(held):
                     continue
                 x = _float(held.inputs[: self.identity_faces], self.device)
-                swapped = render_batches(net, x, dst)
+                m = None if held.measures is None else held.measures[: self.identity_faces]
+                swapped = render_batches(net, x, dst, measures=m, source=src)
                 up = upscalers.get(dst)
                 swapped = up(swapped) if up is not None else swapped
                 d = self.probe.distances(resize(swapped.float(), self._id_size), dst, src)

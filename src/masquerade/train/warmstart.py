@@ -22,8 +22,9 @@ import torch
 from ..errors import ModelMismatchError
 
 # Copied only with --init-decoders: the per-identity decoders (SharedEncoderNet), LIAE's single decoder, and
-# LIAE's private bottlenecks (`inter_a` in lite, `inter_b` in hd), which encode one old identity too.
-DECODER_PREFIXES = ("decoders.", "decoder.", "inter_a.", "inter_b.")
+# LIAE's private bottlenecks (`inter_a` in lite, `inter_b` in hd), which encode one old identity too, and the
+# decoders' expression maps. (The expression baselines are the new pair's own: training fits them afresh.)
+DECODER_PREFIXES = ("decoders.", "decoder.", "inter_a.", "inter_b.", "expression_maps.", "shared_expression_map.")
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,11 @@ def source_settings(source: str | Path) -> tuple[str, dict[str, Any]]:
     """Architecture name and settings of the model to start from (a new folder without --model takes them)."""
     from ..models.store import find_snapshot
 
+    from ..models import saved_config
+
     manifest = find_snapshot(source).manifest
-    return str(manifest["architecture"]), dict(manifest["arch_config"])
+    name = str(manifest["architecture"])
+    return name, dataclasses.asdict(saved_config(name, manifest["arch_config"]))
 
 
 def load_warm_start(source: str | Path, name: str, arch: Any, decoders: bool) -> WarmStart:

@@ -1,0 +1,140 @@
+"""Expression channels (issue 15): a model can be told what the source face is doing (mouth, eyes, smile,
+head turn, nod, measured from its landmarks relative to that person's usual face), and every path that
+renders a face (training, previews, held-out scores, convert, evaluate) tells it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_sampling import face
+
+from masquerade.faces.expression_code import MEASURES, YAW, baseline, measures
+from masquerade.models import build_model
+from masquerade.models.expression import ExpressionCode
+
+SMALL = dict(e_dims=8, ae_dims=16, d_dims=8, expression=4)
+
+
+def test_measures_read_the_landmarks_as_ratios():
+    m = measures(np.stack([face(0, mouth=0.2, eye=0.08), face(25), face(-25)]))
+    assert m.shape == (3, len(MEASURES)) and m.dtype == np.float32
+    assert m[0, 0] == pytest.approx(0.2) and m[0, 1] == pytest.approx(0.08)
+    assert m[1, YAW] == pytest.approx(25.0) and m[2, YAW] == pytest.approx(-25.0)
+    scaled = measures(face(10, mouth=0.1) * 3.0)  # any pixel frame: every measure is a ratio
+    assert np.allclose(scaled, measures(face(10, mouth=0.1)), atol=1e-5)
+    degenerate = face(0)
+    degenerate[[33, 263]] = 0.0
+    assert np.isnan(measures(degenerate)).all()
+
+
+def test_the_code_is_relative_to_each_persons_usual_face():
+    people = {"a": [face(0, eye=0.12)] * 20, "b": [face(0, eye=0.06)] * 20}
+    code = ExpressionCode()
+    for side, faces in people.items():
+        code.set_baseline(side, baseline(measures(np.stack(faces))))
+    at_rest = {side: code(torch.from_numpy(measures(np.stack(faces[:1]))), side)[0] for side, faces in people.items()}
+    for side in people:  # each person's own usual face reads as 0 (eyes, smile, pitch)
+        assert at_rest[side][[1, 2, 4]].abs().max() < 1e-5, side
+    shut = torch.from_numpy(measures(face(0, eye=0.01)[None]))
+    assert code(shut, "a")[0, 1] < -1.5 and code(shut, "b")[0, 1] < -1.0  # shut is shut for narrow eyes too
+    wide_for_b = torch.from_numpy(measures(face(0, eye=0.12)[None]))
+    assert code(wide_for_b, "b")[0, 1] > 1.5 and abs(float(code(wide_for_b, "a")[0, 1])) < 1e-5
+    assert torch.equal(code(torch.full((1, 5), float("nan")), "a"), torch.zeros(1, 5))  # unknown: at rest
+
+
+@pytest.mark.parametrize("variant", ["df", "liae"])
+def test_the_decoder_reads_the_measures_and_saves_the_baselines(variant):
+    torch.manual_seed(0)
+    net = build_model("lite", {**SMALL, "variant": variant}).eval()
+    x = torch.rand(2, 3, 64, 64)
+    shut, wide = (torch.from_numpy(measures(np.stack([face(0, mouth=m, eye=e)] * 2))) for m, e in ((0.0, 0.01), (0.3, 0.1)))
+    with torch.no_grad():
+        assert not torch.allclose(net.render(x, "b", shut, "a")[0], net.render(x, "b", wide, "a")[0])
+        fa, _, fb, _ = net.reconstruct(x, x, shut, wide)  # training's pass = render, side by side
+        assert torch.allclose(fa, net.render(x, "a", shut)[0], atol=1e-5)
+        assert torch.allclose(fb, net.render(x, "b", wide)[0], atol=1e-5)
+    net.expression.set_baseline("b", [0.05, 0.6, 0.4])
+    assert torch.allclose(net.state_dict()["expression.baseline"][1], torch.tensor([0.05, 0.6, 0.4]))
+    plain = build_model("lite", {**SMALL, "expression": 0}).eval()
+    with torch.no_grad():  # a net without expression channels ignores measures
+        assert plain.expression_map("a") is None
+        assert torch.equal(plain.render(x, "b", shut, "a")[0], plain.render(x, "b")[0])
+
+
+def test_a_flipped_training_face_turns_its_head_the_other_way():
+    from masquerade.train.augment import AugmentSettings
+    from masquerade.train.data import FaceBank
+    from masquerade.train.distributed import Ranks
+    from masquerade.train.trainer import _sample
+
+    m = torch.from_numpy(measures(np.stack([face(20)] * 16)))
+    bank = FaceBank(torch.randint(0, 255, (16, 5, 64, 64), dtype=torch.uint8), {}, None, m)
+    batch = _sample(bank, 16, torch.Generator().manual_seed(1), AugmentSettings(warp=False), Ranks(), torch.device("cpu"))
+    yaw = batch.measures[:, YAW]
+    assert set(np.round(yaw.numpy(), 3)) == {20.0, -20.0}  # both: some faces were flipped, some not
+    assert torch.equal(batch.measures[:, :YAW], m[:, :YAW])  # a flip changes nothing else
+
+
+def test_training_fits_each_persons_baseline_once_and_convert_reads_the_source(faceset_a, faceset_b, clip_a,
+                                                                              tiny_config, tmp_path):
+    import dataclasses
+
+    from masquerade.convert import ConvertConfig, convert, open_model
+    from masquerade.faceset import FaceSet
+    from masquerade.train import train
+    from masquerade.train.validation import split_faceset
+
+    config = dataclasses.replace(tiny_config, model_options={**tiny_config.model_options, "expression": 4},
+                                 steps=6, preview_every=3)
+    model_dir = tmp_path / "m"
+    train(faceset_a, faceset_b, model_dir, config)
+    model = open_model(model_dir, "cpu")
+    assert model.takes_expression
+    for i, path in enumerate((faceset_a, faceset_b)):  # fitted on the faces it trained on (held-out ones left out)
+        fs = FaceSet.open(path)
+        kept = split_faceset(fs, config.holdout).train
+        want = baseline(measures(fs.load_tensors(64).landmarks.numpy()[kept]))
+        assert np.allclose(model.net.expression.baseline[i].numpy(), want, atol=1e-6)
+    train(faceset_a, faceset_b, model_dir, dataclasses.replace(config, steps=8))  # a resume keeps them
+    assert torch.equal(open_model(model_dir, "cpu").net.expression.baseline, model.net.expression.baseline)
+
+    seen = []
+    original = model.swap
+
+    def spy(faces, direction, chunk=64, measures=None):
+        seen.append(measures)
+        return original(faces, direction, chunk, measures)
+
+    model.swap = spy
+    convert(clip_a[0], model, tmp_path / "out.mp4", ConvertConfig(), max_frames=4)
+    got = torch.cat(seen)
+    assert got.shape == (4, len(MEASURES)) and torch.isfinite(got).all()
+    assert (got[:, 1] > 0.01).all() and (got[:, 2] > 0.2).all()  # eyes open, a mouth as wide as a mouth is
+
+
+def test_models_saved_before_the_setting_existed_keep_loading(faceset_a, faceset_b, tiny_config, tmp_path):
+    """New lite models have expression channels by default; a folder saved without the setting rebuilds the
+    network it saved (none), for convert, resume and --init-from alike."""
+    import json
+
+    from masquerade.convert import open_model
+    from masquerade.models import make_config, saved_config
+    from masquerade.train import train
+
+    assert make_config("lite").expression == 16 and saved_config("lite", {}).expression == 0
+    model_dir = tmp_path / "old"
+    train(faceset_a, faceset_b, model_dir, dataclasses_replace(tiny_config, model_options={**tiny_config.model_options,
+                                                                                           "expression": 0}, steps=2))
+    for manifest in model_dir.glob("snapshots/*/model.json"):  # as an older version wrote it
+        data = json.loads(manifest.read_text())
+        del data["arch_config"]["expression"]
+        manifest.write_text(json.dumps(data))
+    assert not open_model(model_dir, "cpu").takes_expression
+    assert train(faceset_a, faceset_b, model_dir, dataclasses_replace(tiny_config, model=None, steps=3)).step == 3
+
+
+def dataclasses_replace(config, **changes):
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
