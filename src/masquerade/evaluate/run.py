@@ -75,7 +75,7 @@ def reconstruction(model, faceset: FaceSet, identity: str, indices: list[int]) -
     if getattr(model, "takes_expression", False):
         from ..faces.expression_code import measures
 
-        marks = faceset.load_tensors(s).landmarks.numpy()[indices]
+        marks = np.stack([faceset.crop_landmarks(i, s) for i in indices])
         faces, _ = model.swap(batch, f"{identity}2{identity}", measures=torch.from_numpy(measures(marks)))
     else:
         faces, _ = model.swap(batch, f"{identity}2{identity}")

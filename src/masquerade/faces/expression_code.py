@@ -27,6 +27,7 @@ from .expression import EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, eye_opening, face_
 
 MEASURES = ("mouth", "eyes", "smile", "yaw", "pitch")
 YAW = MEASURES.index("yaw")  # the one measure a horizontal flip changes (its sign)
+USUAL = (0.09, 0.56, 0.5)  # eyes' open level, mouth width, nose drop of a frontal face at rest (the shared real clips)
 
 
 def measures(landmarks: np.ndarray) -> np.ndarray:
@@ -48,8 +49,7 @@ def baseline(values: np.ndarray) -> np.ndarray:
     """float32 (3,): one person's usual eye opening (p90, as `faces.expression.closed_frames` reads it), mouth
     width (median) and nose drop (median), from their faces' `measures`; typical values where none are known."""
     values = np.asarray(values, np.float64).reshape(-1, len(MEASURES))
-    usual = np.array([0.09, 0.56, 0.5])  # a frontal face at rest (measured on the shared real clips)
-    out = usual.copy()
+    out = np.array(USUAL, np.float64)
     for j, (col, stat) in enumerate(((1, 90), (2, 50), (4, 50))):
         known = values[:, col][np.isfinite(values[:, col])]
         if len(known):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..faces.expression_code import MEASURES, YAW
+from ..faces.expression_code import MEASURES, USUAL, YAW
 
 SIDES = ("a", "b")
 
@@ -23,7 +23,7 @@ class ExpressionCode(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.register_buffer("baseline", torch.tensor([[0.09, 0.56, 0.5]] * len(SIDES)))  # eyes, smile, pitch
+        self.register_buffer("baseline", torch.tensor([USUAL] * len(SIDES)))  # eyes, smile, pitch
 
     def set_baseline(self, side: str, values) -> None:
         self.baseline[SIDES.index(side)] = torch.as_tensor(values, dtype=self.baseline.dtype)

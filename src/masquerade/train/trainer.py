@@ -164,8 +164,8 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
         if plan is not None and not meta.get("plan"):
             metrics.write(plan.start_event(step))
     k = config.preview_faces
-    fixed_a = bank_a.pixels[:k, :3].float() / 255, bank_a.measures[:k]
-    fixed_b = bank_b.pixels[:k, :3].float() / 255, bank_b.measures[:k]
+    fixed = (bank_a.pixels[:k, :3].float() / 255, bank_b.pixels[:k, :3].float() / 255,
+             bank_a.measures[:k], bank_b.measures[:k])
     def aug() -> AugmentSettings:  # the plan's phase turns the warp off (never on against --no-warp)
         return AugmentSettings(flip=config.flip, warp=config.warp and (plan is None or plan.phase.warp))
 
@@ -193,7 +193,7 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     def log_preview(step: int, now: float, lr: float, val: dict[str, float], events: list) -> Path:
         nonlocal t_log, log_step
         h = sha256_hex(weights_bytes(net))
-        path = write_preview(model_dir / "previews" / f"step_{step:07d}.png", preview_grid(net, fixed_a, fixed_b), h)
+        path = write_preview(model_dir / "previews" / f"step_{step:07d}.png", preview_grid(net, *fixed), h)
         window = 2 * batch * ranks.world * (step - log_step) / max(now - t_log, 1e-9)
         metrics.write({"step": step, **stats, "samples_per_s": round(window, 3), "lr": lr, **val})
         for event in events:  # plan switches: logged after the scores that caused them

@@ -139,13 +139,11 @@ def render_batches(net, x: torch.Tensor, identity: str, chunk: int = 32, measure
     if hasattr(net, "eval"):
         net.eval()
     expression_map = getattr(net, "expression_map", None)  # nets without expression channels: render(x, identity)
-    if expression_map is None or expression_map(identity) is None:
-        measures = source = None
-    parts = [None] * len(x.split(chunk)) if measures is None else measures.to(x.device).split(chunk)
-    extra = lambda m: () if m is None and source is None else (m, source)  # noqa: E731
+    takes = measures is not None and expression_map is not None and expression_map(identity) is not None
+    parts = measures.to(x.device).split(chunk) if takes else [None] * len(x.split(chunk))
     try:
-        return torch.cat([net.render(part, identity, *extra(m))[0].float().clamp(0, 1)
-                          for part, m in zip(x.split(chunk), parts)])
+        return torch.cat([(net.render(part, identity, m, source) if takes else net.render(part, identity))[0]
+                          .float().clamp(0, 1) for part, m in zip(x.split(chunk), parts)])
     finally:
         if hasattr(net, "train"):
             net.train(was_training)
