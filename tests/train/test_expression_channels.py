@@ -14,6 +14,7 @@ from masquerade.models import build_model
 from masquerade.models.expression import ExpressionCode
 
 SMALL = dict(e_dims=8, ae_dims=16, d_dims=8, expression=4)
+SMALL_NETS = {"lite": SMALL, "hd": dict(SMALL, size=64, d_mask_dims=4)}  # every architecture with the channels
 
 
 def test_measures_read_the_landmarks_as_ratios():
@@ -43,10 +44,11 @@ def test_the_code_is_relative_to_each_persons_usual_face():
     assert torch.equal(code(torch.full((1, 5), float("nan")), "a"), torch.zeros(1, 5))  # unknown: at rest
 
 
+@pytest.mark.parametrize("name", sorted(SMALL_NETS))
 @pytest.mark.parametrize("variant", ["df", "liae"])
-def test_the_decoder_reads_the_measures_and_saves_the_baselines(variant):
+def test_the_decoder_reads_the_measures_and_saves_the_baselines(name, variant):
     torch.manual_seed(0)
-    net = build_model("lite", {**SMALL, "variant": variant}).eval()
+    net = build_model(name, {**SMALL_NETS[name], "variant": variant}).eval()
     x = torch.rand(2, 3, 64, 64)
     shut, wide = (torch.from_numpy(measures(np.stack([face(0, mouth=m, eye=e)] * 2))) for m, e in ((0.0, 0.01), (0.3, 0.1)))
     with torch.no_grad():
@@ -56,7 +58,7 @@ def test_the_decoder_reads_the_measures_and_saves_the_baselines(variant):
         assert torch.allclose(fb, net.render(x, "b", wide)[0], atol=1e-5)
     net.expression.set_baseline("b", [0.05, 0.6, 0.4])
     assert torch.allclose(net.state_dict()["expression.baseline"][1], torch.tensor([0.05, 0.6, 0.4]))
-    plain = build_model("lite", {**SMALL, "expression": 0}).eval()
+    plain = build_model(name, {**SMALL_NETS[name], "expression": 0}).eval()
     with torch.no_grad():  # a net without expression channels ignores measures
         assert plain.expression_map("a") is None
         assert torch.equal(plain.render(x, "b", shut, "a")[0], plain.render(x, "b")[0])
@@ -122,7 +124,8 @@ def test_models_saved_before_the_setting_existed_keep_loading(faceset_a, faceset
     from masquerade.models import make_config, saved_config
     from masquerade.train import train
 
-    assert make_config("lite").expression == 16 and saved_config("lite", {}).expression == 0
+    for name in SMALL_NETS:  # new models have the channels, a saved one without the setting has none
+        assert make_config(name).expression == 16 and saved_config(name, {}).expression == 0
     model_dir = tmp_path / "old"
     train(faceset_a, faceset_b, model_dir, dataclasses_replace(tiny_config, model_options={**tiny_config.model_options,
                                                                                            "expression": 0}, steps=2))

@@ -39,7 +39,8 @@ class Arch:
 
 CATALOGUE: dict[str, Arch] = {
     "original": Arch("original:Original", "64 px, the classic deepfake network", 82.1, 11.4),
-    "hd": Arch("hd:HD", "128 px, residual decoders, df/liae variants; a GPU model", 57.6, 167),
+    "hd": Arch("hd:HD", "128 px, residual decoders, df/liae variants, follows the source's expression; a GPU "
+                        "model", 58.9, 167),
     "lite": Arch("lite:Lite", "64 px, small and fast, for short CPU budgets (the demo); follows the source's "
                               "expression (its decoders read mouth, eyes and head turn)", 5.5, 0.967),
 }

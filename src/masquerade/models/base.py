@@ -59,9 +59,25 @@ class FaceAutoencoder(nn.Module):
         raise NotImplementedError
 
     # -- expression channels (models/expression.py); a net without them ignores the measures --------------
+    def add_expression(self, channels: int, res: int, per_identity: bool) -> None:
+        """Give the decoders `channels` extra input channels at `res`×`res` made from the source face's expression
+        measures (nothing when `channels` is 0): a map per identity for per-identity decoders, one map for a
+        shared decoder. The person baselines live in `self.expression`, saved with the weights."""
+        if not channels:
+            return
+        from .expression import ExpressionCode, ExpressionMap
+
+        self.expression = ExpressionCode()
+        if per_identity:
+            self.expression_maps = nn.ModuleDict({k: ExpressionMap(channels, res) for k in IDENTITIES})
+        else:
+            self.shared_expression_map = ExpressionMap(channels, res)
+
     def expression_map(self, identity: str) -> nn.Module | None:
         """The module making `identity`'s decoder's expression feature map; None: the net has no such input."""
-        return None
+        if "expression_maps" in self._modules:
+            return self.expression_maps[identity]
+        return self._modules.get("shared_expression_map")
 
     def with_expression(self, z: torch.Tensor, identity: str, measures: torch.Tensor | None,
                         source: str) -> torch.Tensor:

@@ -6,13 +6,18 @@ liae — shared encoder, bottlenecks `inter_ab` (both identities) and `inter_b` 
        and pose match with the destination, weaker identity).
 Decoders upscale with residual blocks and have a lighter parallel mask branch (`d_mask_dims`).
 
-Default sizes (e_dims 64, ae_dims 256, d_dims 64, d_mask_dims 22), counted by `model_cost`:
+The decoders read the same expression channels as `lite`'s (`expression=16`; `models/expression.py`): a
+16-channel map at size/8 made from the source face's measured mouth, eyes, smile and head pose,
+which made `lite`'s swaps follow the source's mouth (10 CPU minutes: mouth_corr 0.24 → 0.87). Models saved
+before the setting load without them (`legacy`).
+
+Default sizes (e_dims 64, ae_dims 256, d_dims 64, d_mask_dims 22, expression 16), counted by `model_cost`:
 
 | variant | size | params  | GFLOP fwd/sample | GFLOP train/sample |
 |---------|------|---------|------------------|--------------------|
-| df      | 128  | 57.6 M  |  55.6            | 166.8              |
-| liae    | 128  | 59.7 M  |  59.0            | 177.0              |
-| df      | 256  | 95.3 M  | 222.4            | 667.0              |
+| df      | 128  | 58.9 M  |  55.8            | 167.4              |
+| liae    | 128  | 60.4 M  |  59.2            | 177.6              |
+| df      | 256  | 98.3 M  | 223.2            | 669.5              |
 
 The decoder's full-width residual blocks dominate (as in SAEHD): this is a GPU model. On a 2-core CPU use
 `lite`, or narrow it (`d_dims=32` cuts the cost about 4×).
@@ -39,9 +44,14 @@ class HDConfig(ArchConfig):
     ae_dims: int = setting(256, low=8, high=4096, help="Bottleneck width.")
     d_dims: int = setting(64, low=4, high=1024, help="Decoder width (32 costs about 4x less than 64).")
     d_mask_dims: int = setting(22, low=2, high=1024, help="Width of the decoder's mask branch.")
+    expression: int = setting(16, low=0, high=256,
+                              help="Channels of an expression map (mouth, eyes, smile, head turn and nod measured "
+                                   "from the source face's landmarks) fed to the decoder, so a swap follows the "
+                                   "source's expression; 0 = none.")
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 5e-5
     default_schedule: ClassVar[str] = "constant"
+    legacy: ClassVar[dict] = {"expression": 0}  # models saved before the setting existed had none
 
 
 class HD(FaceAutoencoder):
@@ -52,14 +62,15 @@ class HD(FaceAutoencoder):
         e, res = config.e_dims, config.size // 16
         self.encoder = nn.Sequential(Down(3, e), Down(e, 2 * e), Down(2 * e, 4 * e), Down(4 * e, 8 * e))
         flat = 8 * e * res * res
-        code_res, ae = res, config.ae_dims  # dense back to size/16, upscale to size/8 for the decoder
+        code_res, ae, x = res, config.ae_dims, config.expression  # dense back to size/16, up to size/8 to decode
         if config.variant == "df":
             self.inter = nn.Sequential(DenseBottleneck(flat, ae, code_res, ae), Up(ae, ae))
-            self.decoders = nn.ModuleDict({k: HDDecoder(ae, config) for k in ("a", "b")})
+            self.decoders = nn.ModuleDict({k: HDDecoder(ae + x, config) for k in ("a", "b")})
         else:
             self.inter_ab = nn.Sequential(DenseBottleneck(flat, ae, code_res, ae), Up(ae, ae))
             self.inter_b = nn.Sequential(DenseBottleneck(flat, ae, code_res, ae), Up(ae, ae))
-            self.decoder = HDDecoder(2 * ae, config)
+            self.decoder = HDDecoder(2 * ae + x, config)
+        self.add_expression(x, 2 * code_res, per_identity=config.variant == "df")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

@@ -44,7 +44,6 @@ import torch
 from torch import nn
 
 from .base import ArchConfig, SharedEncoderNet, setting
-from .expression import ExpressionCode, ExpressionMap
 from .layers import DenseBottleneck, Down, FaceHead, ResBlock, Up
 
 
@@ -76,23 +75,13 @@ class Lite(SharedEncoderNet):
         self.encoder = nn.Sequential(Down(3, e), Down(e, 2 * e), Down(2 * e, 4 * e), Down(4 * e, 8 * e))
         inter = lambda: nn.Sequential(DenseBottleneck(8 * e * res * res, ae, res, ae), Up(ae, 4 * d))  # noqa: E731
         x = config.expression  # extra decoder input channels (models/expression.py)
-        if x:
-            self.expression = ExpressionCode()
         if config.variant == "df":
             self.inter = inter()
             self.decoders = nn.ModuleDict({k: _decoder(d, 4 * d + x) for k in ("a", "b")})
-            if x:
-                self.expression_maps = nn.ModuleDict({k: ExpressionMap(x, 2 * res) for k in ("a", "b")})
         else:
             self.inter_ab, self.inter_a = inter(), inter()
             self.decoder = _decoder(d, 8 * d + x)
-            if x:
-                self.shared_expression_map = ExpressionMap(x, 2 * res)
-
-    def expression_map(self, identity: str) -> nn.Module | None:
-        if not self.config.expression:
-            return None
-        return self.expression_maps[identity] if self.config.variant == "df" else self.shared_expression_map
+        self.add_expression(x, 2 * res, per_identity=config.variant == "df")  # after the rest: same seeded init
 
     def latent(self, feat: torch.Tensor, identity: str) -> torch.Tensor:
         if self.config.variant == "df":
