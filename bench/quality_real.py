@@ -138,20 +138,18 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
     val = Validator(sets["a"], sets["b"], size, eval_size=256, identity=identity_available())
     out["faces"] = {k: {"train": len(val.train_sets[k]), "held_out": len(val.held[k])} for k in sets}
     model_dir = work / "model"
-    deadline = time.perf_counter() + args.minutes * 60
     t1 = time.perf_counter()
     # Train as `masquerade train` does, previews and plan included; its split holds out the very faces `val`
     # holds out (the split is by name, at the same share), so they stay unseen.
     config = TrainConfig(model=args.model, model_options=args.model_options, preview_every=args.preview_every,
                          save_every=0, threads=args.threads, steps=args.steps, holdout=DEFAULT_SHARE,
-                         **args.train_options)
-    result = train(sets["a"], sets["b"], model_dir, config,
-                   should_stop=None if args.steps else lambda: time.perf_counter() > deadline)
+                         minutes=None if args.steps else args.minutes, **args.train_options)
+    result = train(sets["a"], sets["b"], model_dir, config)  # a known budget: the plan keeps its end for detail
     log = model_dir / "metrics.jsonl"  # none without previews
     events = [r for r in map(json.loads, log.read_text().splitlines()) if r.get("event")] if log.is_file() else []
     out["train"] = {"steps": result.step, "seconds": round(time.perf_counter() - t1, 1),
                     "samples_per_s": round(result.samples_per_second, 1),
-                    "events": [{k: e[k] for k in ("event", "step", "phase", "reason") if k in e} for e in events]}
+                    "events": [{k: e[k] for k in ("event", "step", "phase", "reason", "budget_used") if k in e} for e in events]}
     model = open_model(model_dir, "cpu")  # a folder's model: `--upscale auto` finds the upscalers beside it
     model.faceset_size = model.faceset_size or 256
 

@@ -23,7 +23,7 @@ def _torchrun_train(faceset_a: Path, faceset_b: Path, model_dir: Path, steps: in
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "masquerade", "train", str(faceset_a), str(faceset_b), "-o", str(model_dir), "--model", "lite",
            "--batch-size", str(PER_RANK), "--steps", str(steps), "--precision", "fp32", "--device", "cpu",
-           "--preview-every", "1", "--save-every", "0", "--lr", str(LR)]
+           "--preview-every", "1", "--save-every", "0", "--lr", str(LR), "--plan", "manual"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
@@ -34,8 +34,10 @@ def _losses(model_dir: Path) -> dict[int, tuple[float, float]]:
 
 
 def test_two_gloo_ranks_match_one_process_and_resume_in_one(faceset_a, faceset_b, tmp_path):
+    # --plan manual: the auto plan takes the warp off for the last 30% of --steps, which for the 6-step DDP run
+    # is from step 5 and for the 10-step run from step 7; this test compares the ranks' arithmetic, not plans
     one = TrainConfig(model="lite", batch_size=2 * PER_RANK, steps=10, lr=LR, device="cpu", precision="fp32",
-                      preview_every=1, save_every=0)
+                      preview_every=1, save_every=0, plan="manual")
     continuous = train(faceset_a, faceset_b, tmp_path / "one", one)
     assert continuous.world_size == 1
 

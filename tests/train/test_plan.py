@@ -114,3 +114,25 @@ def test_curves_mark_the_plan_switches(tmp_path):
     preview.write_bytes(png)
     page = write_html(tmp_path / "report.html", lines, [preview]).read_text()
     assert page.count("data:image/png;base64,") == 2 and "<td>lr_dropout</td>" in page
+
+
+def test_a_bounded_run_gives_its_last_share_to_the_warp_off_phases_in_order():
+    plan = TrainingPlan.auto(gan=True, config=PlanConfig(min_steps=10_000, detail_share=0.3))
+    events = []
+    for step in range(10, 101, 10):  # a flat curve that min_steps keeps from ending any phase on its own
+        events += plan.observe(step, 0.2, used=step / 100)
+    assert [(e["step"], e["phase"], e["previous"], e["reason"]) for e in events] == [
+        (70, "no_warp", "warp", "budget"), (90, "gan", "no_warp", "budget")]  # gan's half starts at 0.85
+    assert not events[0]["warp"] and events[1]["gan"]
+    json.dumps(events)
+
+
+def test_the_budget_never_moves_a_plan_back_and_an_unbounded_run_ignores_it():
+    plan = TrainingPlan.auto(config=PlanConfig(patience=1, min_improvement=10.0, min_steps=0))
+    run(plan, range(100, 1000, 100))  # plateaus carry it to the last phase
+    assert plan.phase.name == "no_warp"
+    assert plan.observe(500, 0.2, used=0.95) == []
+    unbounded = TrainingPlan.auto(config=PlanConfig(min_steps=10_000))
+    assert unbounded.observe(100, 0.2, used=None) == [] and unbounded.phase.name == "warp"
+    with pytest.raises(ValueError):
+        TrainingPlan.auto(config=PlanConfig(detail_share=1.0))

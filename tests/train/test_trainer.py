@@ -202,7 +202,8 @@ def test_auto_plan_switches_on_the_held_out_curve_and_resumes_exactly(faceset_a,
     from masquerade.train.step import StepRunner
 
     # every phase ends at its 2nd evaluation (any gain below 1000% is a plateau): switches at steps 4 and 8
-    monkeypatch.setattr(monitor, "PLAN_CONFIG", PlanConfig(patience=1, min_improvement=10.0, min_steps=2))
+    monkeypatch.setattr(monitor, "PLAN_CONFIG", PlanConfig(patience=1, min_improvement=10.0, min_steps=2,
+                                                           detail_share=0.0))  # plateaus only: no budget switch
     seen = []
     sample, step = trainer._sample, StepRunner.step
     monkeypatch.setattr(trainer, "_sample", lambda bank, n, gen, aug, *a: seen.append(["warp", aug.warp]) or sample(bank, n, gen, aug, *a))
@@ -231,3 +232,27 @@ def test_auto_plan_switches_on_the_held_out_curve_and_resumes_exactly(faceset_a,
 
     manual = train(faceset_a, faceset_b, tmp_path / "noholdout", replace(cfg, steps=1, holdout=0.0))
     assert any("--plan auto" in n for n in manual.notes)
+
+
+def test_a_bounded_run_keeps_its_last_share_for_the_warp_off_phase(faceset_a, faceset_b, tiny_config, tmp_path,
+                                                                   monkeypatch):
+    """With the default plan a short budget never reaches a plateau (min_steps 1000); the last 30% of --steps
+    still trains with the warp off, switched at the first preview past 70%."""
+    from masquerade.train import trainer
+
+    seen = []
+    sample = trainer._sample
+    monkeypatch.setattr(trainer, "_sample", lambda bank, n, gen, aug, *a: seen.append(aug.warp) or sample(bank, n, gen, aug, *a))
+    cfg = replace(tiny_config, steps=10, preview_every=1, preview_faces=2, holdout=0.2, plan="auto")
+    train(faceset_a, faceset_b, tmp_path / "m", cfg)
+    lines = [json.loads(ln) for ln in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
+    events = [e for e in lines if e.get("event") == "plan"]
+    assert [(e["step"], e["phase"], e["reason"]) for e in events] == [(0, "warp", "start"), (7, "no_warp", "budget")]
+    assert events[1]["previous"] == "warp" and events[1]["budget_used"] == pytest.approx(0.7)
+    assert seen[::2] == [True] * 7 + [False] * 3
+
+
+def test_minutes_end_a_run_as_a_budget_not_as_an_interruption(faceset_a, faceset_b, tiny_config, tmp_path):
+    res = train(faceset_a, faceset_b, tmp_path / "m", replace(tiny_config, steps=None, minutes=0.02, preview_every=0))
+    assert res.step >= 1 and not res.stopped
+    assert _weights(tmp_path / "m")  # ended cleanly: a complete snapshot on disk

@@ -84,15 +84,16 @@ def barrier(ranks: Ranks) -> None:
         dist.barrier()
 
 
-def any_rank(flag: bool, ranks: Ranks) -> bool:
-    """True on every rank when it is True on any (Ctrl-C reaches ranks at slightly different steps)."""
+def max_over_ranks(values: list[float], ranks: Ranks) -> list[float]:
+    """Each value's largest over the ranks, on every rank: one all-reduce per step makes the ranks agree on a
+    stop flag (Ctrl-C reaches them at slightly different steps) and on the clock of a time budget."""
     if not ranks.enabled:
-        return flag
+        return [float(v) for v in values]
     import torch.distributed as dist
 
-    t = _for_backend(torch.tensor([1.0 if flag else 0.0]))
+    t = _for_backend(torch.tensor([float(v) for v in values], dtype=torch.float64))
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
+    return t.tolist()
 
 
 def mean_over_ranks(stats: dict[str, float], ranks: Ranks) -> dict[str, float]:

@@ -78,11 +78,13 @@ def make_plan(config: TrainConfig, validator: Validator | None, saved: dict[str,
     return TrainingPlan.auto(gan=config.gan_weight > 0, config=PLAN_CONFIG), None
 
 
-def observe(plan: TrainingPlan | None, step: int, scores: dict[str, float], ranks: distributed.Ranks) -> list[dict[str, Any]]:
-    """Feed the plan this preview's held-out error; the events to log. Every rank must call it: the error is
-    averaged over ranks so all of them switch phase at the same step."""
+def observe(plan: TrainingPlan | None, step: int, scores: dict[str, float], ranks: distributed.Ranks,
+            used: float | None = None) -> list[dict[str, Any]]:
+    """Feed the plan this preview's held-out error and the share of the budget used (None: no budget; the same
+    on every rank); the events to log. Every rank must call it: the error is averaged over ranks so all of them
+    switch phase at the same step."""
     if plan is None:
         return []
     error = validation_error(scores)
     error = distributed.mean_over_ranks({"e": math.nan if error is None else error}, ranks)["e"]
-    return plan.observe(step, error)
+    return plan.observe(step, error, used)

@@ -176,6 +176,12 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     digest = (saved or {}).get("weights_sha256", "")
     on_disk = (step, guard.lr_scale) if resumed and resumed.full else None  # what the newest snapshot holds
 
+    spent = None if config.minutes is None else 0.0  # share of --minutes used, the same on every rank
+
+    def budget_used(step: int) -> float | None:  # share of --steps / --minutes spent (the larger), None: unbounded
+        shares = ([step / config.steps] if config.steps else []) + ([spent] if spent is not None else [])
+        return max(shares) if shares else None
+
     def lr_now(step: int) -> float:
         return lr_at(step, base_lr, schedule, warmup, config.steps) * guard.lr_scale
 
@@ -203,9 +209,15 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
         return path
 
     while config.steps is None or step < config.steps:
-        if distributed.any_rank(should_stop is not None and should_stop(), ranks):
+        clock = 0.0 if spent is None else (time.perf_counter() - t0) / (60 * config.minutes)
+        asked, clock = distributed.max_over_ranks([float(should_stop is not None and should_stop()), clock], ranks)
+        if asked:  # Ctrl-C, the UI's stop: every rank ends at the same step
             stopped = True
             break
+        if spent is not None:
+            spent = clock  # one clock for all ranks: they agree on when to end and on the plan
+            if spent >= 1.0:
+                break
         lr = lr_now(step)
         a = _sample(bank_a, batch, gen, aug(), ranks, device)
         b = _sample(bank_b, batch, gen, aug(), ranks, device)
@@ -229,7 +241,7 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
             guard.remember(step)
         if config.preview_every and step % config.preview_every == 0:  # every rank scores: the plan needs them all
             val = held_out_scores(validator, net, step, config.preview_every, ranks.main)
-            events = observe(plan, step, val, ranks)
+            events = observe(plan, step, val, ranks, budget_used(step))
             if ranks.main:
                 last_preview = log_preview(step, now, lr, val, events)
         if at_save and ranks.main:

@@ -18,7 +18,7 @@ from .runners import devices, model_step, worker_for
 from .workspace import PathRefused, Workspace, check_name
 
 SERIES = ("loss_a", "loss_b")
-MAIN = ("steps", "batch_size", "lr", "preview_every")  # shown at once; the other settings under "More settings"
+MAIN = ("steps", "minutes", "batch_size", "lr", "preview_every")  # shown at once; the other settings under "More settings"
 UI_DEFAULTS = {"model": "lite", "preview_every": 50, "save_every": 250}  # a UI user watches a short run
 
 
