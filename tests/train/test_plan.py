@@ -136,3 +136,24 @@ def test_the_budget_never_moves_a_plan_back_and_an_unbounded_run_ignores_it():
     assert unbounded.observe(100, 0.2, used=None) == [] and unbounded.phase.name == "warp"
     with pytest.raises(ValueError):
         TrainingPlan.auto(config=PlanConfig(detail_share=1.0))
+
+
+def test_a_run_resumed_with_a_larger_budget_goes_back_to_the_warp_until_its_new_share():
+    plan = TrainingPlan.auto(config=PlanConfig(min_steps=10_000))
+    events = []
+    for step in range(10, 101, 10):  # --steps 100: warp off at 70
+        events += plan.observe(step, 0.2, used=step / 100)
+    resumed = TrainingPlan.from_json(json.loads(json.dumps(plan.to_json())))  # saved with the snapshot
+    assert resumed.state.budget_from == 0
+    for step in range(110, 1001, 10):  # resumed with --steps 1000
+        events += resumed.observe(step, 0.2, used=step / 1000)
+    assert [(e["step"], e["phase"], e["reason"]) for e in events] == [
+        (70, "no_warp", "budget"), (110, "warp", "budget grew"), (700, "no_warp", "budget")]
+    # a plateau's switch is never undone by a budget
+    settled = TrainingPlan.auto(gan=True, config=PlanConfig(patience=1, min_improvement=10.0, min_steps=0))
+    settled.observe(10, 0.2, used=0.75)  # the budget takes it to no_warp...
+    assert settled.phase.name == "no_warp" and settled.state.budget_from == 0
+    settled.observe(20, 0.2, used=0.76)
+    settled.observe(30, 0.2, used=0.77)  # ...and a plateau on to the GAN
+    assert settled.phase.name == "gan" and settled.state.budget_from is None
+    assert settled.observe(40, 0.2, used=0.1) == [] and settled.phase.name == "gan"

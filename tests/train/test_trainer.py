@@ -250,6 +250,13 @@ def test_a_bounded_run_keeps_its_last_share_for_the_warp_off_phase(faceset_a, fa
     assert [(e["step"], e["phase"], e["reason"]) for e in events] == [(0, "warp", "start"), (7, "no_warp", "budget")]
     assert events[1]["previous"] == "warp" and events[1]["budget_used"] == pytest.approx(0.7)
     assert seen[::2] == [True] * 7 + [False] * 3
+    # continued with a larger budget: the warp comes back until 70% of the new one
+    train(faceset_a, faceset_b, tmp_path / "m", replace(cfg, steps=20))
+    lines = [json.loads(ln) for ln in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
+    assert [(e["step"], e["phase"], e["reason"]) for e in lines if e.get("event") == "plan"][2:] == [
+        (11, "warp", "budget grew"), (14, "no_warp", "budget")]
+    # step 11 still trains as the snapshot left it (the plan reconsiders at each preview), 12-14 warped
+    assert seen[20::2] == [False] + [True] * 3 + [False] * 6
 
 
 def test_minutes_end_a_run_as_a_budget_not_as_an_interruption(faceset_a, faceset_b, tiny_config, tmp_path):

@@ -12,6 +12,9 @@ in 10 CPU minutes the held-out curve is still rising when time runs out, so the 
 decoder never learned the detail that only unwarped faces show (measured: 1,955 steps, all of them warped). So
 the final `detail_share` of a bounded run belongs to the detail phases (those with the warp off), split evenly
 between them: when the budget's used share passes a detail phase's start, the plan jumps to it ("budget").
+A phase the budget chose is only as good as that budget: a run resumed with a larger one (`--steps 1000`,
+then `--steps 10000`; or new `--minutes`) goes back to where the plateaus had left it ("budget grew"), and the
+budget takes it forward again at the new 70%. Plateau switches are never undone.
 Measured on real faces (`bench/quality_real.py`, `lite`, 10 minutes, the warp off from step 1,500 of 1,981):
 held-out SSIM at 64 px 0.867 / 0.905 (0.833 / 0.881 with the warp on throughout), and the swap still follows
 the source (mouth_corr 0.90 vs 0.87, distance to the target 0.46 vs 0.47).
@@ -68,6 +71,7 @@ class PlanState:
     phase_start: int = 0  # step at which the current phase began
     history: list[list[float]] = field(default_factory=list)  # [step, error] of the current phase
     finished: bool = False  # the last phase has reached its plateau
+    budget_from: int | None = None  # phase the budget first moved the plan on from (None: it has not)
 
 
 class TrainingPlan:
@@ -110,15 +114,15 @@ class TrainingPlan:
         return (before - recent) / before
 
     def budget_phase(self, used: float | None) -> int | None:
-        """The detail phase that the budget's used share (0..1; None: unbounded run) has reached, if the plan is
-        still before it. Detail phases (warp off) share the final `detail_share` evenly, in order."""
+        """The phase the budget's used share (0..1; None: unbounded run) calls for: the last detail phase
+        (warp off) whose start it has passed, the detail phases sharing the final `detail_share` evenly in order;
+        None before the first of them."""
         if used is None or not math.isfinite(used) or self.config.detail_share <= 0:
             return None
         detail = [i for i, p in enumerate(self.phases) if not p.warp]
         reached = None
         for j, index in enumerate(detail):
-            starts_at = 1.0 - self.config.detail_share * (len(detail) - j) / len(detail)
-            if used >= starts_at and index > self.state.phase_index:
+            if used >= 1.0 - self.config.detail_share * (len(detail) - j) / len(detail):
                 reached = index
         return reached
 
@@ -130,11 +134,17 @@ class TrainingPlan:
         s = self.state
         s.history.append([float(step), float(error)])
         in_phase = step - s.phase_start
-        jump = self.budget_phase(used)
-        if jump is not None:
-            return [self._switch(step, jump, {"error": round(float(error), 6), "improvement": None,
-                                              "reason": "budget", "budget_used": round(float(used), 4),
-                                              "steps_in_phase": in_phase})]
+        wanted = self.budget_phase(used)
+        event = {"error": round(float(error), 6), "improvement": None, "steps_in_phase": in_phase,
+                 **({} if used is None else {"budget_used": round(float(used), 4)})}
+        if wanted is not None and wanted > s.phase_index:
+            s.budget_from = s.phase_index if s.budget_from is None else s.budget_from
+            return [self._switch(step, wanted, {**event, "reason": "budget"})]
+        if s.budget_from is not None and (wanted is None or wanted < s.phase_index):  # resumed with more budget
+            back = s.budget_from if wanted is None else max(wanted, s.budget_from)
+            s.budget_from = None if back == s.budget_from else s.budget_from
+            s.finished = False
+            return [self._switch(step, back, {**event, "reason": "budget grew"})]
         if in_phase < self.config.min_steps:
             return []
         gain = self.improvement()
@@ -151,6 +161,7 @@ class TrainingPlan:
             s.finished = True
             return [{"step": step, "event": "plan", **event, "phase": self.phase.name, "finished": True,
                      **_flags(self.phase)}]
+        s.budget_from = None  # a plateau's switch is final: a larger budget never takes the plan back past it
         return [self._switch(step, s.phase_index + 1, event)]
 
     def _switch(self, step: int, index: int, event: dict[str, Any]) -> dict[str, Any]:
