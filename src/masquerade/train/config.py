@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import MasqueradeError
 from ..lazy import LazyModule
 from ..options import check, opt, registry
+from .plan import DETAIL_SHARE
 
 torch = LazyModule("torch")  # imported on first use: `train --help` reads this module's options without it
 
@@ -33,7 +34,7 @@ class TrainConfig:
     model_options: dict[str, Any] = field(default_factory=dict)  # architecture settings, e.g. {"variant": "liae"} (--arch-option)
     batch_size: int | None = opt(None, low=1, help="Faces per identity per step (default: the architecture's).")
     steps: int | None = opt(None, low=1, help="Train until this total step count (default: until Ctrl-C).")
-    minutes: float | None = opt(None, above=0.0, help="Train for this many minutes (this run's wall clock; with --steps: whichever ends first). With a budget the automatic plan keeps its last 30% for training with the warp off.")
+    minutes: float | None = opt(None, above=0.0, help="Train for this many minutes (this run's wall clock; with --steps: whichever ends first). With a budget the automatic plan keeps its last " f"{DETAIL_SHARE:.0%}" " for training with the warp off.")
     lr: float | None = opt(None, above=0.0, help="Learning rate (default: the architecture's; 1e-4 for original).")
     lr_schedule: str | None = opt(None, choices=SCHEDULES, cli=False,
                                   help="constant, or cosine (decays to 5% at the last step); default: the architecture's.")
@@ -63,7 +64,7 @@ class TrainConfig:
     init_from: str | None = opt(None, ui=False, help="Start a NEW model from this trained model folder's shared encoder and bottleneck (same architecture and settings); ignored when resuming.")
     init_decoders: bool = opt(False, help="With --init-from: copy the decoders too (faster when the identities resemble the source model's).")
     balance: bool = opt(True, flag="--balance/--no-balance", help="Draw faces balanced over head turn, mouth opening and eye state, so rare poses and expressions are not rendered as a blurred average.")
-    plan: str = opt("auto", choices=PLANS, help="auto: train with the random warp, then learning-rate dropout, then the warp off, then the GAN (with --gan-weight; --gan-warmup is then unused), each phase ending when the held-out SSIM stops improving, and with --steps or --minutes the warp off for the last 30% at the latest (switches logged in metrics.jsonl and marked in report.html; needs --holdout > 0). manual: the flags as given for the whole run.")
+    plan: str = opt("auto", choices=PLANS, help="auto: train with the random warp, then learning-rate dropout, then the warp off, then the GAN (with --gan-weight; --gan-warmup is then unused), each phase ending when the held-out SSIM stops improving, and with --steps or --minutes the warp off for the last " f"{DETAIL_SHARE:.0%}" " at the latest (switches logged in metrics.jsonl and marked in report.html; needs --holdout > 0). manual: the flags as given for the whole run.")
     holdout: float = opt(DEFAULT_SHARE, low=0.0, high=0.5, help="Share of each face set held out of training (the same faces every run); held-out SSIM/L1 (and identity distance with the eval extra) are logged at each preview and plotted in report.html. 0 = train on every face, no curves.")
 
     def to_json(self) -> dict[str, Any]:

@@ -56,13 +56,16 @@ def manual_phases(warp: bool = True, gan: bool = False) -> list[Phase]:
     return [Phase("manual", warp=warp, gan=gan)]
 
 
+DETAIL_SHARE = 0.3  # final share of a bounded run that the warp-off phases get at the latest (`--help` says it too)
+
+
 @dataclass(frozen=True)
 class PlanConfig:
     patience: int = 5  # evaluations without enough improvement that make a plateau
     min_improvement: float = 0.01  # relative drop of the best error that still counts as progress
     min_steps: int = 1000  # steps every phase runs before it may end
     max_steps: int | None = None  # steps after which a phase ends even without a plateau
-    detail_share: float = 0.3  # final share of a bounded run that the warp-off phases get at the latest
+    detail_share: float = DETAIL_SHARE
 
 
 @dataclass
@@ -99,7 +102,7 @@ class TrainingPlan:
 
     def start_event(self, step: int) -> dict[str, Any]:
         """The event that opens (or resumes) a run: which phase it trains in."""
-        return {"step": step, "event": "plan", "phase": self.phase.name, "reason": "start", **_flags(self.phase)}
+        return self._event(step, {"reason": "start"})
 
     def improvement(self) -> float | None:
         """Relative drop of the best error over the last `patience` evaluations versus before them
@@ -134,17 +137,16 @@ class TrainingPlan:
         s = self.state
         s.history.append([float(step), float(error)])
         in_phase = step - s.phase_start
+        measured = {"error": round(float(error), 6), "steps_in_phase": in_phase}
         wanted = self.budget_phase(used)
-        event = {"error": round(float(error), 6), "improvement": None, "steps_in_phase": in_phase,
-                 **({} if used is None else {"budget_used": round(float(used), 4)})}
         if wanted is not None and wanted > s.phase_index:
             s.budget_from = s.phase_index if s.budget_from is None else s.budget_from
-            return [self._switch(step, wanted, {**event, "reason": "budget"})]
+            return [self._switch(step, wanted, _budget_event(measured, used, "budget"))]
         if s.budget_from is not None and (wanted is None or wanted < s.phase_index):  # resumed with more budget
             back = s.budget_from if wanted is None else max(wanted, s.budget_from)
             s.budget_from = None if back == s.budget_from else s.budget_from
             s.finished = False
-            return [self._switch(step, back, {**event, "reason": "budget grew"})]
+            return [self._switch(step, back, _budget_event(measured, used, "budget grew"))]
         if in_phase < self.config.min_steps:
             return []
         gain = self.improvement()
@@ -152,15 +154,13 @@ class TrainingPlan:
         too_long = self.config.max_steps is not None and in_phase >= self.config.max_steps
         if not (plateau or too_long):
             return []
-        reason = "plateau" if plateau else "max_steps"
-        event = {"error": round(float(error), 6), "improvement": None if gain is None else round(gain, 6),
-                 "reason": reason, "steps_in_phase": in_phase}
+        event = {**measured, "improvement": None if gain is None else round(gain, 6),
+                 "reason": "plateau" if plateau else "max_steps"}
         if self.last_phase:
             if s.finished:
                 return []
             s.finished = True
-            return [{"step": step, "event": "plan", **event, "phase": self.phase.name, "finished": True,
-                     **_flags(self.phase)}]
+            return [self._event(step, {**event, "finished": True})]
         s.budget_from = None  # a plateau's switch is final: a larger budget never takes the plan back past it
         return [self._switch(step, s.phase_index + 1, event)]
 
@@ -168,8 +168,11 @@ class TrainingPlan:
         """Move to phase `index` at `step`; the event that logs it."""
         s, previous = self.state, self.phase.name
         s.phase_index, s.phase_start, s.history = index, step, []
-        return {"step": step, "event": "plan", **event, "phase": self.phase.name, "previous": previous,
-                **_flags(self.phase)}
+        return self._event(step, {**event, "previous": previous})
+
+    def _event(self, step: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """A metrics.jsonl plan line: what happened at `step`, and the phase the plan is now in."""
+        return {"step": step, "event": "plan", **fields, "phase": self.phase.name, **_flags(self.phase)}
 
     # -- persistence (saved with each checkpoint) --------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -178,6 +181,11 @@ class TrainingPlan:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TrainingPlan":
         return cls([Phase(**p) for p in data["phases"]], PlanConfig(**data["config"]), PlanState(**data["state"]))
+
+
+def _budget_event(measured: dict[str, Any], used: float | None, reason: str) -> dict[str, Any]:
+    return {**measured, "improvement": None, "reason": reason,
+            **({} if used is None else {"budget_used": round(float(used), 4)})}
 
 
 def _flags(phase: Phase) -> dict[str, bool]:
