@@ -43,6 +43,14 @@ class Detection:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels
     score: float
     landmarks: np.ndarray  # K×2 float32 in frame pixels (K = 478 for MediaPipe's mesh)
+    depth: np.ndarray | None = None  # K float32: the mesh's relative depth, frame pixels, + away from the camera
+
+    @property
+    def points3d(self) -> np.ndarray | None:
+        """K×3 (x, y, depth) in frame pixels for head pose, None when the detector gives no depth."""
+        if self.depth is None:
+            return None
+        return np.column_stack([self.landmarks, self.depth])
 
     @property
     def size(self) -> float:

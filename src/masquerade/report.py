@@ -71,6 +71,10 @@ def _fmt(v) -> str:
     return html.escape(str(v))
 
 
+def _axes(values: dict) -> str:
+    return " / ".join(_fmt(values.get(k, float("nan"))) for k in ("yaw", "pitch", "roll"))
+
+
 def _metrics_table(ev: dict) -> str:
     ident, pose, rec = ev.get("identity", {}), ev.get("pose_error_deg", {}), ev.get("reconstruction", {})
     rows = [
@@ -78,7 +82,9 @@ def _metrics_table(ev: dict) -> str:
         ("Identity: embedding distance swapped→source (A)", ident.get("distance_to_source"), "higher is better"),
         ("Identity: cosine similarity to target / source", f"{_fmt(ident.get('cosine_to_target', float('nan')))} / {_fmt(ident.get('cosine_to_source', float('nan')))}", ""),
         ("Identity retrieval (share of frames nearer the target)", ident.get("retrieval"), "1.0 = every frame"),
-        ("Head pose error yaw / pitch / roll (°)", " / ".join(_fmt(pose.get(k, float("nan"))) for k in ("yaw", "pitch", "roll")), "swapped vs source"),
+        ("Head pose error yaw / pitch / roll (°)", _axes(pose), "swapped vs source, mean |Δ|"),
+        ("Head pose offset yaw / pitch / roll (°)", _axes(ev.get("pose_offset_deg", {})), "mean signed Δ: a constant tilt (another face shape reads a few degrees off)"),
+        ("Head pose correlation yaw / pitch / roll", _axes(ev.get("pose_corr", {})), "1 = the head turns with the source's; ≈ 0 = it keeps the target's usual pose"),
         ("Expression error (inter-ocular units)", ev.get("expression_error"), "swapped vs source landmarks"),
         ("Mouth opening: correlation with the source / mean |Δ|",
          f"{_fmt(ev.get('mouth_corr', float('nan')))} / {_fmt(ev.get('mouth_error', float('nan')))}",

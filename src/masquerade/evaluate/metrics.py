@@ -1,6 +1,6 @@
 """Quality measures of a face swap, as the face-swap literature reports them (FaceForensics++-style).
 
-Pure functions on arrays: head pose from landmarks, expression distance, SSIM/PSNR, temporal flicker.
+Pure functions on arrays: head pose from the mesh's 3-D points, expression distance, SSIM/PSNR, temporal flicker.
 """
 
 from __future__ import annotations
@@ -10,36 +10,70 @@ import numpy as np
 from ..faces import regions
 from ..faces.align import umeyama
 
-# A generic 3-D head (millimetres, y up) at the six POSE_POINTS: right eye outer corner, left eye outer
-# corner, nose tip, right mouth corner, left mouth corner, chin. Good enough for relative pose errors.
-_HEAD_3D = np.array([
-    [-45.0, 35.0, -30.0], [45.0, 35.0, -30.0], [0.0, 0.0, 0.0],
-    [-28.0, -30.0, -25.0], [28.0, -30.0, -25.0], [0.0, -65.0, -15.0],
-])
+def head_pose(points3d: np.ndarray | None) -> np.ndarray:
+    """(yaw, pitch, roll) in degrees from the mesh's 478 points in 3-D (x, y, depth in frame pixels,
+    `Detection.points3d`); NaN without depth.
 
-
-def head_pose(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(yaw, pitch, roll) in degrees from 478 landmarks in frame pixels, by solvePnP on a generic head."""
-    import cv2
-
-    image_pts = np.asarray(landmarks, np.float64)[regions.POSE_POINTS]
-    focal = float(max(width, height))
-    camera = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]])
-    model = _HEAD_3D * np.array([1.0, -1.0, -1.0])  # to camera axes: y down, z forward
-    ok, rvec, _ = cv2.solvePnP(model, image_pts, camera, None, flags=cv2.SOLVEPNP_EPNP)
-    if not ok:
+    Why not a PnP fit of a generic 3-D head to the 2-D landmarks: with six points and one head shape for
+    everybody, the fit read a man looking straight at the camera as turned by 28 degrees, and his face on
+    another person's head as flipping between +25 and -23 degrees from frame to frame (a mirror ambiguity of
+    near-planar points). The mesh already estimates every point's depth, so the head's own axes are measured
+    instead: across (right side to left side), down (forehead to chin), and their normal. Yaw is positive when
+    the face turns toward the image's left, pitch when it looks up, roll when it tilts clockwise on screen.
+    A person's own shape (a sloping forehead) shifts pitch by a few degrees; the pose errors compare a clip
+    with itself frame by frame, so only its changes matter there.
+    """
+    if points3d is None:
         return np.full(3, np.nan)
-    rot, _ = cv2.Rodrigues(rvec)
-    yaw = np.degrees(np.arcsin(np.clip(-rot[2, 0], -1, 1)))
-    pitch = np.degrees(np.arctan2(rot[2, 1], rot[2, 2]))
-    roll = np.degrees(np.arctan2(rot[1, 0], rot[0, 0]))
+    x, y, z = head_axes(points3d).T
+    yaw = np.degrees(np.arcsin(np.clip(x[2], -1.0, 1.0)))
+    pitch = np.degrees(np.arctan2(-y[2], z[2]))
+    roll = np.degrees(np.arctan2(x[1], x[0]))
     return np.array([yaw, pitch, roll])
+
+
+def head_axes(points3d: np.ndarray) -> np.ndarray:
+    """3×3 rotation whose columns are the head's across, down and into-the-head axes in camera coordinates
+    (x right, y down, z away), from the mesh's 3-D points."""
+    p = np.asarray(points3d, np.float64)
+    across = p[regions.HEAD_LEFT].mean(0) - p[regions.HEAD_RIGHT].mean(0)
+    down = p[regions.CHIN] - p[regions.FOREHEAD]
+    x = across / np.linalg.norm(across)
+    y = down - x * (down @ x)
+    y /= np.linalg.norm(y)
+    return np.stack([x, y, np.cross(x, y)], axis=1)
+
+
+def angle_delta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-axis signed difference a − b of angles in degrees, wrapped to [-180, 180)."""
+    return (np.asarray(a, np.float64) - np.asarray(b, np.float64) + 180.0) % 360.0 - 180.0
 
 
 def angle_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-axis absolute difference of angles in degrees, wrapped to [0, 180]."""
-    d = np.abs((np.asarray(a) - np.asarray(b) + 180.0) % 360.0 - 180.0)
-    return d
+    return np.abs(angle_delta(a, b))
+
+
+def pose_scores(source: np.ndarray, output: np.ndarray) -> dict[str, dict[str, float]]:
+    """How the output's head pose follows the source's, per axis (yaw, pitch, roll), from N×3 degrees:
+    `error` mean |Δ|, `offset` mean signed Δ (output − source), `corr` correlation over the clip.
+
+    The error mixes two things the offset and the correlation tell apart: a swap that follows every turn but
+    sits a few degrees off (another person's forehead and chin read as another tilt) has a large offset and a
+    correlation near 1; a swap that draws the target's usual pose whatever the source does has a correlation
+    near 0."""
+    src, out = np.asarray(source, np.float64), np.asarray(output, np.float64)
+    keep = np.isfinite(src).all(1) & np.isfinite(out).all(1)
+    src, out = src[keep], out[keep]
+    names = ("yaw", "pitch", "roll")
+    if not len(src):
+        return {k: dict.fromkeys(names, float("nan")) for k in ("error", "offset", "corr")}
+    delta = angle_delta(out, src)
+    corr = [float(np.corrcoef(src[:, i], out[:, i])[0, 1]) if len(src) > 2 and src[:, i].std() > 0 and out[:, i].std() > 0
+            else float("nan") for i in range(3)]
+    return {"error": dict(zip(names, np.abs(delta).mean(0).tolist())),
+            "offset": dict(zip(names, delta.mean(0).tolist())),
+            "corr": dict(zip(names, corr))}
 
 
 def normalised_shape(landmarks: np.ndarray) -> np.ndarray:

@@ -43,6 +43,8 @@ class EvalReport:
     frames_with_face: int = 0
     identity: dict = field(default_factory=dict)
     pose_error_deg: dict = field(default_factory=dict)  # mean |Δ| yaw, pitch, roll, swapped vs source
+    pose_offset_deg: dict = field(default_factory=dict)  # mean signed Δ (output − source): a constant tilt
+    pose_corr: dict = field(default_factory=dict)  # per axis over the clip: 1 = the output turns with the source
     expression_error: float = float("nan")  # inter-ocular units
     # Expression fidelity (`evaluate.expression`): does the output's mouth open and do its eyes blink with the source's?
     mouth_corr: float = float("nan")  # correlation of mouth opening over the clip, source vs output (1 = follows)
@@ -157,15 +159,15 @@ def _compare(report: EvalReport, model, source, out_path: Path, max_frames: int 
             a, b = max(din, key=lambda d: d.size), max(dout, key=lambda d: d.size)
             src_ids.append(embedder.embed(fin.image, a.box))
             swp_ids.append(embedder.embed(fout.image, b.box))
-            poses.append(metrics.angle_error(metrics.head_pose(b.landmarks, w, h), metrics.head_pose(a.landmarks, w, h)))
+            poses.append((metrics.head_pose(a.points3d), metrics.head_pose(b.points3d)))
             exprs.append(metrics.expression_error(a.landmarks, b.landmarks))
         progress("evaluate", i + 1, min(info.frame_count or 0, max_frames or 10**12) or None,
                  {"faces": report.frames_with_face})
     if swp_ids:
         scores: IdentityScores = identity_scores(swp_ids, faceset_identity(embedder, target), mean_identity(src_ids))
         report.identity = asdict(scores)
-        pe = np.nanmean(np.stack(poses), axis=0)
-        report.pose_error_deg = {"yaw": float(pe[0]), "pitch": float(pe[1]), "roll": float(pe[2])}
+        pose = metrics.pose_scores(*map(np.stack, zip(*poses)))
+        report.pose_error_deg, report.pose_offset_deg, report.pose_corr = pose["error"], pose["offset"], pose["corr"]
         report.expression_error = float(np.mean(exprs))
     add_expression(report, opens)
     report.flicker_input = _mean_finite(flicker_in)

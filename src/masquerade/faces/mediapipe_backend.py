@@ -50,10 +50,14 @@ class MediaPipeDetector:
 
     # -- landmarks -------------------------------------------------------------------------------------
     @staticmethod
-    def _points(face_landmarks, width: int, height: int) -> np.ndarray:
-        return np.array([(p.x * width, p.y * height) for p in face_landmarks.landmark], dtype=np.float32)
+    def _points(face_landmarks, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """(K×2 landmarks, K depths) in the pixels of the image the mesh ran on. The mesh's z is relative to
+        the head's centre and scaled like x (by the image width), so `z * width` is in pixels too."""
+        xyz = np.array([(p.x, p.y, p.z) for p in face_landmarks.landmark], dtype=np.float32)
+        return xyz[:, :2] * np.float32([width, height]), xyz[:, 2] * np.float32(width)
 
-    def _mesh_in_box(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
+    def _mesh_in_box(self, image: np.ndarray,
+                     box: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray] | None:
         import cv2
 
         x0, y0, x1, y1 = box
@@ -66,8 +70,8 @@ class MediaPipeDetector:
         res = self._mesh.process(crop)
         if not res.multi_face_landmarks:
             return None
-        pts = self._points(res.multi_face_landmarks[0], _MESH_INPUT, _MESH_INPUT)
-        return ((pts - m[:, 2]) / scale).astype(np.float32)
+        pts, depth = self._points(res.multi_face_landmarks[0], _MESH_INPUT, _MESH_INPUT)
+        return ((pts - m[:, 2]) / scale).astype(np.float32), (depth / scale).astype(np.float32)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         image = np.ascontiguousarray(image)
@@ -75,29 +79,29 @@ class MediaPipeDetector:
         if not self.video:
             found = []
             for box, score in sorted(boxes, key=lambda b: -b[1])[: self.max_faces]:
-                pts = self._mesh_in_box(image, box)
-                if pts is not None:
-                    found.append(Detection(landmark_box(pts), score, pts))
+                mesh = self._mesh_in_box(image, box)
+                if mesh is not None:
+                    found.append(Detection(landmark_box(mesh[0]), score, *mesh))
             return found
         h, w = image.shape[:2]
         res = self._mesh.process(image)
         found = []
         for fl in res.multi_face_landmarks or []:
-            pts = self._points(fl, w, h)
+            pts, depth = self._points(fl, w, h)
             lbox = landmark_box(pts)
             score = max((s for b, s in boxes if box_iou(b, lbox) > 0.3), default=0.0)
-            found.append(Detection(lbox, score, pts))
+            found.append(Detection(lbox, score, pts, depth))
         # Faces the detector sees but the tracker has not picked up yet (small faces): mesh them one by one.
         for box, score in boxes:
             if len(found) >= self.max_faces:
                 break
             if all(box_iou(box, d.box) < 0.3 for d in found):
-                pts = self._mesh_in_box_still(image, box)
-                if pts is not None:
-                    found.append(Detection(landmark_box(pts), score, pts))
+                mesh = self._mesh_in_box_still(image, box)
+                if mesh is not None:
+                    found.append(Detection(landmark_box(mesh[0]), score, *mesh))
         return found
 
-    def _mesh_in_box_still(self, image: np.ndarray, box) -> np.ndarray | None:
+    def _mesh_in_box_still(self, image: np.ndarray, box) -> tuple[np.ndarray, np.ndarray] | None:
         import mediapipe as mp
 
         if not hasattr(self, "_still_mesh"):

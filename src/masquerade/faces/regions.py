@@ -23,7 +23,9 @@ LIPS = np.array([
 ])
 NOSE = np.array([1, 2, 4, 5, 6, 19, 45, 48, 64, 94, 97, 98, 115, 168, 195, 197, 220, 275, 278, 294, 326, 327, 344, 440])
 
-# Outer corners of the eyes and of the mouth, nose tip, chin: a 6-point summary used for head pose.
-POSE_POINTS = np.array([33, 263, 1, 61, 291, 152])
+# The head's axes for pose: its right and left sides (outer eye corner, cheek edge; the subject's right is
+# image-left in a frontal face), the top of the forehead and the chin.
+HEAD_RIGHT, HEAD_LEFT = np.array([33, 234]), np.array([263, 454])
+FOREHEAD, CHIN = 10, 152
 EYES = np.concatenate([LEFT_EYE, RIGHT_EYE])
 MOUTH = LIPS
