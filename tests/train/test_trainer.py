@@ -187,7 +187,8 @@ def test_balanced_sampling_draws_by_the_banks_weights(faceset_a, monkeypatch):
     assert bank.weights is not None and len(bank.weights) == len(bank) and float(bank.weights.sum()) == pytest.approx(1)
     assert load_bank(fs, 64, torch.device("cpu")).weights is None
     drawn = []
-    monkeypatch.setattr(trainer, "apply", lambda pixels, params: drawn.append(pixels) or pixels)
+    real_apply = trainer.apply
+    monkeypatch.setattr(trainer, "apply", lambda pixels, *a: drawn.append(pixels) or real_apply(pixels, *a))
     bank.weights = torch.zeros(len(bank), dtype=torch.float64)
     bank.weights[2] = 1.0  # only face 2 may ever be drawn
     gen = torch.Generator().manual_seed(0)

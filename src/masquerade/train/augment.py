@@ -1,9 +1,17 @@
-"""Batch augmentation on the training device: similarity jitter, flips, colour jitter and the random warp.
+"""Batch augmentation on the training device: similarity jitter, flips, colour jitter, 3-D turns and the random warp.
 
 The random warp is what makes the method work: the encoder sees a face bent by a smooth random grid and the
 decoder must produce the *unwarped* face, so it cannot copy pixels and has to learn the identity. Every
 random number comes from one CPU `torch.Generator` (then moves to the device), so a resumed run draws
 exactly the numbers the uninterrupted run would have drawn, on any device.
+
+The 3-D turn (`turn`, degrees of yaw and pitch) shows each decoder its person with the head turned and tilted a
+little, which a target filmed looking at the camera never shows: without it a swap keeps the target's usual
+pose whatever the source does. A small turn moves each point of the face across by its depth times the sine of
+the angle, so each face's depth over the crop (its landmarks' typical depth, `faces.head_depth`, interpolated
+between them and fading to nothing off the face; `depth_maps`, computed once per face set) moves the pixels of
+input and target alike, and the landmarks moved the same way give the expression measures of what the target
+now shows. Read back by the face mesh, a 12-degree turn of a face-set crop measures 6-9 degrees.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ class AugmentSettings:
     warp: bool = True
     warp_points: int = 5  # control grid is warp_points × warp_points
     warp_strength: float = 0.035  # std of control-point offsets, fraction of the crop's half-width
+    turn: float = 0.0  # degrees, ± yaw and ± pitch of the 3-D turn (needs the faces' landmarks; 0: none)
 
 
 @dataclass
@@ -38,6 +47,7 @@ class Batch:
     masks: torch.Tensor  # N×1×S×S
     priority: torch.Tensor  # N×1×S×S, 1 over eyes and mouth
     measures: torch.Tensor | None = None  # N×5 expression measures of the (flipped) targets, `faces.expression_code`
+    landmarks: torch.Tensor | None = None  # N×K×2 crop pixels, after the 3-D turn (before flip and jitter)
 
 
 def _uniform(gen: torch.Generator, n: int, amount: float) -> torch.Tensor:
@@ -56,6 +66,7 @@ class AugmentDraw:
     contrast: torch.Tensor
     sat: torch.Tensor
     offsets: torch.Tensor | None  # N×2×k×k warp control points, None without the random warp
+    turn: torch.Tensor | None = None  # N×2 yaw, pitch in radians; None without the 3-D turn
 
     def part(self, rows: slice) -> AugmentDraw:
         """The draws of some rows: a data-parallel rank augments only its slice of the global batch."""
@@ -71,16 +82,63 @@ def draw(gen: torch.Generator, n: int, cfg: AugmentSettings = AugmentSettings())
     bright, contrast, sat = _uniform(gen, n, cfg.brightness), 1 + _uniform(gen, n, cfg.contrast), 1 + _uniform(gen, n, cfg.saturation)
     k = cfg.warp_points
     offsets = torch.randn(n, 2, k, k, generator=gen) * cfg.warp_strength * 2 if cfg.warp else None
-    return AugmentDraw(angle, scale, shift, flip, bright, contrast, sat, offsets)
+    # drawn last, and only when on, so a run without it draws exactly the numbers it always did
+    turn = torch.stack([_uniform(gen, n, math.radians(cfg.turn)) for _ in range(2)], 1) if cfg.turn > 0 else None
+    return AugmentDraw(angle, scale, shift, flip, bright, contrast, sat, offsets, turn)
 
 
-def augment(pixels: torch.Tensor, gen: torch.Generator, cfg: AugmentSettings = AugmentSettings()) -> Batch:
+def augment(pixels: torch.Tensor, gen: torch.Generator, cfg: AugmentSettings = AugmentSettings(),
+            landmarks: torch.Tensor | None = None) -> Batch:
     """pixels: uint8 N×5×S×S (RGB, mask, priority) on the device → an augmented `Batch`."""
-    return apply(pixels, draw(gen, pixels.shape[0], cfg))
+    return apply(pixels, draw(gen, pixels.shape[0], cfg), landmarks)
 
 
-def apply(pixels: torch.Tensor, d: AugmentDraw) -> Batch:
-    """Augment uint8 N×5×S×S faces with the random numbers `d` (drawn for exactly these N faces)."""
+_TURN_GRID = 24  # a face's depth map is interpolated on a grid this fine, then upsampled to the crop
+_TURN_REACH = 0.08  # that interpolation's width, in crop half-widths (4% of the crop)
+_TURN_POINTS = slice(None, None, 2)  # every other mesh point is dense enough for a smooth map, at half the cost
+
+
+def _landmark_depth(landmarks: torch.Tensor) -> torch.Tensor:
+    """N×K depth of each landmark in crop pixels (`faces.head_depth` scaled by the face's width), mean 0."""
+    from ..faces.head_depth import typical_depth
+
+    pts = landmarks.float()
+    width = (pts[..., 0].amax(1) - pts[..., 0].amin(1)).view(-1, 1)
+    return torch.from_numpy(typical_depth()).to(pts.device).view(1, -1) * width
+
+
+def depth_maps(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """N×1×G×G depth of the face over the crop (normalised coordinates), interpolated smoothly between the
+    landmarks and fading to zero away from the face. A pure function of the face set: the bank computes it once."""
+    pts = landmarks.float()
+    to_norm = lambda t: (t + 0.5) * (2.0 / size) - 1.0  # noqa: E731  pixel centres, align_corners=False
+    depth = (_landmark_depth(pts) * (2.0 / size))[:, _TURN_POINTS]
+    pts = pts[:, _TURN_POINTS]
+    g = torch.linspace(-1, 1, _TURN_GRID, device=pts.device)
+    lattice = torch.stack(torch.meshgrid(g, g, indexing="xy"), -1).view(1, -1, 2)  # 1×G²×2 (x, y)
+    out = []
+    for part, z in zip(to_norm(pts).split(256), depth.split(256)):  # bounded memory for large face sets
+        w = torch.exp(torch.cdist(lattice.expand(len(part), -1, -1), part) ** 2 * (-0.5 / _TURN_REACH ** 2))
+        out.append((w @ z.unsqueeze(-1)) / (w.sum(-1, keepdim=True) + 0.05))  # the 0.05 fades it off the face
+    return torch.cat(out).view(-1, 1, _TURN_GRID, _TURN_GRID)
+
+
+def turn_landmarks(landmarks: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
+    """N×K×2 crop-pixel landmarks as the face shows them turned by `turn` (N×2 yaw, pitch in radians) about
+    the points' centre: to first order a point at depth z moves by −z·sin(yaw) across and z·sin(pitch) down.
+    What that leaves out (a (1 − cos) shrink toward the centre, a sin·sin shear when both angles are large)
+    stays within 4% of the face's width at 12 degrees each, the size of the similarity jitter; the pixels are
+    moved the same way, so points and pixels agree."""
+    z = _landmark_depth(landmarks).unsqueeze(-1)
+    s = torch.sin(turn.to(landmarks.device).float())
+    return landmarks.float() + z * torch.stack([-s[:, 0], s[:, 1]], 1).unsqueeze(1)
+
+
+def apply(pixels: torch.Tensor, d: AugmentDraw, landmarks: torch.Tensor | None = None,
+          depth: torch.Tensor | None = None) -> Batch:
+    """Augment uint8 N×5×S×S faces with the random numbers `d` (drawn for exactly these N faces). The 3-D turn
+    needs the faces' N×K×2 crop-pixel `landmarks` (left out without them) and uses their `depth_maps` (given,
+    or computed here)."""
     n, _, s, _ = pixels.shape
     dev = pixels.device
     x = pixels.float().div_(255)
@@ -97,6 +155,15 @@ def apply(pixels: torch.Tensor, d: AugmentDraw) -> Batch:
     cos, sin = torch.cos(d.angle) * d.scale, torch.sin(d.angle) * d.scale
     theta = torch.stack([torch.stack([cos * d.flip, -sin, d.shift[:, 0]], 1), torch.stack([sin * d.flip, cos, d.shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta.to(dev), [n, 5, s, s], align_corners=False)
+    turned = None
+    if d.turn is not None and landmarks is not None:
+        # the turned face at v is the original at v − field(v) (first order, the turns being small)
+        turned = turn_landmarks(landmarks.to(dev), d.turn)
+        z = depth_maps(landmarks.to(dev), s) if depth is None else depth.to(dev)
+        sin = torch.sin(d.turn.to(dev).float())
+        field = F.interpolate(z, size=(s, s), mode="bicubic", align_corners=True)
+        field = torch.cat([-field * sin[:, 0].view(n, 1, 1, 1), field * sin[:, 1].view(n, 1, 1, 1)], 1)
+        grid = grid - F.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=False).permute(0, 2, 3, 1)
     target = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     if d.offsets is not None:
         # Smooth displacement field: random control points, bicubic-upsampled to every pixel.
@@ -105,7 +172,7 @@ def apply(pixels: torch.Tensor, d: AugmentDraw) -> Batch:
         inputs = F.grid_sample(rgb, warped_grid, mode="bilinear", padding_mode="border", align_corners=False)
     else:
         inputs = target[:, :3]
-    return Batch(inputs.clamp(0, 1), target[:, :3], target[:, 3:4], target[:, 4:5])
+    return Batch(inputs.clamp(0, 1), target[:, :3], target[:, 3:4], target[:, 4:5], landmarks=turned)
 
 
 def sample_indices(count: int, batch: int, gen: torch.Generator) -> torch.Tensor:
