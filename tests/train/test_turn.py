@@ -16,7 +16,7 @@ from masquerade.train.augment import AugmentDraw, AugmentSettings, _landmark_dep
 def test_the_shipped_depth_profile_is_what_the_sample_portraits_measure():
     shipped = typical_depth()
     assert shipped.shape == (478,) and abs(float(shipped.mean())) < 1e-3
-    assert np.abs(measure() - shipped).max() < 2e-3  # the JSON is `measure()`'s output, rounded
+    assert np.abs(measure() - shipped).max() < 5e-3  # the JSON is `measure()`'s output (rounded; CPUs differ a little)
     assert shipped[1] < shipped[234] - 0.3 and shipped[1] < shipped[454] - 0.3  # nose tip well before the cheek edges
 
 
