@@ -66,10 +66,7 @@ def _train_within(result: DemoResult, seconds: float, progress: ProgressFn, mode
     a, b = result.facesets["a_train"], result.facesets["b_train"]
     t0 = time.perf_counter()
     calib, batch = 40, 8
-    # No 3-D turn: the demo's clips move still portraits in the picture's plane, so there is no nod or head
-    # turn for the swap to follow, and the turn cost this budget 6% of its steps and some identity
-    # (measured 2026-12-01: held-out SSIM 0.894 / 0.809 and distance 0.536 with it; 0.905 / 0.824, 0.522 without).
-    base = dict(model=model, batch_size=batch, preview_every=0, save_every=0, seed=0, turn=0.0)
+    base = dict(model=model, batch_size=batch, preview_every=0, save_every=0, seed=0)
     ticks: list[tuple[int, float]] = []
 
     def timed(task, done, total, stats):

@@ -128,3 +128,19 @@ def test_training_batches_carry_the_measures_of_the_turned_faces(faceset_a):
     moved = (turned.measures - still.measures).abs()
     assert float(moved[:, YAW].max()) > 2.0 and float(moved[:, pitch].max()) > 0.01
     assert torch.allclose(moved[:, MEASURES.index("mouth")], torch.zeros(8), atol=0.01)  # a turn opens no mouth
+
+
+def test_a_training_run_with_the_turn_loads_the_depth_and_trains(faceset_a, faceset_b, tiny_config, tmp_path,
+                                                                 monkeypatch):
+    from dataclasses import replace
+
+    from masquerade.train import trainer
+
+    banks = []
+    real = trainer.load_bank
+    monkeypatch.setattr(trainer, "load_bank", lambda *a: banks.append(real(*a)) or banks[-1])
+    result = trainer.train(faceset_a, faceset_b, tmp_path / "m", replace(tiny_config, steps=3, turn=12.0))
+    assert result.step == 3 and len(banks) == 2 and all(b.depth is not None for b in banks)
+    banks.clear()
+    trainer.train(faceset_a, faceset_b, tmp_path / "plain", replace(tiny_config, steps=1))  # off by default
+    assert all(b.depth is None for b in banks)
