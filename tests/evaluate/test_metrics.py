@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from masquerade.evaluate.metrics import (angle_error, expression_error, flicker, head_axes, head_pose, pose_scores, psnr,
-                                         ssim)
+from masquerade.evaluate.metrics import angle_delta, expression_error, flicker, head_pose, pose_scores, psnr, ssim
+from masquerade.faces.head_depth import head_axes
 from masquerade.faces import create_detector
 from masquerade.faces.align import transform_points
 from masquerade.samples import make_clip
@@ -59,7 +59,7 @@ def test_the_mesh_depth_is_a_head_in_frame_pixels():
         relief = face.depth[regions.HEAD_RIGHT[1]] - face.depth[1]  # cheek edge behind the nose tip
         assert 0.15 * width < relief < 0.8 * width, (relief, width)
         poses.append(head_pose(face.points3d))
-    assert np.abs(angle_error(poses[0], poses[1])).max() < 3.0, poses
+    assert np.abs(angle_delta(poses[0], poses[1])).max() < 3.0, poses
     assert np.isnan(head_pose(None)).all()
 
 
@@ -73,8 +73,8 @@ def test_expression_error_ignores_pose_but_sees_a_moved_mouth(tracked):
     assert expression_error(marks[0], moved) > 3 * expression_error(marks[0], marks[3])
 
 
-def test_angle_error_wraps():
-    assert np.allclose(angle_error(np.array([179.0, -10.0]), np.array([-179.0, 10.0])), [2.0, 20.0])
+def test_angle_delta_wraps():
+    assert np.allclose(np.abs(angle_delta(np.array([179.0, -10.0]), np.array([-179.0, 10.0]))), [2.0, 20.0])
 
 
 def test_ssim_psnr_and_flicker():

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..faces import regions
 from ..faces.align import umeyama
+from ..faces.head_depth import head_axes
 
 def head_pose(points3d: np.ndarray | None) -> np.ndarray:
     """(yaw, pitch, roll) in degrees from the mesh's 478 points in 3-D (x, y, depth in frame pixels,
@@ -20,8 +21,8 @@ def head_pose(points3d: np.ndarray | None) -> np.ndarray:
     near-planar points). The mesh already estimates every point's depth, so the head's own axes are measured
     instead: across (right side to left side), down (forehead to chin), and their normal. Yaw is positive when
     the face turns toward the image's left, pitch when it looks up, roll when it tilts clockwise on screen.
-    A person's own shape (a sloping forehead) shifts pitch by a few degrees; the pose errors compare a clip
-    with itself frame by frame, so only its changes matter there.
+    A person's own shape (a sloping forehead, a longer chin) shifts pitch by a few degrees, so a swap reads a
+    little off its source even when it follows every nod: `pose_scores` reports that constant offset apart.
     """
     if points3d is None:
         return np.full(3, np.nan)
@@ -32,26 +33,9 @@ def head_pose(points3d: np.ndarray | None) -> np.ndarray:
     return np.array([yaw, pitch, roll])
 
 
-def head_axes(points3d: np.ndarray) -> np.ndarray:
-    """3×3 rotation whose columns are the head's across, down and into-the-head axes in camera coordinates
-    (x right, y down, z away), from the mesh's 3-D points."""
-    p = np.asarray(points3d, np.float64)
-    across = p[regions.HEAD_LEFT].mean(0) - p[regions.HEAD_RIGHT].mean(0)
-    down = p[regions.CHIN] - p[regions.FOREHEAD]
-    x = across / np.linalg.norm(across)
-    y = down - x * (down @ x)
-    y /= np.linalg.norm(y)
-    return np.stack([x, y, np.cross(x, y)], axis=1)
-
-
 def angle_delta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-axis signed difference a − b of angles in degrees, wrapped to [-180, 180)."""
     return (np.asarray(a, np.float64) - np.asarray(b, np.float64) + 180.0) % 360.0 - 180.0
-
-
-def angle_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-axis absolute difference of angles in degrees, wrapped to [0, 180]."""
-    return np.abs(angle_delta(a, b))
 
 
 def pose_scores(source: np.ndarray, output: np.ndarray) -> dict[str, dict[str, float]]:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import regions
+
 _FILE = Path(__file__).with_name("head_depth.json")
 
 
@@ -26,10 +28,20 @@ def typical_depth() -> np.ndarray:
     return np.asarray(json.loads(_FILE.read_text())["depth"], np.float32)
 
 
+def head_axes(points3d: np.ndarray) -> np.ndarray:
+    """3×3 rotation whose columns are the head's across, down and into-the-head axes in camera coordinates
+    (x right, y down, z away), from the mesh's 3-D points (`Detection.points3d`)."""
+    p = np.asarray(points3d, np.float64)
+    across = p[regions.HEAD_LEFT].mean(0) - p[regions.HEAD_RIGHT].mean(0)
+    down = p[regions.CHIN] - p[regions.FOREHEAD]
+    x = across / np.linalg.norm(across)
+    y = down - x * (down @ x)
+    y /= np.linalg.norm(y)
+    return np.stack([x, y, np.cross(x, y)], axis=1)
+
+
 def squared_up(points3d: np.ndarray) -> np.ndarray:
     """K×3 mesh points (x, y, depth) turned to face the camera squarely, in face widths, centred on their mean."""
-    from ..evaluate.metrics import head_axes
-
     p = np.asarray(points3d, np.float64)
     p = (p - p.mean(0)) @ head_axes(p)
     return p / np.ptp(p[:, 0])

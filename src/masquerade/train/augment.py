@@ -87,10 +87,9 @@ def draw(gen: torch.Generator, n: int, cfg: AugmentSettings = AugmentSettings())
     return AugmentDraw(angle, scale, shift, flip, bright, contrast, sat, offsets, turn)
 
 
-def augment(pixels: torch.Tensor, gen: torch.Generator, cfg: AugmentSettings = AugmentSettings(),
-            landmarks: torch.Tensor | None = None) -> Batch:
+def augment(pixels: torch.Tensor, gen: torch.Generator, cfg: AugmentSettings = AugmentSettings()) -> Batch:
     """pixels: uint8 N×5×S×S (RGB, mask, priority) on the device → an augmented `Batch`."""
-    return apply(pixels, draw(gen, pixels.shape[0], cfg), landmarks)
+    return apply(pixels, draw(gen, pixels.shape[0], cfg))
 
 
 _TURN_GRID = 24  # a face's depth map is interpolated on a grid this fine, then upsampled to the crop

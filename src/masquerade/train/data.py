@@ -58,8 +58,10 @@ class FaceBank:
     manifest: dict[str, Any]
     weights: torch.Tensor | None = None  # draw probabilities (balanced sampling, `sampling.py`); None: uniform
     measures: torch.Tensor | None = None  # float32 N×5 expression measures (`faces.expression_code`), on the device
-    landmarks: torch.Tensor | None = None  # float32 N×K×2 crop pixels at the bank's size (the 3-D turn moves them)
-    depth: torch.Tensor | None = None  # float32 N×1×G×G depth over each crop (`augment.depth_maps`), for the turn
+    # for the 3-D turn only (None without it): the faces' landmarks, float32 N×K×2 crop pixels at the bank's
+    # size, and their depth over each crop, float32 N×1×G×G (`augment.depth_maps`)
+    landmarks: torch.Tensor | None = None
+    depth: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.pixels.shape[0]
@@ -84,7 +86,7 @@ def load_bank(faceset: FaceSetLike, size: int, device: torch.device, balance: bo
               turn: bool = False) -> FaceBank:
     """`balance`: draw faces balanced over head yaw, mouth opening and eye state, weights computed once here
     from the stored landmarks (a pure function of the face set, so a resumed run draws exactly as before).
-    `turn`: also the faces' depth maps, which the 3-D turn augmentation moves pixels by (`augment.depth_maps`)."""
+    `turn`: also the faces' landmarks and depth maps, which the 3-D turn augmentation moves pixels by."""
     t = faceset.load_tensors(size=size)
     faces, masks, lms = t.faces, t.masks, t.landmarks
     if faces.shape[0] == 0:
@@ -100,7 +102,9 @@ def load_bank(faceset: FaceSetLike, size: int, device: torch.device, balance: bo
         weights = torch.from_numpy(sampling_weights(lms.numpy()))
     from ..faces.expression_code import measures
 
-    from .augment import depth_maps
+    bank = FaceBank(pixels, dict(faceset.manifest), weights, torch.from_numpy(measures(lms.numpy())).to(device))
+    if turn:
+        from .augment import depth_maps
 
-    return FaceBank(pixels, dict(faceset.manifest), weights, torch.from_numpy(measures(lms.numpy())).to(device),
-                    lms.float().to(device), depth_maps(lms, size).to(device) if turn else None)
+        bank.landmarks, bank.depth = lms.float().to(device), depth_maps(lms, size).to(device)
+    return bank
