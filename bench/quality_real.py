@@ -195,7 +195,7 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
             report = evaluate(model, clips["a"], sets["b"].root, ConvertConfig(direction="a2b", upscale=mode),
                               output=videos[name], max_frames=args.max_frames)
             rep = report.to_dict()
-            res = {k: rep[k] for k in ("identity", "pose_error_deg", "pose_offset_deg", "pose_corr", "expression_error", "flicker_delta",
+            res = {k: rep[k] for k in ("identity", "pose_error_deg", "pose_offset_deg", "pose_motion_error_deg", "pose_corr", "expression_error", "flicker_delta",
                                        "watermark_frames_ok", "mouth_corr", "eye_corr", "mouth_error", "eye_error",
                                        "blink_agreement")}
         except Exception as e:  # the convert/evaluate code is being rewritten by others: report, go on
@@ -210,6 +210,8 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
     ident, pose = main_variant.get("identity") or {}, main_variant.get("pose_error_deg") or {}
     out["distance_to_target"], out["distance_to_source"] = ident.get("distance_to_target"), ident.get("distance_to_source")
     out["pose_error_deg"] = max(pose.get("yaw", float("nan")), pose.get("pitch", float("nan"))) if pose else None
+    motion = main_variant.get("pose_motion_error_deg") or {}  # the same without the two faces' constant tilt
+    out["pose_motion_error_deg"] = max(motion.get("yaw", float("nan")), motion.get("pitch", float("nan"))) if motion else None
     out["pose_corr"] = main_variant.get("pose_corr")
     out["expression_error"] = main_variant.get("expression_error")
     existing = {k: v for k, v in videos.items() if v.is_file()}

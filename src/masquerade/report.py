@@ -84,6 +84,7 @@ def _metrics_table(ev: dict) -> str:
         ("Identity retrieval (share of frames nearer the target)", ident.get("retrieval"), "1.0 = every frame"),
         ("Head pose error yaw / pitch / roll (°)", _axes(pose), "swapped vs source, mean |Δ|"),
         ("Head pose offset yaw / pitch / roll (°)", _axes(ev.get("pose_offset_deg", {})), "mean signed Δ: a constant tilt (another face shape reads a few degrees off)"),
+        ("Head pose error without the offset (°)", _axes(ev.get("pose_motion_error_deg", {})), "mean |Δ − offset|: how far the head's movements stray from the source's"),
         ("Head pose correlation yaw / pitch / roll", _axes(ev.get("pose_corr", {})), "1 = the head turns with the source's; ≈ 0 = it keeps the target's usual pose"),
         ("Expression error (inter-ocular units)", ev.get("expression_error"), "swapped vs source landmarks"),
         ("Mouth opening: correlation with the source / mean |Δ|",

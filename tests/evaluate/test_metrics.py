@@ -100,8 +100,10 @@ def test_pose_scores_tell_an_offset_from_a_pose_that_does_not_follow():
     shifted = pose_scores(turn, turn + [0.0, -7.0, 0.0])  # follows every turn, 7 degrees lower
     assert shifted["offset"]["pitch"] == pytest.approx(-7.0) and shifted["error"]["pitch"] == pytest.approx(7.0)
     assert shifted["corr"]["pitch"] == pytest.approx(1.0) and shifted["error"]["yaw"] == 0.0
+    assert shifted["motion"]["pitch"] == pytest.approx(0.0, abs=1e-9)  # every movement followed
     still = pose_scores(turn, np.zeros_like(turn) + [0.0, 0.0, 0.0] + np.random.default_rng(0).normal(0, 0.5, turn.shape))
     assert abs(still["corr"]["yaw"]) < 0.5 and still["error"]["yaw"] > 8  # the output's head stays put
+    assert still["motion"]["yaw"] > 8  # and no offset explains it away
     nan_row = turn.copy()
     nan_row[3] = np.nan  # a frame without depth is left out, not averaged in
     assert pose_scores(nan_row, turn)["error"]["yaw"] == 0.0

@@ -40,7 +40,9 @@ def angle_delta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def pose_scores(source: np.ndarray, output: np.ndarray) -> dict[str, dict[str, float]]:
     """How the output's head pose follows the source's, per axis (yaw, pitch, roll), from N×3 degrees:
-    `error` mean |Δ|, `offset` mean signed Δ (output − source), `corr` correlation over the clip.
+    `error` mean |Δ|, `offset` mean signed Δ (output − source), `motion` mean |Δ − offset| (the error once the
+    constant offset is taken out: how far the head's movements stray from the source's), `corr` correlation over
+    the clip.
 
     The error mixes two things the offset and the correlation tell apart: a swap that follows every turn but
     sits a few degrees off (another person's forehead and chin read as another tilt) has a large offset and a
@@ -51,12 +53,13 @@ def pose_scores(source: np.ndarray, output: np.ndarray) -> dict[str, dict[str, f
     src, out = src[keep], out[keep]
     names = ("yaw", "pitch", "roll")
     if not len(src):
-        return {k: dict.fromkeys(names, float("nan")) for k in ("error", "offset", "corr")}
+        return {k: dict.fromkeys(names, float("nan")) for k in ("error", "offset", "motion", "corr")}
     delta = angle_delta(out, src)
     corr = [float(np.corrcoef(src[:, i], out[:, i])[0, 1]) if len(src) > 2 and src[:, i].std() > 0 and out[:, i].std() > 0
             else float("nan") for i in range(3)]
     return {"error": dict(zip(names, np.abs(delta).mean(0).tolist())),
             "offset": dict(zip(names, delta.mean(0).tolist())),
+            "motion": dict(zip(names, np.abs(delta - delta.mean(0)).mean(0).tolist())),
             "corr": dict(zip(names, corr))}
 
 

@@ -44,6 +44,7 @@ class EvalReport:
     identity: dict = field(default_factory=dict)
     pose_error_deg: dict = field(default_factory=dict)  # mean |Δ| yaw, pitch, roll, swapped vs source
     pose_offset_deg: dict = field(default_factory=dict)  # mean signed Δ (output − source): a constant tilt
+    pose_motion_error_deg: dict = field(default_factory=dict)  # mean |Δ − offset|: the error without the constant tilt
     pose_corr: dict = field(default_factory=dict)  # per axis over the clip: 1 = the output turns with the source
     expression_error: float = float("nan")  # inter-ocular units
     # Expression fidelity (`evaluate.expression`): does the output's mouth open and do its eyes blink with the source's?
@@ -168,6 +169,7 @@ def _compare(report: EvalReport, model, source, out_path: Path, max_frames: int 
         report.identity = asdict(scores)
         pose = metrics.pose_scores(*map(np.stack, zip(*poses)))
         report.pose_error_deg, report.pose_offset_deg, report.pose_corr = pose["error"], pose["offset"], pose["corr"]
+        report.pose_motion_error_deg = pose["motion"]
         report.expression_error = float(np.mean(exprs))
     add_expression(report, opens)
     report.flicker_input = _mean_finite(flicker_in)

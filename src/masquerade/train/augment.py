@@ -1,4 +1,5 @@
-"""Batch augmentation on the training device: similarity jitter, flips, colour jitter, 3-D turns and the random warp.
+"""Batch augmentation on the training device: similarity jitter, flips, colour jitter, 3-D turns, synthetic
+blinks (`train.blink`) and the random warp.
 
 The random warp is what makes the method work: the encoder sees a face bent by a smooth random grid and the
 decoder must produce the *unwarped* face, so it cannot copy pixels and has to learn the identity. Every
@@ -36,6 +37,7 @@ class AugmentSettings:
     warp_points: int = 5  # control grid is warp_points × warp_points
     warp_strength: float = 0.035  # std of control-point offsets, fraction of the crop's half-width
     turn: float = 0.0  # degrees, ± yaw and ± pitch of the 3-D turn (needs the faces' landmarks; 0: none)
+    blink: float = 0.0  # share of faces whose eyes are closed by a random amount (`train.blink`; needs landmarks)
 
 
 @dataclass
@@ -47,7 +49,7 @@ class Batch:
     masks: torch.Tensor  # N×1×S×S
     priority: torch.Tensor  # N×1×S×S, 1 over eyes and mouth
     measures: torch.Tensor | None = None  # N×5 expression measures of the (flipped) targets, `faces.expression_code`
-    landmarks: torch.Tensor | None = None  # N×K×2 crop pixels, after the 3-D turn (before flip and jitter)
+    landmarks: torch.Tensor | None = None  # N×K×2 crop pixels, after the blink and the 3-D turn (before flip and jitter)
 
 
 def _uniform(gen: torch.Generator, n: int, amount: float) -> torch.Tensor:
@@ -67,6 +69,7 @@ class AugmentDraw:
     sat: torch.Tensor
     offsets: torch.Tensor | None  # N×2×k×k warp control points, None without the random warp
     turn: torch.Tensor | None = None  # N×2 yaw, pitch in radians; None without the 3-D turn
+    blink: torch.Tensor | None = None  # N eye closure, 0 (as filmed) to 1 (shut); None without synthetic blinks
 
     def part(self, rows: slice) -> AugmentDraw:
         """The draws of some rows: a data-parallel rank augments only its slice of the global batch."""
@@ -84,7 +87,11 @@ def draw(gen: torch.Generator, n: int, cfg: AugmentSettings = AugmentSettings())
     offsets = torch.randn(n, 2, k, k, generator=gen) * cfg.warp_strength * 2 if cfg.warp else None
     # drawn last, and only when on, so a run without it draws exactly the numbers it always did
     turn = torch.stack([_uniform(gen, n, math.radians(cfg.turn)) for _ in range(2)], 1) if cfg.turn > 0 else None
-    return AugmentDraw(angle, scale, shift, flip, bright, contrast, sat, offsets, turn)
+    blink = None
+    if cfg.blink > 0:  # likewise: a share of the faces, each closed by 25-100%
+        chosen, amount = torch.rand(n, generator=gen) < cfg.blink, 0.25 + 0.75 * torch.rand(n, generator=gen)
+        blink = torch.where(chosen, amount, 0.0)
+    return AugmentDraw(angle, scale, shift, flip, bright, contrast, sat, offsets, turn, blink)
 
 
 def augment(pixels: torch.Tensor, gen: torch.Generator, cfg: AugmentSettings = AugmentSettings()) -> Batch:
@@ -136,8 +143,8 @@ def turn_landmarks(landmarks: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
 def apply(pixels: torch.Tensor, d: AugmentDraw, landmarks: torch.Tensor | None = None,
           depth: torch.Tensor | None = None) -> Batch:
     """Augment uint8 N×5×S×S faces with the random numbers `d` (drawn for exactly these N faces). The 3-D turn
-    needs the faces' N×K×2 crop-pixel `landmarks` (left out without them) and uses their `depth_maps` (given,
-    or computed here)."""
+    and the synthetic blink need the faces' N×K×2 crop-pixel `landmarks` (left out without them); the turn uses
+    their `depth_maps` (given, or computed here)."""
     n, _, s, _ = pixels.shape
     dev = pixels.device
     x = pixels.float().div_(255)
@@ -154,15 +161,23 @@ def apply(pixels: torch.Tensor, d: AugmentDraw, landmarks: torch.Tensor | None =
     cos, sin = torch.cos(d.angle) * d.scale, torch.sin(d.angle) * d.scale
     theta = torch.stack([torch.stack([cos * d.flip, -sin, d.shift[:, 0]], 1), torch.stack([sin * d.flip, cos, d.shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta.to(dev), [n, 5, s, s], align_corners=False)
-    turned = None
-    if d.turn is not None and landmarks is not None:
-        # the turned face at v is the original at v − field(v) (first order, the turns being small)
-        turned = turn_landmarks(landmarks.to(dev), d.turn)
-        z = depth_maps(landmarks.to(dev), s) if depth is None else depth.to(dev)
-        sin = torch.sin(d.turn.to(dev).float())
-        field = F.interpolate(z, size=(s, s), mode="bicubic", align_corners=True)
-        field = torch.cat([-field * sin[:, 0].view(n, 1, 1, 1), field * sin[:, 1].view(n, 1, 1, 1)], 1)
-        grid = grid - F.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=False).permute(0, 2, 3, 1)
+    moved = None
+    if (d.turn is not None or d.blink is not None) and landmarks is not None:
+        moved = landmarks.to(dev).float()
+        if d.turn is not None:
+            # the turned face at v is the original at v − field(v) (first order, the turns being small)
+            z = depth_maps(moved, s) if depth is None else depth.to(dev)
+            sin = torch.sin(d.turn.to(dev).float())
+            field = F.interpolate(z, size=(s, s), mode="bicubic", align_corners=True)
+            field = torch.cat([-field * sin[:, 0].view(n, 1, 1, 1), field * sin[:, 1].view(n, 1, 1, 1)], 1)
+            grid = grid - F.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=False).permute(0, 2, 3, 1)
+        if d.blink is not None:  # the blink comes first on the face, so last on the sampling grid
+            from .blink import blink_grid, blink_landmarks
+
+            grid = blink_grid(grid, moved, d.blink.to(dev), s)
+            moved = blink_landmarks(moved, d.blink.to(dev))
+        if d.turn is not None:
+            moved = turn_landmarks(moved, d.turn)
     target = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     if d.offsets is not None:
         # Smooth displacement field: random control points, bicubic-upsampled to every pixel.
@@ -171,7 +186,7 @@ def apply(pixels: torch.Tensor, d: AugmentDraw, landmarks: torch.Tensor | None =
         inputs = F.grid_sample(rgb, warped_grid, mode="bilinear", padding_mode="border", align_corners=False)
     else:
         inputs = target[:, :3]
-    return Batch(inputs.clamp(0, 1), target[:, :3], target[:, 3:4], target[:, 4:5], landmarks=turned)
+    return Batch(inputs.clamp(0, 1), target[:, :3], target[:, 3:4], target[:, 4:5], landmarks=moved)
 
 
 def sample_indices(count: int, batch: int, gen: torch.Generator) -> torch.Tensor:

@@ -58,8 +58,8 @@ class FaceBank:
     manifest: dict[str, Any]
     weights: torch.Tensor | None = None  # draw probabilities (balanced sampling, `sampling.py`); None: uniform
     measures: torch.Tensor | None = None  # float32 N×5 expression measures (`faces.expression_code`), on the device
-    # for the 3-D turn only (None without it): the faces' landmarks, float32 N×K×2 crop pixels at the bank's
-    # size, and their depth over each crop, float32 N×1×G×G (`augment.depth_maps`)
+    # for the 3-D turn and the synthetic blink only (None without them): the faces' landmarks, float32 N×K×2
+    # crop pixels at the bank's size; for the turn, their depth over each crop, float32 N×1×G×G (`augment.depth_maps`)
     landmarks: torch.Tensor | None = None
     depth: torch.Tensor | None = None
 
@@ -83,10 +83,11 @@ def priority_maps(landmarks: np.ndarray, size: int) -> np.ndarray:
     return out
 
 def load_bank(faceset: FaceSetLike, size: int, device: torch.device, balance: bool = False,
-              turn: bool = False) -> FaceBank:
+              turn: bool = False, blink: bool = False) -> FaceBank:
     """`balance`: draw faces balanced over head yaw, mouth opening and eye state, weights computed once here
     from the stored landmarks (a pure function of the face set, so a resumed run draws exactly as before).
-    `turn`: also the faces' landmarks and depth maps, which the 3-D turn augmentation moves pixels by."""
+    `turn`: also the faces' landmarks and depth maps, which the 3-D turn augmentation moves pixels by;
+    `blink`: also the landmarks, whose lids the synthetic blink closes."""
     t = faceset.load_tensors(size=size)
     faces, masks, lms = t.faces, t.masks, t.landmarks
     if faces.shape[0] == 0:
@@ -103,8 +104,10 @@ def load_bank(faceset: FaceSetLike, size: int, device: torch.device, balance: bo
     from ..faces.expression_code import measures
 
     bank = FaceBank(pixels, dict(faceset.manifest), weights, torch.from_numpy(measures(lms.numpy())).to(device))
+    if turn or blink:
+        bank.landmarks = lms.float().to(device)
     if turn:
         from .augment import depth_maps
 
-        bank.landmarks, bank.depth = lms.float().to(device), depth_maps(lms, size).to(device)
+        bank.depth = depth_maps(lms, size).to(device)
     return bank

@@ -143,7 +143,7 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
 
     validator = make_validator(fs_a, fs_b, arch.size, config, device, ranks.main)
     train_a, train_b = (validator.train_sets["a"], validator.train_sets["b"]) if validator else (fs_a, fs_b)
-    bank_a, bank_b = (load_bank(fs, arch.size, device, config.balance, config.turn > 0) for fs in (train_a, train_b))
+    bank_a, bank_b = (load_bank(fs, arch.size, device, config.balance, config.turn > 0, config.blink > 0) for fs in (train_a, train_b))
     if not resumed and getattr(net, "expression", None) is not None:  # each person's usual face, kept in the weights
         for side, bank in (("a", bank_a), ("b", bank_b)):
             net.expression.set_baseline(side, baseline(bank.measures.cpu().numpy()))
@@ -167,7 +167,8 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     fixed = (bank_a.pixels[:k, :3].float() / 255, bank_b.pixels[:k, :3].float() / 255,
              bank_a.measures[:k], bank_b.measures[:k])
     def aug() -> AugmentSettings:  # the plan's phase turns the warp off (never on against --no-warp)
-        return AugmentSettings(flip=config.flip, warp=config.warp and (plan is None or plan.phase.warp), turn=config.turn)
+        return AugmentSettings(flip=config.flip, warp=config.warp and (plan is None or plan.phase.warp), turn=config.turn,
+                               blink=config.blink)
 
     start_step, stopped, last_preview = step, False, None
     stats: dict[str, float] = {"loss_a": float("nan"), "loss_b": float("nan")}
@@ -300,7 +301,7 @@ def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettin
     idx = idx.to(device)
     batch_out = apply(bank.pixels[idx], d, *(None if t is None else t[idx] for t in (bank.landmarks, bank.depth)))
     if bank.measures is not None:  # a flipped face turns its head the other way
-        if batch_out.landmarks is not None:  # a turned face shows other measures (its yaw and pitch)
+        if batch_out.landmarks is not None:  # a turned or blinking face shows other measures
             m = torch.from_numpy(measures(batch_out.landmarks.cpu().numpy())).to(device)
             m = torch.where(torch.isfinite(m), m, bank.measures[idx])
         else:

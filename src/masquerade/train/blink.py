@@ -1,0 +1,82 @@
+"""Synthetic blinks: close a training face's eyes by a random amount, its pixels and its landmarks alike.
+
+Why: a decoder can only draw what its person showed it. A target filmed with open eyes (man_d19 closes his in
+1 face of 250) leaves the decoder nothing to draw a closed eye from, so the swap stares through every blink of
+the source, whatever the expression channels say. A blink is mostly the upper lid sliding down over the eye:
+the skin between the lid and the brow stretches down and the lid's edge covers the iris, the lower lid and
+everything below it staying put. That is a warp of the face's own pixels, so the closed eye is drawn with
+that person's skin, lashes and glasses:
+
+- between a point `h` above the upper lid (`_SKIN` of the eye's width) and the lid's new place, the pixels
+  are the band from `h` above down to the old lid, stretched; the old lid's edge lands on its new place;
+- below the new lid nothing moves, so the lid's edge covers the top of the eye (a fold, not a squeeze);
+- the lids are the mesh's lid contours, corner to corner, interpolated across the eye; at the corners the
+  gap is 0 and nothing moves, so the warp fades out along the eye's width.
+
+The upper-lid landmarks move with their pixels, so the expression measures read off the moved landmarks say
+how far this face's eyes are now closed, and the decoder learns to draw that closure when a source blinks.
+Everything works in crop pixels on the training device, vectorised over the batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# The mesh's lid contours, outer corner to inner corner (the subject's right eye, then left).
+_LIDS = (
+    ((33, 246, 161, 160, 159, 158, 157, 173, 133), (33, 7, 163, 144, 145, 153, 154, 155, 133)),
+    ((263, 466, 388, 387, 386, 385, 384, 398, 362), (263, 249, 390, 373, 374, 380, 381, 382, 362)),
+)
+_SKIN = 0.45  # the lid skin that stretches over the eye: from this share of the eye's width above the upper lid
+
+
+def _interp(knots: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear y(x) through N×K×2 knots (any order in x) at N×P query x's; flat past the ends."""
+    order = knots[..., 0].argsort(dim=1)
+    xk = knots[..., 0].gather(1, order).contiguous()
+    yk = knots[..., 1].gather(1, order)
+    hi = torch.searchsorted(xk, query.contiguous()).clamp(1, xk.shape[1] - 1)
+    x0, x1 = xk.gather(1, hi - 1), xk.gather(1, hi)
+    y0, y1 = yk.gather(1, hi - 1), yk.gather(1, hi)
+    w = ((query - x0) / (x1 - x0).clamp_min(1e-6)).clamp(0, 1)
+    return y0 + w * (y1 - y0)
+
+
+def _eye(landmarks: torch.Tensor, lids, x: torch.Tensor, closure: torch.Tensor):
+    """For N×P points with crop x `x`, of one eye: (top of the stretched band, old upper lid, its new place,
+    whether the point lies across the eye). `closure` N: 0 open as filmed, 1 shut."""
+    upper, lower = (landmarks[:, list(idx)] for idx in lids)
+    u, low = _interp(upper, x), _interp(lower, x)
+    gap = (low - u).clamp_min(0)
+    corners = upper[:, [0, -1], 0]
+    across = (x > corners.amin(1, keepdim=True)) & (x < corners.amax(1, keepdim=True))
+    height = _SKIN * (upper[:, 0] - upper[:, -1]).norm(dim=1, keepdim=True)
+    return u - height, u, u + closure.view(-1, 1) * gap, across
+
+
+def blink_grid(grid: torch.Tensor, landmarks: torch.Tensor, closure: torch.Tensor, size: int) -> torch.Tensor:
+    """Sampling grid N×S×S×2 (normalised, align_corners=False) of an image → the grid of that image with the
+    eyes of faces N×K×2 (crop pixels) closed by `closure` (N, 0 to 1): each point that falls in the stretched
+    band samples the open-eyed face further up."""
+    n = grid.shape[0]
+    pts = ((grid + 1) * (size / 2) - 0.5).reshape(n, -1, 2)
+    x, y = pts[..., 0], pts[..., 1]
+    lms = landmarks.float()
+    for lids in _LIDS:
+        top, old, new, across = _eye(lms, lids, x, closure)
+        inside = across & (y >= top) & (y <= new) & (new > old)
+        y = torch.where(inside, top + (y - top) * (old - top) / (new - top).clamp_min(1e-6), y)
+    out = torch.stack([x, y], -1).add_(0.5).mul_(2 / size).sub_(1)
+    return out.view_as(grid)
+
+
+def blink_landmarks(landmarks: torch.Tensor, closure: torch.Tensor) -> torch.Tensor:
+    """N×K×2 crop-pixel landmarks as the face shows them with its eyes closed by `closure` (N): the points of
+    the stretched band (the upper lid among them) move down with their pixels; the rest stay."""
+    lms = landmarks.float()
+    x, y = lms[..., 0], lms[..., 1]
+    for lids in _LIDS:
+        top, old, new, across = _eye(lms, lids, x, closure)
+        inside = across & (y >= top) & (y <= old + 1e-3) & (old > top)
+        y = torch.where(inside, top + (y - top) * (new - top) / (old - top).clamp_min(1e-6), y)
+    return torch.stack([x, y], -1)
