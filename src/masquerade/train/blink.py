@@ -61,12 +61,15 @@ def blink_grid(grid: torch.Tensor, landmarks: torch.Tensor, closure: torch.Tenso
     n = grid.shape[0]
     pts = ((grid + 1) * (size / 2) - 0.5).reshape(n, -1, 2)
     x, y = pts[..., 0], pts[..., 1]
+    moved = torch.zeros_like(y, dtype=torch.bool)
     lms = landmarks.float()
     for lids in _LIDS:
         top, old, new, across = _eye(lms, lids, x, closure)
         inside = across & (y >= top) & (y <= new) & (new > old)
         y = torch.where(inside, top + (y - top) * (old - top) / (new - top).clamp_min(1e-6), y)
-    out = torch.stack([x, y], -1).add_(0.5).mul_(2 / size).sub_(1)
+        moved |= inside
+    out = grid.reshape(n, -1, 2).clone()  # points outside the bands keep their coordinates exactly
+    out[..., 1] = torch.where(moved, (y + 0.5) * (2 / size) - 1, out[..., 1])
     return out.view_as(grid)
 
 
@@ -77,6 +80,6 @@ def blink_landmarks(landmarks: torch.Tensor, closure: torch.Tensor) -> torch.Ten
     x, y = lms[..., 0], lms[..., 1]
     for lids in _LIDS:
         top, old, new, across = _eye(lms, lids, x, closure)
-        inside = across & (y >= top) & (y <= old + 1e-3) & (old > top)
+        inside = across & (y >= top) & (y <= old + 1e-3) & (new > old)  # an eye left open stays exactly as filmed
         y = torch.where(inside, top + (y - top) * (new - top) / (old - top).clamp_min(1e-6), y)
     return torch.stack([x, y], -1)
