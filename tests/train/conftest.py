@@ -37,3 +37,18 @@ class EditedFaceSet:
 def edited_faceset():
     """Factory: `edited_faceset(path, coverage="head")` gives a face set whose manifest says otherwise."""
     return EditedFaceSet
+
+
+@pytest.fixture
+def sample_pair():
+    """Factory: `sample_pair(bank, n, turn=12.0)` gives the trainer's CPU batch of `n` faces drawn from `bank` twice
+    with the same seed (so the same faces), without the random warp: as is, then with the given augmentation."""
+    import torch
+
+    from masquerade.train import distributed, trainer
+    from masquerade.train.augment import AugmentSettings
+
+    def sample(bank, n: int, **settings):
+        return tuple(trainer._sample(bank, n, torch.Generator().manual_seed(5), AugmentSettings(warp=False, **s),
+                                     distributed.Ranks(), torch.device("cpu")) for s in ({}, settings))
+    return sample

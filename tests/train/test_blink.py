@@ -91,24 +91,18 @@ def test_without_blinks_the_draws_are_the_old_ones_and_with_them_a_share_of_face
     assert float(new.blink[closed].min()) >= 0.25 and float(new.blink.max()) <= 1.0
 
 
-def test_training_batches_carry_the_measures_of_the_blinking_faces(faceset_a):
+def test_training_batches_carry_the_measures_of_the_blinking_faces(faceset_a, sample_pair):
     """The trainer's sampler: the eye measure is read off the closed lids, so the decoder is told the eyes it
     must draw; the faces left open, and every other measure, are as without blinks."""
     from masquerade.faces.expression_code import MEASURES
     from masquerade.faceset import FaceSet
-    from masquerade.train import distributed, trainer
     from masquerade.train.data import load_bank
 
     fs = FaceSet.open(faceset_a)
     assert load_bank(fs, 64, torch.device("cpu")).landmarks is None  # only when asked
     bank = load_bank(fs, 64, torch.device("cpu"), blink=True)
     assert bank.landmarks.shape == (len(bank), 478, 2) and bank.depth is None  # no depth maps without the turn
-    out = []
-    for blink in (0.0, 0.5):
-        gen = torch.Generator().manual_seed(5)
-        out.append(trainer._sample(bank, 16, gen, AugmentSettings(blink=blink, warp=False), distributed.Ranks(),
-                                   torch.device("cpu")))
-    still, blinking = out
+    still, blinking = sample_pair(bank, 16, blink=0.5)
     eyes = MEASURES.index("eyes")
     before, after = still.measures[:, eyes], blinking.measures[:, eyes]
     shut = (after - before).abs() > 1e-3  # the faces whose eyes were closed (0.25-1 of the way)

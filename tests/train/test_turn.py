@@ -104,24 +104,18 @@ def test_without_the_turn_the_draws_are_the_old_ones_and_with_it_they_only_add()
         assert torch.equal(getattr(old, name), getattr(new, name))
 
 
-def test_training_batches_carry_the_measures_of_the_turned_faces(faceset_a):
+def test_training_batches_carry_the_measures_of_the_turned_faces(faceset_a, sample_pair):
     """The trainer's sampler: with the turn, the expression measures are read off the turned landmarks (the
     decoder is told the head it must draw); without it, they are the bank's, the yaw's sign flipped with the face."""
     from masquerade.faces.expression_code import MEASURES, YAW
     from masquerade.faceset import FaceSet
-    from masquerade.train import distributed, trainer
     from masquerade.train.data import load_bank
 
     fs = FaceSet.open(faceset_a)
     assert load_bank(fs, 64, torch.device("cpu")).depth is None  # the maps cost time: only when asked
     bank = load_bank(fs, 64, torch.device("cpu"), turn=True)
     assert bank.depth.shape[0] == len(bank) and bank.landmarks.shape == (len(bank), 478, 2)
-    out = []
-    for turn in (0.0, 12.0):
-        gen = torch.Generator().manual_seed(5)
-        out.append(trainer._sample(bank, 8, gen, AugmentSettings(turn=turn, warp=False), distributed.Ranks(),
-                                   torch.device("cpu")))
-    still, turned = out
+    still, turned = sample_pair(bank, 8, turn=12.0)
     assert still.landmarks is None and turned.landmarks is not None
     assert (turned.targets - still.targets).abs().mean() > 0.005  # the pixels moved
     pitch = MEASURES.index("pitch")

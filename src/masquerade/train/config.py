@@ -62,7 +62,7 @@ class TrainConfig:
     turn: float = opt(0.0, low=0.0, high=30.0, cli=False,
                       help="Turn training faces in 3-D by up to this many degrees of yaw and of pitch, for a target filmed without nodding: the swap then nods with the source (real pair, 10 min: pitch correlation 0.18 -> 0.8), at a cost (6: eyes follow less; 12: identity distance +0.04). 0 = off.")
     blink: float = opt(0.0, low=0.0, high=1.0, cli=False,
-                       help="Share of training faces whose eyes are closed by a random amount (the lid slid down over the eye, a warp of that face's own pixels), for a target filmed without blinking, so its decoder is shown that person's closed eyes (in a 10-minute CPU run, 0.2, the 64 px decoder did not yet draw them). 0 = off.")
+                       help="Share of training faces whose eyes are closed by a random amount (the lid slid down over the eye, a warp of that face's own pixels), for a target filmed without blinking, so its decoder is shown that person's closed eyes (in CPU runs of 10 minutes at 0.2 and 5,000 steps at 0.3 the 64 px decoder did not draw them). 0 = off.")
     seed: int = opt(0, low=0, cli=False, help="Seed of the initial weights, the sampling and the augmentation.")
     threads: int | None = opt(None, low=1, cli=False, ui=False, help="torch CPU threads (default: torch's).")
     init_from: str | None = opt(None, ui=False, help="Start a NEW model from this trained model folder's shared encoder and bottleneck (same architecture and settings); ignored when resuming.")
