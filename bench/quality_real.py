@@ -207,11 +207,12 @@ def main() -> None:  # noqa: C901  (a benchmark reads best as one straight scrip
     main_variant = out["convert"].get("upscaled") or out["convert"]["no_upscaler"]
     for key in ("mouth_corr", "eye_corr", "blink_agreement", "sharpness_vs_source", "flicker_delta"):
         out[key] = main_variant.get(key)
-    ident, pose = main_variant.get("identity") or {}, main_variant.get("pose_error_deg") or {}
+    ident = main_variant.get("identity") or {}
     out["distance_to_target"], out["distance_to_source"] = ident.get("distance_to_target"), ident.get("distance_to_source")
-    out["pose_error_deg"] = max(pose.get("yaw", float("nan")), pose.get("pitch", float("nan"))) if pose else None
-    motion = main_variant.get("pose_motion_error_deg") or {}  # the same without the two faces' constant tilt
-    out["pose_motion_error_deg"] = max(motion.get("yaw", float("nan")), motion.get("pitch", float("nan"))) if motion else None
+    # the worse of yaw and pitch, raw and without the two faces' constant tilt
+    for key in ("pose_error_deg", "pose_motion_error_deg"):
+        axes = main_variant.get(key) or {}
+        out[key] = max(axes.get("yaw", float("nan")), axes.get("pitch", float("nan"))) if axes else None
     out["pose_corr"] = main_variant.get("pose_corr")
     out["expression_error"] = main_variant.get("expression_error")
     existing = {k: v for k, v in videos.items() if v.is_file()}

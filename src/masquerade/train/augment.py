@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .blink import blink_grid, blink_landmarks
+
 
 @dataclass(frozen=True)
 class AugmentSettings:
@@ -172,8 +174,6 @@ def apply(pixels: torch.Tensor, d: AugmentDraw, landmarks: torch.Tensor | None =
             field = torch.cat([-field * sin[:, 0].view(n, 1, 1, 1), field * sin[:, 1].view(n, 1, 1, 1)], 1)
             grid = grid - F.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=False).permute(0, 2, 3, 1)
         if d.blink is not None:  # the blink comes first on the face, so last on the sampling grid
-            from .blink import blink_grid, blink_landmarks
-
             grid = blink_grid(grid, moved, d.blink.to(dev), s)
             moved = blink_landmarks(moved, d.blink.to(dev))
         if d.turn is not None:
