@@ -9,7 +9,8 @@ import pytest
 import torch
 from test_sampling import face
 
-from masquerade.faces.expression_code import MEASURES, YAW, baseline, measures
+from masquerade.faces.expression import eye_opening, mouth_opening, yaw_proxy
+from masquerade.faces.expression_code import MEASURES, USUAL, YAW, baseline, measures
 from masquerade.models import build_model
 from masquerade.models.expression import ExpressionCode
 
@@ -29,6 +30,24 @@ def test_measures_read_the_landmarks_as_ratios():
     assert np.isnan(measures(degenerate)).all()
 
 
+def test_measures_of_a_tensor_are_the_numpy_ones_on_its_device():
+    """The trainer reads turned and blinked faces' measures from tensors; they must match what the face bank,
+    held-out scores and convert read from arrays."""
+    degenerate = face(0)
+    degenerate[[33, 263]] = 0.0
+    edge_on = face(0)
+    edge_on[[234, 454], 0] = edge_on[1, 0]  # cheek edges on the nose: the yaw alone is unknown
+    faces = np.stack([face(0, mouth=0.2, eye=0.08), face(25), face(-25, mouth=0.4), degenerate, edge_on])
+    want = measures(faces)
+    got = measures(torch.from_numpy(faces))
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float32 and got.shape == want.shape
+    assert np.array_equal(np.isnan(got.numpy()), np.isnan(want)) and np.isnan(want[4, YAW]) and np.isfinite(want[4, 0])
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+    for lm, row in zip(faces[:3], want[:3]):  # the vectorised formula reads what the per-face readings do
+        assert row[:2] == pytest.approx([mouth_opening(lm), eye_opening(lm)], abs=1e-6)
+        assert row[YAW] == pytest.approx(yaw_proxy(lm), abs=1e-4)
+
+
 def test_the_code_is_relative_to_each_persons_usual_face():
     people = {"a": [face(0, eye=0.12)] * 20, "b": [face(0, eye=0.06)] * 20}
     code = ExpressionCode()
@@ -42,6 +61,54 @@ def test_the_code_is_relative_to_each_persons_usual_face():
     wide_for_b = torch.from_numpy(measures(face(0, eye=0.12)[None]))
     assert code(wide_for_b, "b")[0, 1] > 1.5 and abs(float(code(wide_for_b, "a")[0, 1])) < 1e-5
     assert torch.equal(code(torch.full((1, 5), float("nan")), "a"), torch.zeros(1, 5))  # unknown: at rest
+
+
+def nodding(drop: float) -> np.ndarray:
+    """A frontal face whose nose tip sits `drop` face sizes below its eye line (the pitch measure)."""
+    pts = face(0)
+    pts[1, 1] = 40.0 + drop * 60
+    return pts
+
+
+def test_with_absolute_pitch_the_nod_is_read_alike_for_both_people():
+    """b usually holds his head lower (a larger nose drop) than a. Relative, a at her usual tilt reads as
+    'usual tilt' and his decoder draws his; absolute, she reads as holding her head higher than his usual."""
+    pitch = MEASURES.index("pitch")
+    usual = {"a": 0.45, "b": 0.57}
+    relative, absolute = ExpressionCode(), ExpressionCode()
+    for side, drop in usual.items():
+        m = measures(np.stack([nodding(drop)] * 20))
+        fitted, typical = baseline(m), baseline(m, absolute_pitch=True)
+        assert fitted[2] == pytest.approx(drop, abs=1e-6) and typical[2] == pytest.approx(USUAL[2])
+        assert np.array_equal(fitted[:2], typical[:2])  # eyes and smile stay relative to the person
+        relative.set_baseline(side, fitted)
+        absolute.set_baseline(side, typical)
+    her_usual = torch.from_numpy(measures(nodding(usual["a"])[None]))
+    assert abs(float(relative(her_usual, "a")[0, pitch])) < 1e-5
+    assert float(absolute(her_usual, "a")[0, pitch]) == pytest.approx((usual["a"] - USUAL[2]) / 0.05, abs=1e-4)
+    his_usual = torch.from_numpy(measures(nodding(usual["b"])[None]))
+    gap = float(absolute(his_usual, "b")[0, pitch] - absolute(her_usual, "a")[0, pitch])
+    assert gap == pytest.approx((usual["b"] - usual["a"]) / 0.05, abs=1e-4)  # his usual tilt is lower than hers
+
+
+def test_training_with_the_turn_reads_the_nod_absolute(faceset_a, faceset_b, tiny_config, tmp_path):
+    import dataclasses
+
+    from masquerade.convert import open_model
+    from masquerade.faceset import FaceSet
+    from masquerade.train import train
+    from masquerade.train.validation import split_faceset
+
+    config = dataclasses.replace(tiny_config, model_options={**tiny_config.model_options, "expression": 4},
+                                 steps=2, preview_every=0, turn=12.0)
+    train(faceset_a, faceset_b, tmp_path / "m", config)
+    saved = open_model(tmp_path / "m", "cpu").net.expression.baseline
+    for i, path in enumerate((faceset_a, faceset_b)):
+        fs = FaceSet.open(path)
+        kept = split_faceset(fs, config.holdout).train
+        own = baseline(measures(fs.load_tensors(64).landmarks.numpy()[kept]))
+        assert np.allclose(saved[i, :2].numpy(), own[:2], atol=1e-6) and float(saved[i, 2]) == pytest.approx(USUAL[2])
+        assert abs(float(own[2]) - USUAL[2]) > 1e-3  # the test's faces do differ from the typical nose drop
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_NETS))

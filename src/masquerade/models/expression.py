@@ -1,10 +1,11 @@
 """Expression channels: the decoders of a model with `expression` > 0 also read what the source face is doing.
 
 `ExpressionCode` turns a face's raw measures (`faces.expression_code.measures`: mouth, eyes, smile, yaw,
-pitch) into a code relative to the face's own person, with that person's baseline held in a buffer, so it is
-saved with the weights and a converted clip is read exactly as training read the faces. `ExpressionMap` makes
-that code a small feature map concatenated to the decoder's input: position-dependent, so the decoder can
-tie "mouth 0.2 open" to the mouth's place in the crop. Measures left out (None, or NaN for a face whose
+pitch) into a code relative to the face's own person (the nod too, unless trained with the 3-D turn: see
+`faces.expression_code.baseline`), with that person's baseline held in a buffer, so it is saved with the
+weights and a converted clip is read exactly as training read the faces. `ExpressionMap` makes that code a
+small feature map concatenated to the decoder's input: position-dependent, so the decoder can tie "mouth 0.2
+open" to the mouth's place in the crop. Measures left out (None, or NaN for a face whose
 landmarks are degenerate) read as the person's usual face: code 0.
 """
 

@@ -145,8 +145,9 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     train_a, train_b = (validator.train_sets["a"], validator.train_sets["b"]) if validator else (fs_a, fs_b)
     bank_a, bank_b = (load_bank(fs, arch.size, device, config.balance, config.turn > 0, config.blink > 0) for fs in (train_a, train_b))
     if not resumed and getattr(net, "expression", None) is not None:  # each person's usual face, kept in the weights
+        # (the nod read alike for both people when the turn shows each decoder its person at other tilts)
         for side, bank in (("a", bank_a), ("b", bank_b)):
-            net.expression.set_baseline(side, baseline(bank.measures.cpu().numpy()))
+            net.expression.set_baseline(side, baseline(bank.measures.cpu().numpy(), absolute_pitch=config.turn > 0))
     plan, plan_note = make_plan(config, validator, meta)
     manifest = {
         "architecture": name, "arch_config": dataclasses.asdict(arch),
@@ -302,7 +303,7 @@ def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettin
     batch_out = apply(bank.pixels[idx], d, *(None if t is None else t[idx] for t in (bank.landmarks, bank.depth)))
     if bank.measures is not None:  # a flipped face turns its head the other way
         if batch_out.landmarks is not None:  # a turned or blinking face shows other measures
-            m = torch.from_numpy(measures(batch_out.landmarks.cpu().numpy())).to(device)
+            m = measures(batch_out.landmarks)  # on the device: no copy to the CPU and back
             m = torch.where(torch.isfinite(m), m, bank.measures[idx])
         else:
             m = bank.measures[idx].clone()
