@@ -274,3 +274,19 @@ def test_interrupted_old_face_set_resumes_by_path(clip_b, tmp_path):
     s = extract([clip_b[0]], out, ExtractConfig(size=64, every_nth=2))
     assert s.frames_read == 6
     assert sorted(r["frame_index"] for r in FaceSet.open(out).records) == list(range(0, 24, 2))
+
+
+def test_landmarks_at_another_size_sit_on_the_resized_pixels(faceset_a):
+    """The face set's 64 px tensors (what training reads) keep each landmark on the pixels it marks in the
+    128 px crop: measured against the mask's centroid, which a halving resize maps pixel centre to centre."""
+    fs = FaceSet.open(faceset_a)
+    small = fs.load_tensors(64)
+    ys, xs = np.mgrid[:128, :128]
+    for i in range(0, len(fs), 6):
+        big_mask = fs.mask(i).astype(np.float64)
+        big_centre = np.array([(big_mask * xs).sum(), (big_mask * ys).sum()]) / big_mask.sum()
+        mask = small.masks[i, 0].numpy().astype(np.float64)
+        centre = np.array([(mask * xs[:64, :64]).sum(), (mask * ys[:64, :64]).sum()]) / mask.sum()
+        offset_big = fs.crop_landmarks(i).mean(0) - big_centre
+        offset = small.landmarks[i].numpy().mean(0) - centre
+        assert np.abs(offset - 0.5 * offset_big).max() < 0.08, (i, offset, 0.5 * offset_big)

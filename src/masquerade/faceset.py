@@ -34,6 +34,9 @@ from .faceset_sources import Source, face_file, file_order, find_entry, frame_pr
 from .outputs import claim_folder, partial_path
 from .records import AlignedFace, Frame
 
+# `load_tensors`' cache: a cache of another format is rebuilt. "2": landmarks on the resized pixels' centres
+# (format 1, unmarked, scaled them about the corner: 0.375 px off at 64 px from 256).
+CACHE_FORMAT = "2"
 
 
 @dataclass(frozen=True)
@@ -310,12 +313,14 @@ class FaceSet:
         return _decode_png(self.root, "masks", self._records[i])
 
     def crop_landmarks(self, i: int, size: int | None = None) -> np.ndarray:
-        """The face's landmarks in pixels of its aligned crop (rescaled to `size` if given)."""
+        """The face's landmarks in pixels of its aligned crop, or of that crop resized to `size` (`resize_crop`):
+        a resize maps pixel centres, x' = s·(x + 0.5) − 0.5, so the points move as the pixels do."""
         from .faces.align import transform_points
 
         r = self._records[i]
         pts = transform_points(np.asarray(r["landmarks"]), np.asarray(r["matrix"]))
-        return pts * ((size or self.size) / self.size)
+        s = (size or self.size) / self.size
+        return pts * s + (0.5 * s - 0.5)
 
     def load_tensors(self, size: int | None = None) -> FaceTensors:
         """All faces, masks and crop landmarks resized to `size`, cached beside the face set."""
@@ -338,7 +343,7 @@ class FaceSet:
             "landmarks": torch.from_numpy(np.stack(marks).astype(np.float32)),
         }
         with atomic.atomic_path(cache) as tmp:
-            save_file(tensors, str(tmp), metadata={"id": self.manifest["id"]})
+            save_file(tensors, str(tmp), metadata={"id": self.manifest["id"], "format": CACHE_FORMAT})
         return FaceTensors(tensors["faces"], tensors["masks"], tensors["landmarks"])
 
     def _read_cache(self, cache: Path, size: int) -> FaceTensors | None:
@@ -350,7 +355,8 @@ class FaceSet:
             return None
         try:
             with safe_open(str(cache), "pt") as f:
-                if (f.metadata() or {}).get("id") != self.manifest["id"]:
+                meta = f.metadata() or {}
+                if meta.get("id") != self.manifest["id"] or meta.get("format") != CACHE_FORMAT:
                     return None
                 t = {k: f.get_tensor(k) for k in ("faces", "masks", "landmarks")}
         except Exception:  # safetensors raises its own error types for every kind of damage; all mean rebuild

@@ -43,3 +43,23 @@ def test_convert_crop_matches_the_training_crop_within_one_grey_level(tmp_path):
     matrix = np.asarray(faces.records[0]["matrix"]) * (64 / 128)
     direct = warp_to_crop(frame, matrix, 64)
     assert np.abs(direct.astype(int) - training.astype(int)).max() > 8
+
+
+def test_a_model_size_face_goes_back_exactly_where_it_was_cut():
+    """A 64 px face made from a 256 px cut is pasted where its pixels came from: a resize maps pixel
+    centres, so the 64 px crop's matrix is scaled *and* shifted (scaled alone, it lands 1.5 px off)."""
+    from masquerade.convert.pipeline import FaceWork
+    from masquerade.convert.steps import paste
+    from masquerade.faces.align import resize_crop
+
+    ys, xs = np.mgrid[:300, :300].astype(np.float64)
+    blob = 255 * np.exp(-((xs - 131.3) ** 2 + (ys - 152.6) ** 2) / (2 * 9.0 ** 2))
+    frame = np.repeat(blob[..., None], 3, 2).round().astype(np.uint8)
+    matrix = np.array([[0.9, 0.1, -10.0], [-0.1, 0.9, 5.0]])  # frame -> 256 px crop: a turn, a scale and a shift
+    face = FaceWork(0, None, {}, landmarks=np.array([[100.0, 100.0], [200.0, 200.0]]), matrix=matrix, base=256)
+    for size in (64, 128, 256):
+        face.face = resize_crop(warp_to_crop(frame, matrix, 256), size)
+        face.mask = np.ones((size, size), np.float32)
+        out = paste(np.zeros_like(frame), face, lambda under, over, mask: over, erode=0.0, blur=0.0)[..., 0].astype(float)
+        centre = np.array([(out * xs).sum(), (out * ys).sum()]) / out.sum()
+        assert np.abs(centre - (131.3, 152.6)).max() < 0.2, (size, centre)
