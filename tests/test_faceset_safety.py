@@ -18,7 +18,7 @@ from masquerade import faceset_journal
 from masquerade.cli import main
 from masquerade.errors import FaceSetError, MasqueradeError, OutputError
 from masquerade.extract import ExtractConfig, extract
-from masquerade.faceset import FaceSet
+from masquerade.faceset import CACHE_FORMAT, FaceSet
 from masquerade.media import write_image
 from masquerade.samples import make_clip, portrait, write_clip
 
@@ -238,7 +238,7 @@ def test_damaged_manifest_field_is_one_clear_error(key, value, reference, tmp_pa
         FaceSet.open(out)
 
 
-@pytest.mark.parametrize("how", ["truncated", "binary", "empty", "other face set", "wrong shape"])
+@pytest.mark.parametrize("how", ["truncated", "binary", "empty", "other face set", "wrong shape", "older format"])
 def test_damaged_cache_is_rebuilt(how, reference, tmp_path):
     import torch
     from safetensors.torch import save_file
@@ -254,7 +254,10 @@ def test_damaged_cache_is_rebuilt(how, reference, tmp_path):
                   metadata={"id": "0" * 16})
     elif how == "wrong shape":  # right id, wrong contents (e.g. written by a build with a bug)
         save_file({"faces": fresh.faces[:5], "masks": fresh.masks[:5], "landmarks": torch.zeros(5, 478, 2)},
-                  str(cache), metadata={"id": FaceSet.open(out).manifest["id"]})
+                  str(cache), metadata={"id": FaceSet.open(out).manifest["id"], "format": CACHE_FORMAT})
+    elif how == "older format":  # right id and shapes, landmarks as an older build placed them (unmarked)
+        save_file({"faces": fresh.faces, "masks": fresh.masks, "landmarks": fresh.landmarks + 0.25}, str(cache),
+                  metadata={"id": FaceSet.open(out).manifest["id"]})
     else:
         _damage(cache, how)
     again = FaceSet.open(out).load_tensors(32)
