@@ -9,11 +9,13 @@ Per face:
 
 Face size is the distance between the outer eye corners: unlike the face's height it does not change when
 the jaw drops, and unlike an eye's own width it is one scale for mouth and eyes alike. Any pixel frame
-works (frame or aligned crop): the measures are ratios.
+works (frame or aligned crop): the measures are ratios. Each reading takes one face (478×2) or a batch
+(...×478×2), as a numpy array or a torch tensor (read on its device), and returns one value per face.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -30,42 +32,67 @@ BLINK_RATIO = 0.45  # a frame is "closed" when the eye opening drops below this 
 # (0.45: real clips show squints at ~0.5 of the open level that are not closures; closed lids sit at ~0.2)
 
 
-def face_scale(landmarks: np.ndarray) -> float:
+def _reading(fn):
+    """A reading of one face (478×2 → float) or of a batch (...×478×2 → one value per face), from a numpy array
+    (float64) or a torch tensor (float32, on its device): `fn(points, namespace)` is written once for both."""
+
+    @functools.wraps(fn)
+    def read(landmarks):
+        if not isinstance(landmarks, np.ndarray) and type(landmarks).__module__.startswith("torch"):
+            import torch
+
+            return fn(landmarks.float(), torch)
+        pts = np.asarray(landmarks, np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = fn(pts, np)
+        return float(out) if pts.ndim == 2 else out
+
+    return read
+
+
+def distance(pts, i, j):
+    """Distance between points i and j (indices or index arrays) of ...×K×2 points."""
+    return (((pts[..., i, :] - pts[..., j, :]) ** 2).sum(-1)) ** 0.5
+
+
+def _gap(pts, pairs: np.ndarray):
+    return distance(pts, pairs[:, 0], pairs[:, 1]).mean(-1)
+
+
+def over_face_scale(pts, xp, value):
+    """`value` over the face size, NaN where the face size is not a positive number."""
+    scale = distance(pts, *EYE_CORNERS)
+    return xp.where(xp.isfinite(scale) & (scale > 0), value / scale, value * float("nan"))
+
+
+@_reading
+def face_scale(pts, xp):
     """Distance between the outer eye corners, in the landmarks' pixels."""
-    pts = np.asarray(landmarks, np.float64)
-    return float(np.linalg.norm(pts[EYE_CORNERS[0]] - pts[EYE_CORNERS[1]]))
+    return distance(pts, *EYE_CORNERS)
 
 
-def _gap(pts: np.ndarray, pairs: np.ndarray) -> float:
-    return float(np.linalg.norm(pts[pairs[:, 0]] - pts[pairs[:, 1]], axis=1).mean())
-
-
-def mouth_opening(landmarks: np.ndarray) -> float:
+@_reading
+def mouth_opening(pts, xp):
     """Inner-lip gap over face size (about 0 closed, 0.3-0.5 wide open); NaN for a degenerate face."""
-    pts = np.asarray(landmarks, np.float64)
-    scale = face_scale(pts)
-    return _gap(pts, MOUTH_PAIRS) / scale if scale > 0 else float("nan")
+    return over_face_scale(pts, xp, _gap(pts, MOUTH_PAIRS))
 
 
-def eye_opening(landmarks: np.ndarray) -> float:
+@_reading
+def eye_opening(pts, xp):
     """Lid gap over face size, both eyes averaged (about 0.06-0.1 open, ~0.02 closed)."""
-    pts = np.asarray(landmarks, np.float64)
-    scale = face_scale(pts)
-    if scale <= 0:
-        return float("nan")
-    return 0.5 * (_gap(pts, RIGHT_EYE_PAIRS) + _gap(pts, LEFT_EYE_PAIRS)) / scale
+    return over_face_scale(pts, xp, 0.5 * (_gap(pts, RIGHT_EYE_PAIRS) + _gap(pts, LEFT_EYE_PAIRS)))
 
 
-def yaw_proxy(landmarks: np.ndarray) -> float:
+@_reading
+def yaw_proxy(pts, xp):
     """Head turn in degrees-like units from aligned-crop landmarks (roll removed): asin of the nose tip's offset
     between the two cheek edges (0 frontal, ± to either side; close to degrees for moderate turns)."""
-    pts = np.asarray(landmarks, np.float64)
-    left = pts[NOSE_TIP, 0] - pts[RIGHT_CHEEK, 0]
-    right = pts[LEFT_CHEEK, 0] - pts[NOSE_TIP, 0]
+    x = pts[..., 0]
+    left, right = x[..., NOSE_TIP] - x[..., RIGHT_CHEEK], x[..., LEFT_CHEEK] - x[..., NOSE_TIP]
     total = left + right
-    if not np.isfinite(total) or total <= 0:
-        return float("nan")
-    return float(np.degrees(np.arcsin(np.clip((left - right) / total, -1.0, 1.0))))
+    ratio = (left - right) / total
+    asin, clip = (np.arcsin, lambda v: np.clip(v, -1.0, 1.0)) if xp is np else (xp.asin, lambda v: v.clamp(-1.0, 1.0))
+    return xp.where(total > 0, asin(clip(ratio)) * (180.0 / np.pi), ratio * float("nan"))
 
 
 def openings(sequence: Sequence[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:

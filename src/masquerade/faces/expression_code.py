@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expression import (EYE_CORNERS, LEFT_CHEEK, LEFT_EYE_PAIRS, MOUTH_CORNERS, MOUTH_PAIRS, NOSE_TIP, RIGHT_CHEEK,
-                         RIGHT_EYE_PAIRS)
+from .expression import (EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, distance, eye_opening, face_scale, mouth_opening,
+                         over_face_scale, yaw_proxy)
 
 MEASURES = ("mouth", "eyes", "smile", "yaw", "pitch")
 YAW = MEASURES.index("yaw")  # the one measure a horizontal flip changes (its sign)
@@ -36,41 +36,24 @@ def measures(landmarks):
     """float32 N×5 (`MEASURES`) for N×478×2 aligned-crop landmarks (NaN where a face is degenerate).
 
     A numpy array gives a numpy array; a torch tensor gives a tensor on its device, so the trainer reads the
-    measures of faces it has just turned or blinked without a copy to the CPU and back each step. One
-    vectorised formula for both (the per-face readings in `faces.expression` say what each one means)."""
-    if isinstance(landmarks, np.ndarray) or not type(landmarks).__module__.startswith("torch"):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return _measures(np.asarray(landmarks, np.float64).reshape(-1, 478, 2), np).astype(np.float32)
-    import torch
+    measures of faces it has just turned or blinked without a copy to the CPU and back each step (the
+    readings of `faces.expression` take either)."""
+    torch_like = not isinstance(landmarks, np.ndarray) and type(landmarks).__module__.startswith("torch")
+    if torch_like:
+        import torch as xp
 
-    return _measures(landmarks.reshape(-1, 478, 2).float(), torch)
-
-
-def _measures(pts, xp):
-    """`measures` on N×478×2 points with `xp` = numpy or torch (only operations the two spell alike, plus
-    the three that differ: arcsin, clip, where)."""
-    torch_like = xp is not np
-    asin = xp.asin if torch_like else np.arcsin
-    clip = (lambda v: v.clamp(-1.0, 1.0)) if torch_like else (lambda v: np.clip(v, -1.0, 1.0))
-
-    def dist(i, j):
-        return (((pts[:, i] - pts[:, j]) ** 2).sum(-1)) ** 0.5
-
-    def gap(pairs):
-        return dist(pairs[:, 0], pairs[:, 1]).mean(-1)
-
-    x, y = pts[..., 0], pts[..., 1]
-    scale = dist(EYE_CORNERS[0], EYE_CORNERS[1])
-    left, right = x[:, NOSE_TIP] - x[:, RIGHT_CHEEK], x[:, LEFT_CHEEK] - x[:, NOSE_TIP]
-    total = left + right
-    yaw = asin(clip((left - right) / total)) * (180.0 / np.pi)
-    out = xp.stack([gap(MOUTH_PAIRS) / scale,
-                    0.5 * (gap(RIGHT_EYE_PAIRS) + gap(LEFT_EYE_PAIRS)) / scale,
-                    dist(MOUTH_CORNERS[0], MOUTH_CORNERS[1]) / scale,
-                    xp.where(total > 0, yaw, yaw * float("nan")),
-                    (y[:, NOSE_TIP] - 0.5 * (y[:, EYE_CORNERS[0]] + y[:, EYE_CORNERS[1]])) / scale], 1)
-    degenerate = ~(xp.isfinite(scale) & (scale > 0))
-    return xp.where(degenerate[:, None], out * float("nan"), out)
+        pts = landmarks.reshape(-1, 478, 2).float()
+    else:
+        xp, pts = np, np.asarray(landmarks, np.float64).reshape(-1, 478, 2)
+    y = pts[..., 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        smile = distance(pts, *MOUTH_CORNERS)
+        pitch = y[:, NOSE_TIP] - 0.5 * (y[:, EYE_CORNERS[0]] + y[:, EYE_CORNERS[1]])
+        out = xp.stack([mouth_opening(pts), eye_opening(pts), over_face_scale(pts, xp, smile), yaw_proxy(pts),
+                        over_face_scale(pts, xp, pitch)], 1)
+        scale = face_scale(pts)
+        out = xp.where((xp.isfinite(scale) & (scale > 0))[:, None], out, out * float("nan"))  # degenerate: all NaN
+    return out if torch_like else out.astype(np.float32)
 
 
 def baseline(values: np.ndarray, absolute_pitch: bool = False) -> np.ndarray:

@@ -43,11 +43,8 @@ class FaceFeatures:
 
 def face_features(landmarks: np.ndarray) -> FaceFeatures:
     """Yaw, mouth opening and eye state of N faces from their N×478×2 crop landmarks."""
-    lms = np.asarray(landmarks, np.float64)
-    yaw = np.array([yaw_proxy(p) for p in lms])
-    mouth = np.array([mouth_opening(p) for p in lms])
-    eyes = np.array([eye_opening(p) for p in lms])
-    return FaceFeatures(yaw, mouth, closed_frames(eyes))
+    lms = np.asarray(landmarks, np.float64).reshape(-1, 478, 2)
+    return FaceFeatures(yaw_proxy(lms), mouth_opening(lms), closed_frames(eye_opening(lms)))
 
 
 def _targets(bins: np.ndarray, strength: float, max_boost: float) -> dict[int, float]:
