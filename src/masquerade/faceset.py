@@ -313,14 +313,11 @@ class FaceSet:
         return _decode_png(self.root, "masks", self._records[i])
 
     def crop_landmarks(self, i: int, size: int | None = None) -> np.ndarray:
-        """The face's landmarks in pixels of its aligned crop, or of that crop resized to `size` (`resize_crop`):
-        a resize maps pixel centres, x' = s·(x + 0.5) − 0.5, so the points move as the pixels do."""
-        from .faces.align import transform_points
+        """The face's landmarks in pixels of its aligned crop, or of that crop resized to `size` (`resize_crop`)."""
+        from .faces.align import resized_matrix, transform_points
 
         r = self._records[i]
-        pts = transform_points(np.asarray(r["landmarks"]), np.asarray(r["matrix"]))
-        s = (size or self.size) / self.size
-        return pts * s + (0.5 * s - 0.5)
+        return transform_points(np.asarray(r["landmarks"]), resized_matrix(r["matrix"], self.size, size or self.size))
 
     def load_tensors(self, size: int | None = None) -> FaceTensors:
         """All faces, masks and crop landmarks resized to `size`, cached beside the face set."""

@@ -47,13 +47,10 @@ class FaceWork:
 
     def matrix_for(self, size: int) -> np.ndarray:
         """frame -> crop of side `size`, the crop being `resize_crop` of the one `matrix` cuts (and the model's
-        faces resized back up the same way). A resize maps pixel *centres*: x' = s·(x + 0.5) − 0.5, so the
-        matrix scales by s and shifts by s/2 − 1/2. Scaling alone put a 64 px face pasted from a 256 px cut
-        1.5 px (of 256) up and left of its place, and its landmarks and hull that much off its pixels."""
-        s = float(size) / self.base
-        matrix = self.matrix * s
-        matrix[:, 2] += 0.5 * s - 0.5
-        return matrix
+        faces resized back up the same way)."""
+        from ..faces.align import resized_matrix
+
+        return resized_matrix(self.matrix, self.base, size)
 
 
 @dataclass

@@ -172,6 +172,16 @@ def resize_crop(crop: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
+def resized_matrix(matrix: np.ndarray, base: int, size: int) -> np.ndarray:
+    """frame -> crop matrix for `resize_crop` of the `base` px crop `matrix` cuts, at `size` px. A resize maps
+    pixel *centres*, x' = s·(x + 0.5) − 0.5 with s = size/base, so the matrix scales by s and shifts by s/2 − 1/2
+    (scaled alone, a 64 px crop of a 256 px cut sits 1.5 px of 256 up and left of its pixels)."""
+    s = float(size) / base
+    out = np.asarray(matrix, np.float64) * s
+    out[:, 2] += 0.5 * s - 0.5
+    return out
+
+
 def warp_to_frame(crop: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
     """Put a crop (or its mask) back into frame geometry with the inverse of `matrix`; outside is zero."""
     import cv2
