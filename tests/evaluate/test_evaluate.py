@@ -22,7 +22,11 @@ def test_evaluate_against_itself_and_against_another_person(clip_a, faceset_a, f
     assert max(same.pose_error_deg.values()) < 2.0, same.pose_error_deg  # 0.34 at most on the dev VM
     assert same.pose_corr["roll"] > 0.95  # the clip rolls the portrait; the output rolls with it (0.9998)
     assert max(abs(v) for v in same.pose_offset_deg.values()) < 1.0
-    assert max(same.pose_motion_error_deg.values()) <= max(same.pose_error_deg.values()) + 1e-9
+    # without the offset the error stays small; mean |Δ − offset| is not bounded by mean |Δ| (CI read 0.30475
+    # against 0.30469 once), only by mean |Δ| + |offset|, per axis
+    assert max(same.pose_motion_error_deg.values()) < 2.0, same.pose_motion_error_deg
+    for axis, motion in same.pose_motion_error_deg.items():
+        assert motion <= same.pose_error_deg[axis] + abs(same.pose_offset_deg[axis]) + 1e-9
     assert same.expression_error < 0.02
     # the generated clip moves a still portrait (no expression change), so the openings barely vary and their
     # correlation is mostly landmark noise; the identity swap must still reproduce them closely, frame by frame.
