@@ -8,6 +8,10 @@ training's `--precision auto` would pick it), with both rates beside it.
 
 Samples count A and B faces (a batch of 16 per side is 32 samples). Synthetic uint8 faces on the device;
 the numbers do not depend on pixel content. On a shared CPU they are noisy: the JSON records the load.
+
+Machines differ 2-3x, so each model's rate comes with `share_of_gemm_ceiling`: the median over steps of the
+step's achieved GFLOP/s over a 2048 x 2048 matmul's (best of two) timed just before it, in the same precision
+(fp32, or bf16 for bf16 math). `original` at batch 16/side should reach 0.85 of it on any CPU.
 """
 
 from __future__ import annotations
@@ -16,14 +20,20 @@ import argparse
 import json
 import os
 import platform
+import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from masquerade.models import build_model, model_cost
-from masquerade.train.augment import AugmentSettings, augment, sample_indices
-from masquerade.train.config import TrainConfig, resolve_precision
-from masquerade.train.step import StepRunner
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import gemm_probe  # noqa: E402
+
+from masquerade.models import build_model, model_cost  # noqa: E402
+from masquerade.train.augment import AugmentSettings, augment, sample_indices  # noqa: E402
+from masquerade.train.config import TrainConfig, resolve_precision  # noqa: E402
+from masquerade.train.step import StepRunner  # noqa: E402
 
 DEFAULT_STEPS = {"original": 3, "hd": 1, "lite": 15}
 
@@ -38,6 +48,7 @@ def bench_model(name: str, device: torch.device, steps: int, precision: str, com
     net = build_model(name).to(device)
     cost = model_cost(build_model(name))
     plan = resolve_precision(precision, device)
+    probe = gemm_probe(device.type, "float32" if plan.label == "fp32" else "bfloat16")
     channels_last = plan.channels_last
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
@@ -48,7 +59,10 @@ def bench_model(name: str, device: torch.device, steps: int, precision: str, com
     aug = AugmentSettings()
     t_data = t_step = 0.0
     first_step_s = None
+    ceilings, shares = [], []
+    step_gflop = cost["gflop_train"] * 2 * batch
     for i in range(steps + 1):  # step 0 is warm-up (allocations, compile)
+        ceiling = max(probe(), probe())
         t0 = time.perf_counter()
         a = augment(bank[sample_indices(64, batch, gen).to(device)], gen, aug)
         b = augment(bank[sample_indices(64, batch, gen).to(device)], gen, aug)
@@ -62,14 +76,19 @@ def bench_model(name: str, device: torch.device, steps: int, precision: str, com
             continue
         t_data += t1 - t0
         t_step += t2 - t1
+        ceilings.append(ceiling)
+        shares.append(step_gflop / (t2 - t0) / ceiling)
     per_step = (t_data + t_step) / steps
+    achieved = step_gflop / per_step
     return {
         "batch_per_side": batch, "size": s, "steps_timed": steps,
         "samples_per_s": round(2 * batch / per_step, 2), "ms_per_step": round(per_step * 1000, 1),
         "ms_data_augment": round(t_data / steps * 1000, 1), "ms_forward_backward_opt": round(t_step / steps * 1000, 1),
         "data_share": round(t_data / (t_data + t_step), 4), "first_step_s": round(first_step_s, 2),
         "params_m": round(cost["params"] / 1e6, 2), "gflop_train_per_sample": round(cost["gflop_train"], 2),
-        "achieved_gflop_s": round(cost["gflop_train"] * 2 * batch / per_step, 1),
+        "achieved_gflop_s": round(achieved, 1), "gemm_ceiling_gflop_s": round(statistics.median(ceilings), 1),
+        "share_of_gemm_ceiling": round(statistics.median(shares), 3),
+        "share_of_gemm_ceiling_range": [round(min(shares), 3), round(max(shares), 3)],
         "precision": plan.label, "channels_last": channels_last, "compile": compile_,
     }
 

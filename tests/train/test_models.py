@@ -69,3 +69,47 @@ def test_original_matches_the_classic_network_cost():
 def test_patch_discriminator_gives_a_map_of_logits():
     out = PatchDiscriminator()(torch.rand(2, 3, 64, 64))
     assert out.shape == (2, 1, 8, 8)
+
+
+@pytest.mark.parametrize("shape", [(2, 64, 8, 8, 5, 2), (3, 32, 4, 4, 3, 1), (2, 16, 8, 8, 3, 1)],
+                         ids=["5x5-stride2-to-4x4", "3x3-at-4x4", "3x3-at-8x8"])
+def test_small_map_conv_as_a_matrix_product_matches_the_convolution(shape):
+    """The layers next to the bottleneck run as unfold + GEMM on the CPU (models.layers.Conv2d): same
+    output and the same gradients for input, weight and bias as torch's convolution."""
+    from torch.nn import functional as F
+
+    from masquerade.models.layers import Conv2d
+
+    n, cin, h, w, k, stride = shape
+    conv = Conv2d(cin, 1024, k, stride=stride, padding=k // 2)
+    x = torch.randn(n, cin, h, w, requires_grad=True)
+    assert conv._as_gemm(x) is not None  # the GEMM path is the one under test
+    y = conv(x)
+    ref_x = x.detach().clone().requires_grad_()
+    ref = F.conv2d(ref_x, conv.weight, conv.bias, stride, k // 2)
+    assert y.shape == ref.shape and y.is_contiguous()
+    torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-5)
+    g = torch.randn_like(y)
+    gx, gw, gb = torch.autograd.grad(y, (x, conv.weight, conv.bias), g)
+    rx, rw, rb = torch.autograd.grad(ref, (ref_x, conv.weight, conv.bias), g)
+    for ours, theirs in ((gx, rx), (gw, rw), (gb, rb)):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_only_small_wide_layers_take_the_matrix_product():
+    """`original`'s encoder end, bottleneck upscale and decoders' first upscale (4x4 and 8x8 maps, 1024+
+    channels out) switch; its larger maps, narrower layers and every `lite` layer stay convolutions."""
+    from masquerade.models.layers import Conv2d
+
+    def switched(net, s):
+        taken = []
+        hooks = [m.register_forward_hook(lambda m, i, o, name=name: taken.append(name) if m._as_gemm(i[0]) else None)
+                 for name, m in net.named_modules() if isinstance(m, Conv2d)]
+        with torch.no_grad():
+            net.reconstruct(torch.rand(1, 3, s, s), torch.rand(1, 3, s, s))
+        for h in hooks:
+            h.remove()
+        return sorted(set(taken))
+
+    assert switched(build_model("original"), 64) == ["decoders.a.0.0.0", "decoders.b.0.0.0", "encoder.3.0", "inter.1.0"]
+    assert switched(build_model("lite"), 64) == []
