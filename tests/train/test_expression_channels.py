@@ -109,6 +109,12 @@ def test_training_with_the_turn_reads_the_nod_absolute(faceset_a, faceset_b, tin
         own = baseline(measures(fs.load_tensors(64).landmarks.numpy()[kept]))
         assert np.allclose(saved[i, :2].numpy(), own[:2], atol=1e-6) and float(saved[i, 2]) == pytest.approx(USUAL[2])
         assert abs(float(own[2]) - USUAL[2]) > 1e-3  # the test's faces do differ from the typical nose drop
+    # resumed with the turn off, the reading stays as created, and the user is told so
+    resumed = train(faceset_a, faceset_b, tmp_path / "m", dataclasses.replace(config, steps=3, turn=0.0))
+    assert any("keeps reading the nod as it was created" in n for n in resumed.notes), resumed.notes
+    assert torch.equal(open_model(tmp_path / "m", "cpu").net.expression.baseline, saved)
+    same = train(faceset_a, faceset_b, tmp_path / "m", dataclasses.replace(config, steps=4))
+    assert not any("nod" in n for n in same.notes), same.notes
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_NETS))

@@ -97,6 +97,7 @@ def train(
     elif config.init_from:
         warm = load_warm_start(config.init_from, name, arch, config.init_decoders)
         notes += [warm.note] if warm.note else []
+    notes += _nod_reading_note(saved, arch, config)
     ranks, device = distributed.setup(resolve_device(config.device))
     try:
         with torch_threads(config.threads), env_defaults(_inductor_env(config)):  # this run's, given back after
@@ -147,13 +148,14 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     if not resumed and getattr(net, "expression", None) is not None:  # each person's usual face, kept in the weights
         # (the nod read alike for both people when the turn shows each decoder its person at other tilts)
         for side, bank in (("a", bank_a), ("b", bank_b)):
-            net.expression.set_baseline(side, baseline(bank.measures.cpu().numpy(), absolute_pitch=config.turn > 0))
+            net.expression.set_baseline(side, baseline(bank.measures.cpu().numpy(),
+                                                       absolute_pitch=_nod_reading(saved, config) == "absolute"))
     plan, plan_note = make_plan(config, validator, meta)
     manifest = {
         "architecture": name, "arch_config": dataclasses.asdict(arch),
         "size": arch.size, "template": fs_a.manifest.get("template"), "coverage": fs_a.manifest.get("coverage"),
         "facesets": {"a": _record(saved, "a", str(fs_a.manifest.get("id"))), "b": _record(saved, "b", str(fs_b.manifest.get("id")))},
-        "train_config": config.to_json(), "precision": precision.label,
+        "train_config": config.to_json(), "precision": precision.label, "nod_reading": _nod_reading(saved, config),
         "init_from": warm.record() if warm else (saved or {}).get("init_from"),
         # crop side of each face set: convert cuts its input faces at this size, as the face set cache did
         "faceset_size": {"a": int(fs_a.manifest.get("size", arch.size)), "b": int(fs_b.manifest.get("size", arch.size))},
@@ -272,6 +274,28 @@ def _notes(resumed: Resumed | None, guard: Guard) -> tuple[str, ...]:
                      f"(see the rollback lines in metrics.jsonl); the learning rate is now {guard.lr_scale:g}x the "
                      "scheduled one")
     return tuple(notes)
+
+
+def _nod_reading_note(saved: dict[str, Any] | None, arch, config: TrainConfig) -> list[str]:
+    """A model's nod reading is fitted once, when it is created (against a typical face with the turn, against
+    each person's usual tilt without it) and lives in its weights; switching the turn on a resume cannot change
+    it, so say so rather than let the user believe it did."""
+    if saved is None or not getattr(arch, "expression", 0):
+        return []
+    was = _nod_reading(saved, config) == "absolute"
+    if was == (config.turn > 0):
+        return []
+    reading = "against a typical face (it was created with the turn)" if was else "against each person's usual tilt"
+    return [f"the turn is now {'on' if config.turn > 0 else 'off'}, but this model keeps reading the nod as it was "
+            f"created, {reading}; only the augmentation changes. Start a new model folder to change the reading"]
+
+
+def _nod_reading(saved: dict[str, Any] | None, config: TrainConfig) -> str:
+    """How the model's expression code reads the nod: chosen at creation, recorded in the manifest, kept by
+    every resume. Models saved before the record read it relative to each person (the only reading then)."""
+    if saved is not None:
+        return str(saved.get("nod_reading", "relative"))
+    return "absolute" if config.turn > 0 else "relative"
 
 
 def _precision(config: TrainConfig, device: torch.device, saved: dict[str, Any] | None,
