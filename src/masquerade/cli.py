@@ -92,7 +92,7 @@ def _ctrl_c_stops(saving: str) -> Iterator[Callable[[], bool]]:
 
 @app.command()
 def verify(
-    files: List[Path] = typer.Argument(..., help="Images or videos to check."),
+    files: List[Path] = typer.Argument(..., help="Images or videos to check; a folder checks the images and videos in it."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per file instead of a verdict line."),
 ) -> None:
     """Check files for Masquerade's marks: the signed C2PA manifest and the invisible watermark.
@@ -104,9 +104,10 @@ def verify(
     from rich.markup import escape
 
     from .provenance import verify as run_verify
+    from .provenance.verify import files_to_verify
 
     worst = 0
-    for path in files:
+    for path in files_to_verify(files):
         verdict = run_verify(path)
         worst = max(worst, verdict.exit_code)
         if as_json:

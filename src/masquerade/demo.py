@@ -9,14 +9,17 @@ model never saw. The model is the `lite` network, trained from scratch in this r
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .convert import ConvertConfig, convert
+from .errors import MasqueradeError
 from .evaluate.run import EvalReport, evaluate, reconstruction
 from .extract import ExtractConfig, ExtractSummary, extract
 from .faceset import FaceSet
+from .outputs import claim_folder
 from .provenance import verify
 from .records import ProgressFn, no_progress
 from .samples import make_clip, write_clip
@@ -93,11 +96,39 @@ def _train_within(result: DemoResult, seconds: float, progress: ProgressFn, mode
     result.samples_per_s = done.samples_per_second or first.samples_per_second
 
 
+MARKER = ".masquerade-demo"  # written first into a demo folder: a later run may add to it and replace its files
+
+
+def _is_earlier_demo(folder: Path) -> bool:
+    """A demo folder written before the marker existed: its summary.json is the demo's own."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and {"train_steps", "verdicts", "report"} <= summary.keys()
+
+
+def claim_demo_folder(out_dir: Path, minutes: float, frames: int) -> None:
+    """Refuse, before anything is written, a budget or clip length the demo cannot use and a folder that is
+    not the demo's: it rewrites report.html, summary.json, input/, output/ and model/ of its folder, so it
+    only writes into a new or empty folder or one an earlier demo made (nothing else of the user's is touched)."""
+    if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and 0 < minutes <= 24 * 60):
+        raise MasqueradeError(f"--minutes must be a number above 0 and at most 1440, not {minutes}")
+    if not 8 <= frames <= 2000:
+        raise MasqueradeError(f"--frames must be a whole number from 8 to 2000, not {frames}")
+    if out_dir.is_dir() and not (out_dir / MARKER).exists() and _is_earlier_demo(out_dir):
+        return
+    claim_folder(out_dir, (MARKER,))
+
+
 def run_demo(out_dir: str | Path, minutes: float = 10.0, frames: int = 48, model: str = "lite",
              progress: ProgressFn = no_progress) -> DemoResult:
     """The whole pipeline within about `minutes` (training gets what the other steps leave)."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
+    claim_demo_folder(out_dir, minutes, frames)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).touch()
     result = DemoResult(out_dir)
     result.clips = make_demo_clips(out_dir, frames)
     for key, clip in result.clips.items():

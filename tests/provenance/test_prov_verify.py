@@ -129,3 +129,19 @@ def test_verdict_is_frozen_and_serialisable(swapped_jpg):
     assert d["status"] == "synthetic" and d["exit_code"] == 0 and d["marks_found"] is True
     assert d["summary"] == v.summary and d["model_hash"] == HASH
     assert isinstance(Verdict(path="x", status="none").to_dict()["manifest_errors"], list)
+
+
+def test_a_folder_is_checked_file_by_file(tmp_path, swapped_jpg, photos, capsys):
+    """`masquerade verify FOLDER` checks the images and videos directly in it (a convert's output folder); a
+    folder with none is an error verdict of its own, not 'no such file'."""
+    from masquerade.cli import main
+
+    cv2.imwrite(str(tmp_path / "plain.png"), photos["grace_hopper"][:, :, ::-1])
+    (tmp_path / "notes.txt").write_text("not media")
+    (tmp_path / "empty").mkdir()
+    assert main(["verify", str(tmp_path)]) == 1  # plain.png carries no marks
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0].rsplit("/", 1)[-1] for line in lines] == ["plain.png", "swap.jpg"], lines
+    assert "no Masquerade marks" in lines[0] and "synthetic" in lines[1]
+    assert main(["verify", str(tmp_path / "empty")]) == 2
+    assert "a folder without images or videos" in capsys.readouterr().out

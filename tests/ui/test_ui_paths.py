@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from masquerade.ui.server import BindRefused, check_bind
+from masquerade.ui.server import BindRefused, check_bind, check_port
 from masquerade.ui.workspace import PathRefused, UploadRefused, Workspace, check_name
 
 
@@ -110,3 +110,24 @@ def test_bind_needs_a_login_off_loopback():
     for host in ("0.0.0.0", "192.168.1.4", "my-host.example"):
         with pytest.raises(BindRefused, match="MASQUERADE_UI_AUTH"):
             check_bind(host, None)
+
+
+def test_a_bad_or_taken_port_is_one_line_before_anything_is_made(tmp_path, monkeypatch):
+    import socket
+
+    from masquerade.ui.server import serve
+
+    for port in (0, 99999, -1):
+        with pytest.raises(BindRefused, match="from 1 to 65535"):
+            check_port("127.0.0.1", port)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(BindRefused, match=f"cannot listen on 127.0.0.1:{port}.*--port"):
+            check_port("127.0.0.1", port)
+        monkeypatch.delenv("MASQUERADE_UI_AUTH", raising=False)
+        with pytest.raises(BindRefused):
+            serve(port=port, workspace=tmp_path / "ws")
+    assert not (tmp_path / "ws").exists()  # refused before the workspace folder was created
+    check_port("127.0.0.1", port)  # free again

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterable
 
 from masquerade.errors import MasqueradeError
 
@@ -122,10 +123,25 @@ def _watermark(path: Path) -> tuple[watermark.Detection, int]:
     return watermark.decode_frames(frames), len(frames)
 
 
+def files_to_verify(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The files `verify` checks for these paths: a folder stands for the images and videos directly in it,
+    sorted by name (the folder a convert wrote, a download folder); anything else is checked as given, so a
+    missing file or an empty folder still gets its own error verdict."""
+    from ..media import is_media
+
+    files: list[Path] = []
+    for path in map(Path, paths):
+        inside = sorted(p for p in path.iterdir() if p.is_file() and is_media(p)) if path.is_dir() else [path]
+        files += inside or [path]
+    return files
+
+
 def verify(path: str | os.PathLike[str]) -> Verdict:
     """Check one image or video for Masquerade's manifest and watermark. Never raises for a bad file."""
     p = Path(path)
     try:
+        if p.is_dir():
+            raise MasqueradeError(f"{p}: a folder without images or videos in it")
         if not p.is_file():
             raise MasqueradeError(f"{p}: no such file")
         report: ManifestReport = read_manifest(p, trust_anchor())

@@ -8,6 +8,7 @@ no address that looks usable.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -42,6 +43,25 @@ def check_bind(host: str, logins: Logins | None) -> None:
         raise BindRefused(f"refusing to listen on {host} without a login: anyone who can reach this machine could "
                           f"use your models and files. Put user:password in ${AUTH_ENV} or in a file passed with "
                           "--auth-file (chmod 600), or use --host 127.0.0.1")
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port out of range or already taken before anything is created (the workspace folder, Gradio's
+    server): one line the user can act on instead of a socket traceback."""
+    if not 1 <= port <= 65535:
+        raise BindRefused(f"--port must be a whole number from 1 to 65535, not {port}")
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise BindRefused(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: a closed port's
+        try:  # TIME_WAIT does not count as taken
+            probe.bind(address)
+        except OSError as exc:
+            raise BindRefused(f"cannot listen on {host}:{port} ({exc.strerror}); is another UI running? "
+                              "Choose another with --port") from None
 
 
 def require_gradio() -> None:
@@ -86,6 +106,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth_file: Path | None = No
     """
     logins = load_credentials(auth_file)
     check_bind(host, logins)
+    check_port(host, port)
     require_gradio()
     from .app import build_app
 
