@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Self
 
 from .outputs import partial_path
 
@@ -48,3 +48,24 @@ def write_json(path: str | Path, obj: Any, sort_keys: bool = False, durable: boo
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+class FinishOrAbort:
+    """A context manager for writers whose output only counts when complete: leaving the `with` normally
+    calls `close()` (finish and publish), leaving it by an exception calls `abort()` (nothing half-written is
+    left at the output path). Subclasses define both."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -17,13 +17,14 @@ from typing import Iterable
 
 import numpy as np
 
+from ..atomic import FinishOrAbort
 from ..errors import MediaError
 from .reader import ColorTags
 
 TIME_BASE = Fraction(1, 90000)  # the MPEG clock: timestamps of common frame rates are whole ticks
 
 
-class VideoWriter:
+class VideoWriter(FinishOrAbort):
     """H.264 MP4 writer. Audio comes from another file (stream copy) or from PCM samples.
 
     `write(frame, timestamp)` places the frame at `timestamp` seconds (the source frame's time); without
@@ -125,15 +126,6 @@ class VideoWriter:
         finally:
             if self._audio_in is not None:
                 self._audio_in.close()
-
-    def __enter__(self) -> "VideoWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, audio: np.ndarray | None = None,

@@ -17,11 +17,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Callable
 
 import numpy as np
 
+from masquerade.atomic import FinishOrAbort
 from masquerade.errors import MediaError, OutputError, ProvenanceError
 
 from masquerade.outputs import claim_file, partial_path, sweep_partials
@@ -128,7 +128,7 @@ def write_synthetic_image(path: str | os.PathLike[str], rgb: np.ndarray, provena
         raise
 
 
-class SyntheticVideoWriter:
+class SyntheticVideoWriter(FinishOrAbort):
     """H.264 MP4 writer for synthetic frames: each frame is watermarked; the file is signed on close."""
 
     def __init__(self, path: str | os.PathLike[str], fps: float, width: int, height: int, provenance: Provenance,
@@ -191,18 +191,8 @@ class SyntheticVideoWriter:
         except Exception:  # noqa: BLE001 - already failing or already closed; the files are removed next
             pass
 
-    def __enter__(self) -> SyntheticVideoWriter:
-        return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-class IntermediateVideoWriter:
+class IntermediateVideoWriter(FinishOrAbort):
     """A piece of a synthetic video made in parallel: every frame watermarked, no audio, unsigned, hidden.
 
     The piece appears at `path` only when complete (temp file + `os.replace`), so a killed worker never
@@ -241,15 +231,6 @@ class IntermediateVideoWriter:
             self._writer.abort()
         finally:
             self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> "IntermediateVideoWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def publish_joined_video(build: Callable[[Path], object], output: str | os.PathLike[str], provenance: Provenance) -> Path:
