@@ -53,6 +53,27 @@ def test_ssim_and_loss_are_zero_for_a_perfect_reconstruction():
     assert float(reconstruction_loss(x, mask, x, mask, prio, LossWeights())) < 1e-6
 
 
+def test_the_banded_blur_is_the_zero_padded_separable_convolution():
+    """SSIM's blur as two banded matrix products (the CPU's fast path) equals the depthwise convolutions it
+    replaced, forward and backward, also for a lopsided kernel (orientation) and a non-square image."""
+    import torch.nn.functional as F
+
+    from masquerade.train.losses import _blur
+
+    g = torch.tensor([0.1, 0.5, 0.3, 0.07, 0.03])
+    x = torch.rand(2, 3, 20, 33, requires_grad=True)
+    ref_x = x.detach().clone().requires_grad_()
+    c, k = 3, g.numel()
+    ref = F.conv2d(ref_x, g.view(1, 1, 1, k).expand(c, 1, 1, k), padding=(0, k // 2), groups=c)
+    ref = F.conv2d(ref, g.view(1, 1, k, 1).expand(c, 1, k, 1), padding=(k // 2, 0), groups=c)
+    ours = _blur(x, g)
+    torch.testing.assert_close(ours, ref)
+    w = torch.rand_like(ref)
+    (ours * w).sum().backward()
+    (ref * w).sum().backward()
+    torch.testing.assert_close(x.grad, ref_x.grad)
+
+
 def test_errors_in_eyes_and_mouth_cost_more_and_errors_outside_the_mask_cost_little():
     target = torch.full((1, 3, 32, 32), 0.5)
     mask = torch.zeros(1, 1, 32, 32)
