@@ -32,17 +32,26 @@ BLINK_RATIO = 0.45  # a frame is "closed" when the eye opening drops below this 
 # (0.45: real clips show squints at ~0.5 of the open level that are not closures; closed lids sit at ~0.2)
 
 
+def as_points(landmarks):
+    """(points, namespace): a torch tensor as float32 on its device with `torch`, anything else as a float64
+    numpy array with `numpy`, so a formula written once over `namespace` reads either (torch is imported only
+    when a tensor is given)."""
+    if not isinstance(landmarks, np.ndarray) and type(landmarks).__module__.startswith("torch"):
+        import torch
+
+        return landmarks.float(), torch
+    return np.asarray(landmarks, np.float64), np
+
+
 def _reading(fn):
     """A reading of one face (478×2 → float) or of a batch (...×478×2 → one value per face), from a numpy array
     (float64) or a torch tensor (float32, on its device): `fn(points, namespace)` is written once for both."""
 
     @functools.wraps(fn)
     def read(landmarks):
-        if not isinstance(landmarks, np.ndarray) and type(landmarks).__module__.startswith("torch"):
-            import torch
-
-            return fn(landmarks.float(), torch)
-        pts = np.asarray(landmarks, np.float64)
+        pts, xp = as_points(landmarks)
+        if xp is not np:
+            return fn(pts, xp)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = fn(pts, np)
         return float(out) if pts.ndim == 2 else out

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expression import (EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, distance, eye_opening, face_scale, mouth_opening,
-                         over_face_scale, yaw_proxy)
+from .expression import (EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, as_points, distance, eye_opening, face_scale,
+                         mouth_opening, over_face_scale, yaw_proxy)
 
 MEASURES = ("mouth", "eyes", "smile", "yaw", "pitch")
 YAW = MEASURES.index("yaw")  # the one measure a horizontal flip changes (its sign)
@@ -38,13 +38,8 @@ def measures(landmarks):
     A numpy array gives a numpy array; a torch tensor gives a tensor on its device, so the trainer reads the
     measures of faces it has just turned or blinked without a copy to the CPU and back each step (the
     readings of `faces.expression` take either)."""
-    torch_like = not isinstance(landmarks, np.ndarray) and type(landmarks).__module__.startswith("torch")
-    if torch_like:
-        import torch as xp
-
-        pts = landmarks.reshape(-1, 478, 2).float()
-    else:
-        xp, pts = np, np.asarray(landmarks, np.float64).reshape(-1, 478, 2)
+    pts, xp = as_points(landmarks)
+    pts = pts.reshape(-1, 478, 2)
     y = pts[..., 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         smile = distance(pts, *MOUTH_CORNERS)
@@ -53,7 +48,7 @@ def measures(landmarks):
                         over_face_scale(pts, xp, pitch)], 1)
         scale = face_scale(pts)
         out = xp.where((xp.isfinite(scale) & (scale > 0))[:, None], out, out * float("nan"))  # degenerate: all NaN
-    return out if torch_like else out.astype(np.float32)
+    return out.astype(np.float32) if xp is np else out
 
 
 def baseline(values: np.ndarray, absolute_pitch: bool = False) -> np.ndarray:
