@@ -76,37 +76,33 @@ def _train_within(result: DemoResult, seconds: float, progress: ProgressFn, mode
         ticks.append((done, time.perf_counter()))
         progress(task, done, total, stats)
 
+    def planned(step: int, steps_per_s: float) -> tuple[int, float]:
+        """The total steps that fit the time left at this speed (3% and 5 s kept in reserve), and the time left
+        in minutes. That time is a budget of its own, should the planned steps be optimistic (a busy machine):
+        the demo keeps its time, and the training plan sees whichever budget runs out first, so the warp still
+        comes off for the last part. The run takes at least one step, so the report always has a preview and a
+        curve."""
+        elapsed = time.perf_counter() - t0
+        total = max(step + 1, step + int(steps_per_s * (seconds - elapsed - 5.0) * 0.97))
+        return total, max(1.0, seconds - elapsed) / 60
+
     first = train(a, b, model_dir, TrainConfig(steps=calib, **base), progress=timed)
     # Steady speed from the second half of the calibration run: the first steps pay one-off set-up, and
     # planning from them left a tenth of the budget unused (measured: 472 s of 548 s trained).
     (n0, s0), (n1, s1) = ticks[len(ticks) // 2], ticks[-1]
     steps_per_s = (n1 - n0) / max(s1 - s0, 1e-6) if n1 > n0 else first.samples_per_second / (2 * batch)
-    remaining = seconds - (time.perf_counter() - t0) - 5.0
-    total = max(calib + 1, calib + int(steps_per_s * remaining * 0.97))
-    preview_every = max(1, total // 12)
-    # The time left is a budget of its own, should the planned steps be optimistic (a busy machine): the demo
-    # keeps its time, and the training plan sees whichever budget runs out first, so the warp still comes off
-    # for the last part. The run takes at least one step, so the report always has a preview and a curve.
-    minutes = max(1.0, seconds - (time.perf_counter() - t0)) / 60
-    base["preview_every"] = preview_every
+    total, minutes = planned(calib, steps_per_s)
+    base["preview_every"] = max(1, total // 12)
     # Plan once more a quarter of the way in, from the speed of real training steps: the calibration's steps
     # run ~12% slower than later ones, and a shared VM's speed swings by more (a demo trained at 59 samples/s
     # by its calibration, then at 75-94, and stopped after 7.2 of its 10 minutes). The cosine's total moves
     # there, while the learning rate is still near its peak, so the step in the rate stays small.
-    checkpoint, reached = calib + max(1, (total - calib) // 4), [calib]
-
-    def watched(task, done, total_, stats):
-        reached[0] = done
-        progress(task, done, total_, stats)
-
+    checkpoint = calib + max(1, (total - calib) // 4)
     t1 = time.perf_counter()
-    done = train(a, b, model_dir, TrainConfig(steps=total, minutes=minutes, **base), progress=watched,
-                 should_stop=lambda: reached[0] >= checkpoint)
+    done = train(a, b, model_dir, TrainConfig(steps=total, minutes=minutes, **base), progress=timed,
+                 should_stop=lambda: ticks[-1][0] >= checkpoint)
     if done.stopped and done.step < total:
-        steps_per_s = (done.step - calib) / max(time.perf_counter() - t1, 1e-6)
-        remaining = seconds - (time.perf_counter() - t0) - 5.0
-        total = max(done.step + 1, done.step + int(steps_per_s * remaining * 0.97))
-        minutes = max(0.5, seconds - (time.perf_counter() - t0)) / 60
+        total, minutes = planned(done.step, (done.step - calib) / max(time.perf_counter() - t1, 1e-6))
         done = train(a, b, model_dir, TrainConfig(steps=total, minutes=minutes, **base), progress=progress)
     result.model_dir = model_dir
     result.train_steps = done.step
@@ -134,9 +130,8 @@ def claim_demo_folder(out_dir: Path, minutes: float, frames: int) -> None:
         raise MasqueradeError(f"--minutes must be a number above 0 and at most 1440, not {minutes}")
     if not 8 <= frames <= 2000:
         raise MasqueradeError(f"--frames must be a whole number from 8 to 2000, not {frames}")
-    if out_dir.is_dir() and not (out_dir / MARKER).exists() and _is_earlier_demo(out_dir):
-        return
-    claim_folder(out_dir, (MARKER,))
+    if not _is_earlier_demo(out_dir):
+        claim_folder(out_dir, (MARKER,))
 
 
 def run_demo(out_dir: str | Path, minutes: float = 10.0, frames: int = 48, model: str = "lite",
