@@ -194,6 +194,34 @@ def _crash_logged(w: World, output: str) -> None:
     assert "Traceback" in text and "ZeroDivisionError: planted bug" in text
 
 
+def _damaged_newest_snapshot(w: World) -> None:
+    """A newer snapshot (step 9) beside the model's one (step 2) whose weights lost a byte, as disks do."""
+    import json
+
+    snaps = w.root / "model" / "snapshots"
+    newer = snaps / "step_0000009"
+    shutil.copytree(snaps / "step_0000002", newer)
+    manifest = json.loads((newer / "model.json").read_text())
+    (newer / "model.json").write_text(json.dumps({**manifest, "step": 9}))
+    for name in ("state.json",):
+        if (newer / name).exists():
+            state = json.loads((newer / name).read_text())
+            (newer / name).write_text(json.dumps({**state, "step": 9}))
+    weights = bytearray((newer / "model.safetensors").read_bytes())
+    weights[len(weights) // 2] ^= 1
+    (newer / "model.safetensors").write_bytes(bytes(weights))
+
+
+def _faceset_of_img0(w: World) -> None:
+    """A face set holding the face of photos/img0.png, and a folder `again/` holding a copy of that image."""
+    from masquerade.extract import ExtractConfig, extract
+
+    extract([w.root / "photos" / "img0.png"], w.root / "fs_photos", ExtractConfig(size=64, min_face_size=0))
+    (w.root / "again").mkdir()
+    shutil.copy2(w.root / "photos" / "img0.png", w.root / "again" / "img0.png")
+
+
+NOTE_OLDER = r"note: .*model: using the snapshot of step 2 .* because newer ones are damaged: .*step_0000009: model\.safetensors does not match"
 TRAIN = "train {A} {B} -o {S}/model --model lite --device cpu --precision fp32 --batch-size 2"
 CONVERT = "convert {CLIP} -m {M} --device cpu"
 
@@ -266,6 +294,25 @@ ROWS = {
                             patch=lambda mp: mp.setitem(sys.modules, "gradio", None), quiet_stdout=True),
     "ui-public-without-login": Row("ui --host 0.0.0.0 --workspace {S}/ws", 2, r"without a login", quiet_stdout=True),
     "ui-auth-on-argv": Row("ui --auth ann:s3cret --workspace {S}/ws", 2, r"--auth was removed", quiet_stdout=True),
+    # a damaged newest snapshot: every command that loads the model says which one it uses, and why
+    "damaged-newest-snapshot-convert": Row(CONVERT + " -o {S}/out.mp4", 0, NOTE_OLDER, setup=_damaged_newest_snapshot,
+                                           may_add=("home/manifests",)),
+    "damaged-newest-snapshot-resume": Row(TRAIN.replace("{S}/model", "{M}") + " --steps 3 --preview-every 0", 0,
+                                          r"^(?=.*model at step 3).*" + NOTE_OLDER, setup=_damaged_newest_snapshot,
+                                          may_change=("model",)),
+    # OS errors the user can fix: one line naming the path and the cause
+    "name-too-long": Row("extract {CLIP} -o {S}/" + "a" * 300, 2, r"a{20}.*: the name is too long for the file system"),
+    "path-through-a-file": Row("extract {CLIP} -o {W}/my_stuff/thesis.txt/fs", 2,
+                               r"thesis\.txt/fs.*: a part of the path is a file, not a folder"),
+    # a train that fails a check after its folder was claimed leaves no empty folder behind
+    "train-bad-init-from-leaves-no-folder": Row(TRAIN + " --steps 1 --init-from {W}/nothing", 2, r"nothing",
+                                                extra=lambda w, out: not (w.scratch / "model").exists() or
+                                                pytest.fail("an empty model folder was left behind")),
+    # faces the set already holds, reached through another path: nothing written, no "no face found"
+    "extract-faces-already-in-the-set": Row("extract {W}/again -o {W}/fs_photos --size 64 --min-face-size 0", 0, r"1 already in the face set",
+                                            setup=_faceset_of_img0,
+                                            extra=lambda w, out: "no face found" not in out or
+                                            pytest.fail("said 'no face found' for a face the set holds")),
     # our own bugs and Ctrl-C
     "unexpected-exception": Row("verify {CLIP}", 1, r"a bug in Masquerade.*ZeroDivisionError: planted bug.*traceback is in",
                                 patch=_raise(ZeroDivisionError("planted bug")), may_change=("home/logs",),
@@ -277,6 +324,7 @@ PENDING: dict[str, str] = {}  # row -> the helper whose work it waits on (every 
 
 SUBPROCESS = {  # rows also run as a fresh `masquerade` process: row -> Python run before the CLI starts
     "steps-not-a-number": "", "faceset-json-null": "", "convert-video-to-dot": "", "key-corrupt": "",
+    "damaged-newest-snapshot-convert": "", "name-too-long": "",
     "ui-without-extra": "import sys; sys.modules['gradio'] = None",
 }
 
@@ -306,7 +354,7 @@ def _check(world: World, row: Row, code: int, out: str, err: str, before: dict) 
         assert out.strip() == "", out
     assert changes(before, snapshot(world.root), row.may_change, row.may_add) == []
     if code != 0:
-        leftovers = [p for p in world.scratch.rglob("*") if p.is_file()]
+        leftovers = list(world.scratch.rglob("*"))  # files, and folders it made (an empty one too)
         assert leftovers == [], f"a failed command left {leftovers}"
     if row.extra:
         row.extra(world, text)
@@ -367,3 +415,55 @@ def test_train_passes_keep_and_prints_the_stages_notes(tmp_path, monkeypatch, ca
     captured = capsys.readouterr()
     assert "note: resumed from snapshot 5: snapshot 7 [is damaged]" in captured.err  # markup-safe, on stderr
     assert "model at step 7" in captured.out
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB file system of its own (tmpfs), so a test can fill it; needs root, as CI and this project's
+    machines run. Unmounted afterwards."""
+    mount = tmp_path / "small_disk"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({proc.stderr.strip() or proc.returncode}); the message itself "
+                    "is tested by test_signing_on_a_full_disk_says_so")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("room", [0.5, 1.5])  # too little for the video; enough for it but not its signed copy
+def test_a_full_disk_during_convert_is_one_line_saying_where(world, small_disk, room):
+    first = world.scratch / "sized.mp4"
+    env = {**os.environ, "MASQUERADE_HOME": str(world.home), "COLUMNS": "300"}
+    argv = [sys.executable, "-m", "masquerade", "convert", str(world.root / "clip.mp4"), "-m", str(world.root / "model"),
+            "--device", "cpu", "-o"]
+    assert subprocess.run(argv + [str(first)], env=env, capture_output=True, timeout=300).returncode == 0
+    size = first.stat().st_size
+    free = os.statvfs(small_disk)
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * max(0, free.f_bavail * free.f_frsize - int(room * size)))
+    proc = subprocess.run(argv + [str(small_disk / "out.mp4")], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and str(small_disk) in lines[0] and "full" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "UntrackedPointer" not in proc.stderr
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # nothing half-written left behind
+
+
+def test_signing_on_a_full_disk_says_so(tmp_path, monkeypatch):
+    """The signing library reports a full disk as an opaque I/O error; the message names the disk and the room."""
+    import shutil as _shutil
+    from collections import namedtuple
+
+    from masquerade.provenance import manifest
+
+    src = tmp_path / "video.mp4"
+    src.write_bytes(b"\0" * 300_000)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(_shutil, "disk_usage", lambda path: usage(10 << 20, 10 << 20, 1000))
+    text = manifest._disk_full(src, tmp_path / "out.mp4")
+    assert text and str(tmp_path) in text and "full" in text and "0.3 MB" in text
+    monkeypatch.setattr(_shutil, "disk_usage", lambda path: usage(10 << 20, 0, 10 << 20))
+    assert manifest._disk_full(src, tmp_path / "out.mp4") is None

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from masquerade import faceset_journal
@@ -83,6 +84,23 @@ def _interrupt_after(n):
         if done == n:
             raise KeyboardInterrupt
     return stop
+
+
+@pytest.mark.parametrize("stop_after", [20, 35])  # resumed inside the first and the second tracking span
+def test_a_resumed_extract_finds_exactly_the_landmarks_of_an_uninterrupted_one(long_clip, reference, tmp_path,
+                                                                              stop_after):
+    """The face mesh tracks from frame to frame; a resume must warm it up to the state it had, not restart it
+    cold mid-clip (which moved landmarks by up to 39 px for the rest of a real clip)."""
+    out = tmp_path / "fs"
+    with pytest.raises(KeyboardInterrupt):
+        extract([long_clip], out, CONFIG, progress=_interrupt_after(stop_after))
+    extract([long_clip], out, CONFIG)
+    got = {r["file"]: r for r in FaceSet.open(out).records}
+    want = {r["file"]: r for r in FaceSet.open(reference).records}
+    assert got.keys() == want.keys()
+    for name, record in want.items():
+        assert np.array_equal(np.asarray(got[name]["landmarks"]), np.asarray(record["landmarks"])), name
+        assert np.array_equal(np.asarray(got[name]["matrix"]), np.asarray(record["matrix"])), name
 
 
 def test_torn_journal_line_is_dropped_and_the_run_resumes(long_clip, reference, tmp_path):
@@ -345,7 +363,7 @@ def test_a_second_writer_is_refused_until_the_first_is_done(reference, long_clip
     out = tmp_path / "fs"
     shutil.copytree(reference, out)
     first = FaceSet.create_or_resume(out, faceset_settings(CONFIG))
-    with pytest.raises(FaceSetError, match="another `masquerade extract` is writing"):
+    with pytest.raises(FaceSetError, match="is writing to this face set"):
         extract([long_clip], out, CONFIG)
     first.close()
     assert extract([long_clip], out, CONFIG).frames_read == 0

@@ -277,6 +277,7 @@ def _train_upscaler(
 
     with _ctrl_c_stops("the upscaler") as stop, ProgressBars(console) as bars:
         result = train_model_upscaler(faceset, model, side, config, progress=bars, should_stop=stop)
+    _notes(result)
     m = result.metrics
     out.print(f"[green]✓[/] upscaler for side {side} trained {result.steps} steps in {result.seconds:.0f}s -> {result.path}")
     if m:

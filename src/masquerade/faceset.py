@@ -83,6 +83,7 @@ class FaceSet:
         self._journal: journal.JournalWriter | None = None
         self._lock: int | None = None  # held from the first write (or from resuming) until `close`
         self._dirty = False  # something changed that the compacted files do not hold yet
+        self._clean_without: dict[str, bool] = {}  # new sources' ids: was the set clean before their entry came?
 
     @property
     def records(self) -> list[dict]:
@@ -154,6 +155,8 @@ class FaceSet:
     def source_entry(self, source: Source) -> dict:
         """This source's entry (found by content id; an old set's entry by path), added if new."""
         entry = find_entry(self.manifest["sources"], source)
+        if entry is None:
+            self._clean_without.setdefault(source.id, not self._dirty)  # see `forget_source`
         if entry is None or entry.get("kind") != source.kind:
             self._dirty = True  # a new entry, or an old one given its id
         if entry is None:
@@ -201,6 +204,15 @@ class FaceSet:
             if ours and not all((self.root / sub / r["file"]).is_file() for sub in ("faces", "masks")):
                 missing.setdefault(int(r.get("frame_index", 0)), []).append(r["file"])
         return missing
+
+    def forget_source(self, source: Source) -> None:
+        """Drop the entry of a source that added nothing (every frame already in the set from another path),
+        so re-running with content the set already holds leaves its files exactly as they were."""
+        entry = self.source_entry(source)
+        if not entry["frames_read"] and not entry["faces"]:
+            self.manifest["sources"].remove(entry)
+            if self._clean_without.pop(source.id, False):
+                self._dirty = False  # that entry was the only change: nothing to write
 
     def finish_source(self, source: Source) -> None:
         entry = self.source_entry(source)

@@ -21,6 +21,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import locks
+
 JOURNAL = "alignments.jsonl"
 
 
@@ -102,28 +104,16 @@ def replay(lines: list[dict], records: dict[str, dict], entries: list[dict]) -> 
 
 
 def lock(root: Path) -> int | None:
-    """Hold the face set for one writer: an advisory lock on the folder itself (no lock file to leave behind).
+    """Hold the face set for one writer (`locks.hold`: a lock on the folder itself, nothing left behind).
 
     Two extracts into one folder would interleave journals and compactions and lose faces; the second one is
-    refused instead. Released by `unlock` or when the process dies. Where `fcntl` is missing (Windows) no lock
-    is taken.
+    refused instead, naming the first. Released by `unlock` or when the process dies.
     """
-    try:
-        import fcntl
-    except ImportError:
-        return None
     from .errors import FaceSetError
 
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise FaceSetError(f"{root}: another `masquerade extract` is writing to this face set; "
-                           "wait for it to finish, then run yours") from None
-    return fd
+    return locks.hold(root, lambda who: FaceSetError(
+        f"{root}: {who} is writing to this face set; wait for it to finish, then run yours"))
 
 
 def unlock(fd: int | None) -> None:
-    if fd is not None:
-        os.close(fd)  # closing the descriptor releases its lock
+    locks.release(fd)

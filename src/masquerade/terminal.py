@@ -48,7 +48,19 @@ def _fmt(v: float) -> str:
 
 # -- turning whatever a command raised into an exit code and one line ---------------------------------------
 CRASH_LOGS_KEPT = 20
-_USER_OS_ERRORS = {"ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS"}  # the machine's state, not a bug of ours
+# OS errors that are the machine's state or the user's path, not a bug of ours: what to do about each
+_USER_OS_ERRORS = {
+    "ENOSPC": "the disk is full; free some space there and run again",
+    "EDQUOT": "the disk quota is used up; free some space there and run again",
+    "EACCES": "permission denied; pick a place you may write to, or change its permissions",
+    "EPERM": "the operation is not permitted there; pick another place",
+    "EROFS": "the file system is read-only; pick a place you may write to",
+    "ENAMETOOLONG": "the name is too long for the file system; pick a shorter one",
+    "ENOTDIR": "a part of the path is a file, not a folder; check the path",
+    "EISDIR": "that is a folder, where a file was expected; check the path",
+    "EFBIG": "the file is too large for the file system; pick another place",
+    "EMFILE": "too many files are open; close other programs and run again",
+}
 
 
 def one_line(text: object, limit: int = 400) -> str:
@@ -70,6 +82,9 @@ def run_guarded(call, console: Console) -> int:
     from rich.markup import escape
 
     from .errors import MasqueradeError
+    from pathlib import Path
+
+    from .outputs import is_partial
 
     try:
         call()
@@ -90,10 +105,13 @@ def run_guarded(call, console: Console) -> int:
         console.print("[yellow]interrupted[/]")
         return 130
     except OSError as exc:
-        if errno.errorcode.get(exc.errno or 0) in _USER_OS_ERRORS:
-            where = f" ({exc.filename})" if exc.filename else ""
-            console.print(f"[bold red]error:[/] {escape(one_line(exc.strerror or exc))}{escape(where)}",
-                          highlight=False, soft_wrap=True)
+        advice = _USER_OS_ERRORS.get(errno.errorcode.get(exc.errno or 0, ""))
+        if advice:
+            name = str(exc.filename or "")
+            if name and is_partial(name):  # our hidden temp file: the user knows the folder, not its name
+                name = str(Path(name).parent)
+            where = f"{name if len(name) <= 160 else name[:60] + '…' + name[-99:]}: " if name else ""
+            console.print(f"[bold red]error:[/] {escape(one_line(where + advice))}", highlight=False, soft_wrap=True)
             return 2
         return _report_crash(exc, console)
     except Exception as exc:

@@ -112,6 +112,21 @@ def test_video_verdicts(tmp_path, photos):
     assert verify(plain).status == "none"
 
 
+def test_a_marked_video_cut_short_is_still_flagged_and_says_why_its_pixels_went_unchecked(tmp_path, photos):
+    """A download or copy that stopped part-way: no frame decodes, but the manifest (at the file's start)
+    still says Masquerade made it. The reader gets "altered after signing" with marks found (exit 0), and a
+    plain word on why the watermark was not read, never "no marks" (which would pass a fake as real)."""
+    with SyntheticVideoWriter(tmp_path / "swap.mp4", 25, 640, 360, Provenance(HASH)) as w:
+        for frame in pan_clip(photos["rocket"], n=12, size=(640, 360)):
+            w.write(frame)
+    data = (tmp_path / "swap.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    v = verify(tmp_path / "cut.mp4")
+    assert (v.status, v.exit_code, v.marks_found, v.frames_checked) == ("tampered", 0, True, 0)
+    assert v.manifest_by_masquerade and not v.manifest_valid
+    assert "cut short or damaged" in v.summary and "watermark was not checked" in v.summary
+
+
 @pytest.mark.parametrize("content", [None, b"definitely not an image"])
 def test_errors_exit_2(tmp_path, content):
     path = tmp_path / "broken.png"

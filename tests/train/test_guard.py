@@ -110,3 +110,19 @@ def test_an_overflow_in_the_last_step_is_rolled_back_and_redone(faceset_a, faces
     assert (event["step"], event["to_step"]) == (12, 10)
     assert (result.step, calls["n"]) == (12, 14) and _finite(find_snapshot(model_dir).weights)
     assert json.loads((find_snapshot(model_dir).path / "state.json").read_text())["lr_scale"] == 0.5
+
+
+def test_weights_that_overflow_before_a_preview_are_rolled_back_not_drawn(faceset_a, faceset_b, tiny_config, tmp_path,
+                                                                         monkeypatch):
+    """A preview of NaN weights drew garbage and printed numpy's 'invalid value encountered in cast' warning with a
+    source line; the weights are checked before a preview is drawn or scored, and rolled back instead."""
+    import warnings
+
+    model_dir = tmp_path / "m"
+    _sabotage(monkeypatch, at={4}, stats=False)  # NaN weights after step 4's update, whose loss looked fine
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the run, numpy's included
+        result = train(faceset_a, faceset_b, model_dir, replace(tiny_config, steps=6, save_every=100, preview_every=2))
+    [event] = _events(model_dir)
+    assert event["step"] == 4 and "non-finite" in event["reason"]
+    assert result.step == 6 and result.rollbacks == 1

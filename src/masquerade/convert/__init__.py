@@ -14,7 +14,7 @@ from ..lazy import exports
 _WHERE = {
     "ConvertConfig": "config", "Batch": "pipeline", "FaceWork": "pipeline", "FrameWork": "pipeline",
     "Step": "pipeline", "Timings": "pipeline", "run_frames": "pipeline", "ConvertSummary": "run",
-    "check_output": "run", "convert": "run", "faceset_size": "run", "make_steps": "run", "open_model": "run",
+    "check_output": "run", "convert": "run", "faceset_size": "run", "make_steps": "run", "model_notes": "run", "open_model": "run",
     "STEPS": "steps", "close_steps": "steps", "target_side": "upscale",
 }
 

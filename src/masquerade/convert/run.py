@@ -39,6 +39,7 @@ class ConvertSummary:
     frames_passed_through: int = 0
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the user should know: e.g. an older snapshot was used, and why
 
     @property
     def fps(self) -> float:
@@ -74,6 +75,12 @@ def open_model(model, device: str = "auto"):
         model.model_dir = folder
     get_template(getattr(model.config, "template", TEMPLATE_NAME))  # a known one (the align step uses it), or refused
     return model
+
+
+def model_notes(model) -> tuple[str, ...]:
+    """What loading the model found that the user should hear (a damaged newest snapshot passed over); a loaded
+    model passed in by a caller has already been reported by it, or carries its notes the same way."""
+    return tuple(getattr(model, "notes", None) or ())
 
 
 def faceset_size(model, direction: str) -> int:
@@ -145,7 +152,7 @@ def convert(input: str | Path, model, output: str | Path, config: ConvertConfig 
     provenance = Provenance(model_hash=model.hash, source=str(input))
     provenance.resolve_credentials()  # a broken signing key fails now, not after the work
     sweep_partials(output if info.kind == "folder" and not config.preview else output.parent)
-    summary = ConvertSummary(str(output))
+    summary = ConvertSummary(str(output), notes=model_notes(model))
     timings = Timings()
     started = time.perf_counter()
     video = info.kind == "video" and not config.preview

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..convert import ConvertConfig, convert, open_model
+from ..convert import ConvertConfig, convert, model_notes, open_model
 from ..faces import create_detector, resize_crop
 from ..faces.masks import hull_mask
 from ..faceset import FaceSet
@@ -61,9 +61,10 @@ class EvalReport:
     watermark_video_ok: bool = False  # the mark decodes (model matches) with evidence pooled as `verify` does
     reconstruction: dict = field(default_factory=dict)  # {"a": {"ssim":..,"psnr":..,"faces":..}, "b": ...}
     seconds: float = 0.0
+    notes: tuple[str, ...] = ()  # printed as notes, not as a metric: e.g. an older snapshot was measured, and why
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "notes"}
 
 
 def reconstruction(model, faceset: FaceSet, identity: str, indices: list[int]) -> dict:
@@ -107,7 +108,7 @@ def evaluate(model_dir, source: str | Path, target_faces: str | Path, config: Co
     started = time.perf_counter()
     model = open_model(model_dir)  # a folder or a loaded model
     target = FaceSet.open(target_faces)
-    report = EvalReport()
+    report = EvalReport(notes=model_notes(model))
     with tempfile.TemporaryDirectory() as tmp:
         out_path = Path(output) if output else Path(tmp) / "swapped.mp4"
         convert(source, model, out_path, config, progress=progress, max_frames=max_frames)

@@ -105,7 +105,27 @@ def sign_file(src: Path, dst: Path, model_hash: str, credentials: Credentials, s
     except ProvenanceError:
         raise
     except Exception as exc:  # noqa: BLE001 - c2pa errors, I/O errors
+        full = _disk_full(src, dst)
+        if full:
+            raise ProvenanceError(f"could not sign {title or dst.name}: {full}") from exc
         raise ProvenanceError(f"could not sign {title or dst.name} ({fmt}): {exc}") from exc
+
+
+def _disk_full(src: Path, dst: Path) -> str | None:
+    """Why signing failed when the disk is the cause, in words: the c2pa library reports a full disk as an
+    opaque I/O error ("Io: Other: UntrackedPointer"), so look at the free space the signed copy needs."""
+    import shutil
+
+    try:
+        need = Path(src).stat().st_size + (64 << 10)  # the copy plus its manifest (a few KB)
+        free = shutil.disk_usage(Path(dst).parent).free
+    except OSError:
+        return None
+    if free >= need:
+        return None
+    mb = lambda n: f"{n / (1 << 20):.1f} MB"  # noqa: E731
+    return (f"the disk holding {Path(dst).parent} is full (the signed file needs about {mb(need)}, "
+            f"{mb(free)} free); free some space there and run again")
 
 
 def _builder_with_ingredient(definition: dict, source: Path | None):

@@ -63,8 +63,8 @@ class Verdict:
     @property
     def summary(self) -> str:
         wm = f"watermark present (model {self.watermark_model_hash})" if self.watermark_found else "no watermark found"
-        if self.frames_checked == 0:
-            wm = "pixels unreadable, watermark not checked"
+        if self.frames_checked == 0:  # e.g. a video cut short: its manifest still says where it came from
+            wm = "its pixels could not be decoded (the file is cut short or damaged), so the watermark was not checked"
         if self.status == ERROR:
             return f"error — {self.error}"
         if self.status == NONE:

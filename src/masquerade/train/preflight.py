@@ -8,11 +8,13 @@ first stretch of training, on every retry.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import FaceSetError
+from .. import locks
+from ..errors import FaceSetError, OutputError
 from ..models.store import MODEL_JSON, SNAPSHOTS
 from ..outputs import claim_folder, refuse_overlap
 from .config import TrainConfig
@@ -53,3 +55,37 @@ def preflight(faceset_a: Any, faceset_b: Any, model_dir: Path, config: TrainConf
                            "needs two different identities: give the other person's face set as B")
     check_credentials_for(config)
     return fs_a, fs_b
+
+
+@contextlib.contextmanager
+def model_writer(model_dir: Path, command: str, main: bool = True):
+    """Hold `model_dir` for this one writer while the block runs (`locks.hold`); `main`: False on the other
+    ranks of a distributed run, which write nothing.
+
+    Two runs into one model folder would interleave snapshots and metrics lines, so the second is refused,
+    naming the first. Folders the run made (the model folder, its `snapshots/` and `previews/`) are removed
+    again if the block fails while they are still empty, so a run that stops at a check leaves no empty model
+    folder behind; a folder with anything in it stays.
+    """
+    if not main:
+        yield
+        return
+    model_dir = Path(model_dir)
+    created = [p for p in (model_dir, *model_dir.parents) if not p.exists()]
+    made_inside = [model_dir / name for name in (SNAPSHOTS, "previews") if not (model_dir / name).exists()]
+    model_dir.mkdir(parents=True, exist_ok=True)
+    held = None
+    try:
+        held = locks.hold(model_dir, lambda who: OutputError(
+            f"{model_dir}: {who} is already writing to this model folder; wait for it to finish, "
+            f"then run `masquerade {command}` again"))
+        yield
+    except BaseException:
+        locks.release(held)
+        held = None
+        for folder in made_inside + created:  # this run's own folders, and only while empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    finally:
+        locks.release(held)

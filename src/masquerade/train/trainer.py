@@ -32,7 +32,7 @@ from .config import Precision, TrainConfig, TrainResult, lr_at, resolve_precisio
 from .data import FaceBank, check_compatible, load_bank
 from .guard import GOOD_EVERY, Guard
 from .monitor import held_out_scores, make_plan, make_validator, observe, write_report
-from .preflight import preflight
+from .preflight import model_writer, preflight
 from .preview import MetricsLog, preview_grid, write_preview
 from .sampling import weighted_indices
 from .snapshots import Resumed, restore, resume_point, save_snapshot, sweep
@@ -86,6 +86,13 @@ def train(
     config = config or TrainConfig()
     model_dir = Path(model_dir)
     fs_a, fs_b = preflight(faceset_a, faceset_b, model_dir, config)
+    with model_writer(model_dir, "train", distributed.env_ranks().main):
+        return _checked_train(fs_a, fs_b, model_dir, config, progress, should_stop)
+
+
+def _checked_train(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: ProgressFn,
+                   should_stop: Callable[[], bool] | None) -> TrainResult:
+    """`train` once this process holds the model folder: the checks that need the saved model, then the run."""
     resumed = resume_point(model_dir)
     saved = resumed.snapshot.manifest if resumed else None
     name, arch = _settings(config, saved)
@@ -238,12 +245,14 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
         rate = 2 * batch * ranks.world * (step - start_step) / max(now - t0, 1e-9)
         progress("train", step, config.steps, {**stats, "samples_per_s": rate, "lr": lr})
         at_save = bool(config.save_every) and step % config.save_every == 0
-        if at_save or step % GOOD_EVERY == 0 or step == config.steps:
-            if not guard.weights_finite():  # a finite loss, then an update that overflowed the weights
-                step = log_step = roll_back(step, f"weights became non-finite by step {step}")
-                continue
+        at_good = at_save or step % GOOD_EVERY == 0 or step == config.steps
+        at_preview = bool(config.preview_every) and step % config.preview_every == 0
+        if (at_good or at_preview) and not guard.weights_finite():  # a finite loss, then an update that
+            step = log_step = roll_back(step, f"weights became non-finite by step {step}")  # overflowed the weights
+            continue  # (never kept as good, never drawn in a preview or scored)
+        if at_good:
             guard.remember(step)
-        if config.preview_every and step % config.preview_every == 0:  # every rank scores: the plan needs them all
+        if at_preview:  # every rank scores: the plan needs them all
             val = held_out_scores(validator, net, step, config.preview_every, ranks.main)
             events = observe(plan, step, val, ranks, budget_used(step))
             if ranks.main:

@@ -20,6 +20,7 @@ relative to the real crop's).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from ..models.upscaler import IdentityUpscaler, UpscalerConfig, save_upscaler
 from ..records import ProgressFn, no_progress
 from ..scope import torch_threads
 from .data import open_faceset
+from .preflight import model_writer
 from .losses import _blur, _gauss, ssim_map
 from .upscaler_config import Degradation, UpscalerTrainConfig
 from .validation import FaceSubset, split_faceset
@@ -48,6 +50,7 @@ class UpscalerResult:
     seconds: float
     metrics: dict[str, float]
     stopped: bool
+    notes: tuple[str, ...] = ()  # e.g. the model's newest snapshot was damaged and an older one's settings were read
 
 
 # -- degradation ---------------------------------------------------------------------------------------
@@ -254,7 +257,7 @@ def train_model_upscaler(faceset: Any, model_dir: str | Path, side: str, config:
     convert gives it. Every value is checked before any work; `config.steps` and `config.minutes` both bound
     the run (neither: until `should_stop`)."""
     from ..errors import MasqueradeError, ModelMismatchError
-    from ..models.store import read_manifest
+    from ..models.store import find_snapshot
     from ..options import check
 
     cfg = config or UpscalerTrainConfig()
@@ -263,10 +266,13 @@ def train_model_upscaler(faceset: Any, model_dir: str | Path, side: str, config:
     check(cfg, MasqueradeError)
     if cfg.steps is None and cfg.minutes is None and should_stop is None:
         raise MasqueradeError("give --steps or --minutes (or stop with Ctrl-C)")
-    manifest = read_manifest(Path(model_dir))  # ModelError: not a model folder
+    snapshot = find_snapshot(Path(model_dir))  # ModelError: not a model folder
+    manifest = snapshot.manifest
     fs = open_faceset(faceset)
     for key in ("template", "coverage"):
         if key in manifest and fs.manifest.get(key) != manifest[key]:
             raise ModelMismatchError(f"the face set was extracted with {key} {fs.manifest.get(key)!r} but the model "
                                      f"with {manifest[key]!r}; extract it with --{key} {manifest[key]}")
-    return train_upscaler(fs, model_dir, side, int(manifest["size"]), cfg, progress, should_stop)
+    with model_writer(Path(model_dir), "train-upscaler"):  # one writer per model folder, `train` included
+        result = train_upscaler(fs, model_dir, side, int(manifest["size"]), cfg, progress, should_stop)
+    return dataclasses.replace(result, notes=(snapshot.note,) if snapshot.note else ())
