@@ -345,7 +345,7 @@ def test_a_second_writer_is_refused_until_the_first_is_done(reference, long_clip
     out = tmp_path / "fs"
     shutil.copytree(reference, out)
     first = FaceSet.create_or_resume(out, faceset_settings(CONFIG))
-    with pytest.raises(FaceSetError, match="another `masquerade extract` is writing"):
+    with pytest.raises(FaceSetError, match="another Masquerade command .* is writing"):
         extract([long_clip], out, CONFIG)
     first.close()
     assert extract([long_clip], out, CONFIG).frames_read == 0

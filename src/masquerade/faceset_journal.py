@@ -119,8 +119,8 @@ def lock(root: Path) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise FaceSetError(f"{root}: another `masquerade extract` is writing to this face set; "
-                           "wait for it to finish, then run yours") from None
+        raise FaceSetError(f"{root}: another Masquerade command (extract, faces or the UI) is writing to this "
+                           "face set; wait for it to finish, then run yours") from None
     return fd
 
 
