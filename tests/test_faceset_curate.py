@@ -266,3 +266,31 @@ def test_contact_sheet_counts_every_face_once_and_shows_empty_bins(faceset_a, tm
     assert set(counts["expressions"]) == {"neutral", "mouth open", "smile", "eyes closed"}
     image = cv2.imread(str(png))
     assert image is not None and image.shape[0] > 400 and image.shape[1] > 700
+
+
+@pytest.mark.parametrize("killed_at", ["checkpoint", "unlinking the originals"])
+def test_a_kill_while_setting_aside_loses_nothing_and_restore_finishes(killed_at, faceset_a, tmp_path, monkeypatch):
+    from masquerade import faceset_aside
+
+    class Killed(BaseException):
+        pass
+
+    def die(*args, **kwargs):
+        raise Killed
+
+    fs_dir = _copy(faceset_a, tmp_path / "fs")
+    before = _tree(fs_dir)
+    names = [r["file"] for r in FaceSet.open(fs_dir).records[5:8]]
+    monkeypatch.setattr(*((FaceSet, "checkpoint", die) if killed_at == "checkpoint" else
+                          (faceset_aside, "unlink_originals", die)))
+    with pytest.raises(Killed):
+        with FaceSet.edit(fs_dir) as fs:
+            fs.set_aside(names, "blurry")
+    monkeypatch.undo()
+    fs = FaceSet.open(fs_dir)
+    assert len(fs) == (24 if killed_at == "checkpoint" else 21)
+    assert fs.set_aside_reasons() == ({} if killed_at == "checkpoint" else {"blurry": 3})
+    assert all((fs_dir / "set_aside" / "blurry" / "faces" / n).is_file() for n in names)  # a copy is always kept
+    assert len(fs.load_tensors(32)) == len(fs)
+    assert restore(fs_dir) == (0 if killed_at == "checkpoint" else 3)
+    assert _tree(fs_dir) == before

@@ -24,9 +24,8 @@ import contextlib
 import hashlib
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -34,27 +33,11 @@ from . import atomic
 from . import faceset_aside as aside
 from . import faceset_journal as journal
 from .errors import FaceSetError
+from .faceset_cache import CACHE_FORMAT, FaceTensors, read_cache, write_cache  # noqa: F401 (re-exported)
 from .faceset_check import ALIGNMENTS, MANIFEST, SCHEMA_VERSION, check_manifest, check_records, read
 from .faceset_sources import Source, face_file, file_order, find_entry, frame_prefix, new_entry
 from .outputs import claim_folder, partial_path
 from .records import AlignedFace, Frame
-
-# `load_tensors`' cache: a cache of another format is rebuilt. "2": landmarks on the resized pixels' centres
-# (format 1, unmarked, scaled them about the corner: 0.375 px off at 64 px from 256).
-CACHE_FORMAT = "2"
-
-
-@dataclass(frozen=True)
-class FaceTensors:
-    """A whole face set in memory for training: uint8 tensors, landmarks in crop pixels of size S."""
-
-    faces: Any  # torch.uint8 N×3×S×S RGB
-    masks: Any  # torch.uint8 N×1×S×S
-    landmarks: Any  # torch.float32 N×478×2
-
-    def __len__(self) -> int:
-        return int(self.faces.shape[0])
-
 
 def encode_png(array: np.ndarray) -> bytes:
     import cv2
@@ -358,8 +341,11 @@ class FaceSet:
         return len(new)
 
     def set_aside_reasons(self) -> dict[str, int]:
-        """{reason: faces set aside for it}, for a summary or a UI list."""
-        return {r: len(aside.read(self.root, r)) for r in aside.reasons(self.root)}
+        """{reason: faces set aside for it}, for a summary or a UI list (a face a killed move left in the set
+        is counted as in the set)."""
+        counts = {r: sum(e["record"]["file"] not in self._files for e in aside.read(self.root, r))
+                  for r in aside.reasons(self.root)}
+        return {r: n for r, n in counts.items() if n}
 
     def _check_editing(self) -> None:
         if not self._editing:
@@ -387,13 +373,10 @@ class FaceSet:
         return transform_points(np.asarray(r["landmarks"]), resized_matrix(r["matrix"], self.size, size or self.size))
 
     def load_tensors(self, size: int | None = None) -> FaceTensors:
-        """All faces, masks and crop landmarks resized to `size`, cached beside the face set."""
-        import torch
-        from safetensors.torch import save_file
-
+        """All faces, masks and crop landmarks resized to `size`, cached beside the face set (faceset_cache.py)."""
         size = int(size or self.size)
         cache = self.root / f"cache_{size}.safetensors"
-        cached = self._read_cache(cache, size)
+        cached = read_cache(cache, self.manifest["id"], len(self), size)
         if cached is not None:
             return cached
         faces, masks, marks = [], [], []
@@ -401,35 +384,7 @@ class FaceSet:
             faces.append(_resize(self.crop(i), size))
             masks.append(_resize(self.mask(i), size))
             marks.append(self.crop_landmarks(i, size))
-        tensors = {
-            "faces": torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).contiguous(),
-            "masks": torch.from_numpy(np.stack(masks))[:, None].contiguous(),
-            "landmarks": torch.from_numpy(np.stack(marks).astype(np.float32)),
-        }
-        with atomic.atomic_path(cache) as tmp:
-            save_file(tensors, str(tmp), metadata={"id": self.manifest["id"], "format": CACHE_FORMAT})
-        return FaceTensors(tensors["faces"], tensors["masks"], tensors["landmarks"])
-
-    def _read_cache(self, cache: Path, size: int) -> FaceTensors | None:
-        """The cache if it is this face set's and whole; None (so it is rebuilt) when stale, truncated or
-        corrupt: it is derived data, so damage to it is never the user's problem."""
-        from safetensors import safe_open
-
-        if not cache.is_file():
-            return None
-        try:
-            with safe_open(str(cache), "pt") as f:
-                meta = f.metadata() or {}
-                if meta.get("id") != self.manifest["id"] or meta.get("format") != CACHE_FORMAT:
-                    return None
-                t = {k: f.get_tensor(k) for k in ("faces", "masks", "landmarks")}
-        except Exception:  # safetensors raises its own error types for every kind of damage; all mean rebuild
-            return None
-        n = len(self)
-        if tuple(t["faces"].shape) != (n, 3, size, size) or tuple(t["masks"].shape) != (n, 1, size, size) \
-                or t["landmarks"].shape[0] != n:
-            return None
-        return FaceTensors(t["faces"], t["masks"], t["landmarks"])
+        return write_cache(cache, self.manifest["id"], np.stack(faces), np.stack(masks), np.stack(marks))
 
 
 def _record(name: str, source: Source, frame: Frame, face: AlignedFace) -> dict:

@@ -6,9 +6,9 @@ all of them learns a blend. `curate` decides, face by face, with the reason in w
 - `low_score`: the detector's confidence is under `min_score` (0: the landmark tracker followed a face the
   detector did not confirm);
 - `misaligned`: the landmarks sit far from the alignment template after alignment (a failed fit);
-- `blurry`: the blur score (recorded by extract) is under `min_sharpness` of the set's median;
 - `other_person`: the face-recognition distance to the kept person is over `max_distance`. The person is the
   reference photo's (`--reference`), else the one with the most faces (`faces.identity.main_person`);
+- `blurry`: the blur score (recorded by extract) is under `min_sharpness` of the kept person's median;
 - `near_duplicate`: a 32 px grey thumbnail differs from the previous kept face of the same footage by less
   than `duplicate_difference` grey levels (brightness removed), so a still shot keeps one face per change.
 
@@ -36,7 +36,7 @@ from .records import ProgressFn, no_progress
 
 EMBEDDINGS = "identity.safetensors"
 EMBEDDING_FORMAT = "1"  # dlib ResNet v1 on the aligned crop, face box 0.9 of the crop (IdentityEmbedder.embed_crop)
-REASONS = ("low_score", "misaligned", "blurry", "other_person", "near_duplicate")
+REASONS = ("low_score", "misaligned", "other_person", "blurry", "near_duplicate")  # the order they are judged in
 THUMB = 32
 
 
@@ -55,7 +55,7 @@ class CurateConfig:
     max_misalignment: float = opt(0.08, low=0.0, help="Set aside faces whose landmarks miss the alignment template "
                                                       "by more than this share of the crop (failed alignments).")
     min_sharpness: float = opt(0.35, low=0.0, high=1.0, help="Set aside faces whose blur score is below this share "
-                                                             "of the set's median (0 keeps blurry faces).")
+                                                             "of the kept faces' median (0 keeps blurry faces).")
     sheet: bool = opt(True, flag="--sheet/--no-sheet", help="Write the coverage contact sheet (coverage.png and "
                                                             "coverage.json) into the face set.")
 
@@ -104,11 +104,9 @@ def misalignment(fs: FaceSet) -> np.ndarray:
 
 
 def outliers(fs: FaceSet, config: CurateConfig) -> dict[int, Decision]:
-    """Faces that fail a per-face check (score, alignment, blur), by index; the first failed check is the reason."""
+    """Faces that fail a check of their own (detector score, then alignment), by index."""
     found: dict[int, Decision] = {}
     off = misalignment(fs)
-    blur = np.array([float(r.get("blur", 0.0)) for r in fs.records])
-    floor = config.min_sharpness * float(np.median(blur))
     for i, r in enumerate(fs.records):
         score = float(r.get("score", 1.0))
         if score < config.min_score:
@@ -116,10 +114,18 @@ def outliers(fs: FaceSet, config: CurateConfig) -> dict[int, Decision]:
         elif off[i] > config.max_misalignment:
             found[i] = Decision(r["file"], "misaligned", f"landmarks {off[i]:.3f} of the crop off the template "
                                                          f"(> {config.max_misalignment:g})")
-        elif blur[i] < floor:
-            found[i] = Decision(r["file"], "blurry", f"blur score {blur[i]:.1f} < {config.min_sharpness:g} x the "
-                                                     f"set's median {np.median(blur):.1f}")
     return found
+
+
+def blurry(fs: FaceSet, kept: list[int], share: float) -> dict[int, Decision]:
+    """Among `kept`, faces whose blur score is under `share` of theirs' median. Judged after the other people
+    are gone: one person's footage may be much sharper than another's, and must not make the other's blurry."""
+    if not kept or share <= 0:
+        return {}
+    blur = {i: float(fs.records[i].get("blur", 0.0)) for i in kept}
+    median = float(np.median(list(blur.values())))
+    return {i: Decision(fs.records[i]["file"], "blurry", f"blur score {b:.1f} < {share:g} x the median {median:.1f}")
+            for i, b in blur.items() if b < share * median}
 
 
 def thumbnail(crop: np.ndarray) -> np.ndarray:
@@ -243,6 +249,8 @@ def plan(fs: FaceSet, config: CurateConfig, progress: ProgressFn = no_progress,
         rest = [i for i in rest if i not in found]
         person = (f"the person in {config.reference}" if ref is not None else
                   f"the person with the most faces ({len(rest)} of {len(fs)})")
+    found.update(blurry(fs, rest, config.min_sharpness))
+    rest = [i for i in rest if i not in found]
     found.update(duplicates(fs, rest, config.duplicate_difference))
     return [found[i] for i in sorted(found)], person, embedded
 
@@ -277,10 +285,26 @@ def curate(faceset: str | Path, config: CurateConfig = CurateConfig(), dry_run: 
     return report
 
 
-def restore(faceset: str | Path, reason: str | None = None) -> int:
-    """Put back the faces set aside for `reason` (every reason when None); returns how many came back."""
+def restore(faceset: str | Path, reason: str | None = None, files: list[str] | None = None) -> int:
+    """Put back the faces set aside for `reason` (every reason when None), or only the named `files`; returns
+    how many came back."""
     with FaceSet.edit(faceset) as fs:
-        return fs.restore(reason)
+        return fs.restore(reason, files)
 
 
-__all__ = ["CurateConfig", "CurateReport", "Decision", "REASONS", "curate", "face_embeddings", "plan", "restore"]
+def set_aside(faceset: str | Path, files: list[str], reason: str = "removed", why: str = "") -> int:
+    """Set the named faces aside by hand (the UI's "remove"), under the face set's writer lock."""
+    with FaceSet.edit(faceset) as fs:
+        return fs.set_aside(files, reason, {f: why for f in files} if why else None)
+
+
+def coverage_sheet(faceset: str | Path) -> Path:
+    """Write (or refresh) the coverage contact sheet of a face set as it is; returns coverage.png's path."""
+    from .faceset_sheet import write_sheet
+
+    with FaceSet.edit(faceset) as fs:
+        return write_sheet(fs)
+
+
+__all__ = ["CurateConfig", "CurateReport", "Decision", "REASONS", "coverage_sheet", "curate", "face_embeddings",
+           "plan", "restore", "set_aside"]
