@@ -263,7 +263,7 @@ def test_contact_sheet_counts_every_face_once_and_shows_empty_bins(faceset_a, tm
     assert counts["faces"] == 24 and sum(n for row in grid.values() for n in row.values()) == 24
     assert sum(row["frontal"] for row in grid.values()) == 24  # one still portrait: every face frontal
     assert "up, yaw < -30" in counts["empty"] and len(counts["empty"]) >= 12
-    assert set(counts["expressions"]) == {"neutral", "mouth open", "smile", "eyes closed"}
+    assert set(counts["expressions"]) == {"neutral", "mouth open", "smile", "eyes closed/down"}
     image = cv2.imread(str(png))
     assert image is not None and image.shape[0] > 400 and image.shape[1] > 700
 

@@ -11,7 +11,8 @@ bins, each cell with a few thumbnails and its count; an empty bin is a red 0, so
 - pitch: the nose tip's drop below the eye line over face size (`faces.expression_code`), against a typical
   frontal face's (`USUAL`): about -0.06 is a head tilted up, +0.06 down;
 - expressions: mouth open (lip gap over 0.1 face), smile (mouth 15% wider than a typical face's at rest),
-  eyes closed (under 0.3 of the set's own open level, `faces.expression.closed_frames`).
+  eyes closed or cast down (lids under 0.3 of the set's own open level, `faces.expression.closed_frames`;
+  on landmarks a downward glance reads as lids mostly shut, and so it looks to the model).
 A face is in one yaw × pitch cell and in any number of expression bins; "neutral" is none of them.
 """
 
@@ -29,7 +30,7 @@ YAW_EDGES = (-30.0, -12.0, 12.0, 30.0)
 YAW_LABELS = ("yaw < -30", "-30..-12", "frontal", "12..30", "yaw > 30")
 PITCH_EDGES = (-0.05, 0.05)  # nose drop minus a typical face's, over face size
 PITCH_LABELS = ("up", "level", "down")
-EXPRESSIONS = ("neutral", "mouth open", "smile", "eyes closed")
+EXPRESSIONS = ("neutral", "mouth open", "smile", "eyes closed/down")
 MOUTH_OPEN, SMILE_WIDTH = 0.1, 1.15
 EYES_CLOSED = 0.3  # of the set's open level: stricter than a blink's 0.45, which took frowns and downcast eyes
 THUMB, PER_CELL = 48, 3  # a cell shows PER_CELL × PER_CELL thumbnails of THUMB px
@@ -49,7 +50,7 @@ def readings(fs: FaceSet, indices: list[int]) -> dict[str, np.ndarray]:
     smile = np.nan_to_num(col["smile"]) > SMILE_WIDTH * USUAL[1]
     closed = closed_frames(col["eyes"], EYES_CLOSED)
     return {"yaw": col["yaw"], "pitch": col["pitch"] - USUAL[2], "mouth open": mouth, "smile": smile,
-            "eyes closed": closed, "neutral": ~(mouth | smile | closed)}
+            "eyes closed/down": closed, "neutral": ~(mouth | smile | closed)}
 
 
 def bins(read: dict[str, np.ndarray]) -> dict[str, list[int]]:
