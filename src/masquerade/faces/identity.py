@@ -73,11 +73,12 @@ def main_person(embeddings: np.ndarray, max_distance: float, reference: np.ndarr
     """The embedding of the person a face set is about: the mean of that person's faces.
 
     Without a reference, the person with the most faces: the face with the most others within `max_distance`
-    (a threshold clustering that needs no number of people) seeds it. With one, the reference photo seeds it,
-    taking faces within dlib's same-person distance, since one photo sits farther from a clip's faces than the
-    clip's own mean does. Each round then re-centres on the mean of the faces near the current centre, so the
-    result stands for the person across the footage, not for one frame. Raises ValueError when no face is near
-    the seed (the reference shows someone else)."""
+    (a threshold clustering that needs no number of people) seeds it. With one, the reference photo seeds it:
+    the faces within `max_distance` of it, or, when none is (one photo sits farther from a clip's faces than the
+    clip's own mean does), within dlib's same-person distance. On the real clips a reference frame was 0.17-0.59
+    from its person's faces and 0.65 or more from the other's. Each round then re-centres on the mean of the
+    faces near the current centre, so the result stands for the person across the footage, not for one frame.
+    Raises ValueError when no face is near the seed (the reference shows someone else)."""
     emb = np.asarray(embeddings, np.float32)
     if reference is None:
         pool = emb[::-(-len(emb) // SEED_POOL)]  # an even sample of a long footage's faces: N² stays small
@@ -86,7 +87,9 @@ def main_person(embeddings: np.ndarray, max_distance: float, reference: np.ndarr
         pair = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0.0))
         centre, reach = pool[int(np.argmax((pair < max_distance).sum(1)))], max_distance
     else:
-        centre, reach = np.asarray(reference, np.float32), max(max_distance, SAME_PERSON_DISTANCE)
+        centre = np.asarray(reference, np.float32)
+        near = (distances_to(emb, centre) < max_distance).any()
+        reach = max_distance if near else max(max_distance, SAME_PERSON_DISTANCE)
     for _ in range(rounds):
         near = distances_to(emb, centre) < reach
         if not near.any():
