@@ -237,6 +237,8 @@ def test_cli_dry_run_lists_moves_nothing_then_moves_and_restores(faceset_a, tmp_
     run = _cli(str(fs_dir), "--all-people", "--duplicate-difference", "0")
     assert run.returncode == 0 and "kept 23 of 24 faces" in run.stdout and "--restore" in run.stdout
     assert (fs_dir / "set_aside" / "low_score" / "faces" / files[4]).is_file()
+    wrong = _cli(str(fs_dir), "--restore", "blurry")
+    assert wrong.returncode == 2 and "nothing is set aside for 'blurry' (set aside: low_score)" in wrong.stderr
     back = _cli(str(fs_dir), "--restore", "all")
     assert back.returncode == 0 and "1 face(s) put back" in back.stdout
     assert _tree(fs_dir) == before

@@ -143,6 +143,9 @@ def take(root: Path, reason: str | None, files: Iterable[str] | None) -> list[tu
     """(reason, record) of the set-aside faces to restore: all of `reason` (every reason when None), or only the
     named `files`. Each face's PNGs are linked back into the face set first (step 1 of restoring)."""
     wanted = None if files is None else set(files)
+    if reason and not (folder(root, reason) / RECORDS).is_file():
+        raise FaceSetError(f"{root}: nothing is set aside for {reason!r} (set aside: "
+                           f"{', '.join(reasons(root)) or 'nothing'})")
     chosen = []
     for r in [check_reason(reason)] if reason else reasons(root):
         for e in read(root, r):
