@@ -296,3 +296,25 @@ def test_a_kill_while_setting_aside_loses_nothing_and_restore_finishes(killed_at
     assert len(fs.load_tensors(32)) == len(fs)
     assert restore(fs_dir) == (0 if killed_at == "checkpoint" else 3)
     assert _tree(fs_dir) == before
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
+
+
+@needs_dlib
+@pytest.mark.skipif(not (REAL / "man_d19.mp4").is_file(), reason="the real clips are not beside the repository")
+def test_real_footage_of_two_alternating_people_keeps_only_the_larger(tmp_path):
+    from masquerade.media import read_frames, write_video
+
+    man = [f.image for f in read_frames(REAL / "man_d19.mp4")][:60]
+    woman = [f.image[16:496, 16:496] for f in read_frames(REAL / "woman_d3.mp4")][:90]  # 480 px like his
+    frames, who = [], []
+    for k in range(3):
+        frames += woman[30 * k:30 * k + 30] + man[20 * k:20 * k + 20]
+        who += ["woman"] * 30 + ["man"] * 20
+    clip = write_video(tmp_path / "two.mp4", frames, 30.0)
+    extract([clip], tmp_path / "fs", ExtractConfig(size=128, every_nth=3))
+    report = curate(tmp_path / "fs", CurateConfig(duplicate_difference=0, min_score=0))
+    kept = _people(tmp_path / "fs", who)
+    assert set(kept) == {"woman"} and len(kept) == who[::3].count("woman")
+    assert report.set_aside == {"other_person": who[::3].count("man")}
