@@ -332,7 +332,7 @@ class FaceSet:
         """Put set-aside faces back: those of `reason` (all reasons when None), or only the named `files`."""
         self._check_editing()
         back = aside.take(self.root, reason, files)
-        new = [{k: v for k, v in r.items()} for _, r in back if r["file"] not in self._files]
+        new = [dict(r) for _, r in back if r["file"] not in self._files]
         if new:
             self.records = self._records + new
             self.checkpoint(complete=True)
