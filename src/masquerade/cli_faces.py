@@ -54,6 +54,7 @@ def faces(
               soft_wrap=True)
     if report.set_aside and not dry_run:
         out.print(f"  moved to {escape(str(Path(faceset) / 'set_aside'))}/<reason>/; put them back with "
-                  f"`masquerade faces {escape(str(faceset))} --restore REASON` (or all)", highlight=False, soft_wrap=True)
+                  f"`masquerade faces {escape(str(faceset))} --restore REASON` (or all)", highlight=False,
+                  soft_wrap=True)
     if report.sheet:
         out.print(f"  coverage: {escape(report.sheet)} (counts in coverage.json)", highlight=False)

@@ -34,7 +34,7 @@ class FaceTensors:
 
 
 def write_cache(cache: Path, content_id: str, faces: np.ndarray, masks: np.ndarray, marks: np.ndarray) -> FaceTensors:
-    """Save N×S×S×3 faces, N×S×S masks and N×478×2 landmarks as the cache (atomically) and return them as tensors."""
+    """Save N×S×S×3 faces, N×S×S masks and N×478×2 landmarks as the cache atomically; return them as tensors."""
     import torch
     from safetensors.torch import save_file
 

@@ -14,7 +14,7 @@ all of them learns a blend. `curate` decides, face by face, with the reason in w
 
 Nothing is deleted: each face moves to `set_aside/<reason>/` through the face set's locked writer
 (`FaceSet.edit` / `set_aside`), and `restore` puts any reason's faces back. A dry run decides the same and
-moves nothing. Embeddings cost ~0.1 s a face on a CPU, so they are cached in the face set
+moves nothing. Embeddings cost ~0.15 s a face on a CPU, so they are cached in the face set
 (`identity.safetensors`, by face file) and a second run only embeds new faces.
 """
 
