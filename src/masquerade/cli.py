@@ -29,7 +29,7 @@ class _Commands(TyperGroup):
         from .cli_stages import deferred
 
         self.commands.update(deferred(_stages()))
-        order = ["extract", "train", "train-upscaler", "evaluate", "convert", "verify", "demo", "ui"]
+        order = ["extract", "faces", "train", "train-upscaler", "evaluate", "convert", "verify", "demo", "ui"]
         self.commands = {n: self.commands[n] for n in order + [n for n in self.commands if n not in order]
                          if n in self.commands}
 
@@ -351,10 +351,12 @@ def _convert(
 
 
 def _stages() -> dict:
+    from . import cli_faces
     from .cli_stages import Stage
 
     return {
         "extract": Stage(_extract, "masquerade.extract:ExtractConfig", "extract"),
+        "faces": Stage(cli_faces.faces, "masquerade.faceset_curate:CurateConfig", "faces"),
         "train": Stage(_train, "masquerade.train.config:TrainConfig", "train", extra=_arch_option_flag,
                        file_extra=("model_options",), finish=_train_settings, epilog=_architectures),
         "train-upscaler": Stage(_train_upscaler, "masquerade.train.upscaler_config:UpscalerTrainConfig",

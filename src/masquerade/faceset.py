@@ -8,7 +8,10 @@ FACESET/
                      (frame px), matrix (frame -> crop), detector score, blur score
   alignments.jsonl   only while extract runs or after it was killed: the journal (faceset_journal.py)
   faces/*.png        aligned RGB crops          masks/*.png   landmark-hull masks (same names)
+  set_aside/<reason>/     faces taken out of the set by curation or by hand, kept with their records
+                     (faceset_aside.py); extract does not bring them back, `restore` does
   cache_<S>.safetensors   derived: all faces resized to S as one uint8 tensor (rebuilt when stale or damaged)
+  identity.safetensors    derived: face-recognition embeddings by face file (faceset_curate.py)
 ```
 Face files are named `{content id}_{frame}_{k}.png` (faceset_sources.py): the same footage gives the same
 names in every run, so a face set only grows. Sets written before that (schema 1, `{input index}_{frame}_{k}`)
@@ -17,41 +20,26 @@ open and grow as they are; their faces keep their names. A face set needs nothin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from . import atomic
+from . import faceset_aside as aside
 from . import faceset_journal as journal
 from .errors import FaceSetError
+from .faceset_cache import CACHE_FORMAT, FaceTensors, read_cache, write_cache  # noqa: F401 (re-exported)
 from .faceset_check import ALIGNMENTS, MANIFEST, SCHEMA_VERSION, check_manifest, check_records, read
 from .faceset_sources import Source, face_file, file_order, find_entry, frame_prefix, new_entry
 from .outputs import claim_folder, partial_path
 from .records import AlignedFace, Frame
 
-# `load_tensors`' cache: a cache of another format is rebuilt. "2": landmarks on the resized pixels' centres
-# (format 1, unmarked, scaled them about the corner: 0.375 px off at 64 px from 256).
-CACHE_FORMAT = "2"
-
-
-@dataclass(frozen=True)
-class FaceTensors:
-    """A whole face set in memory for training: uint8 tensors, landmarks in crop pixels of size S."""
-
-    faces: Any  # torch.uint8 N×3×S×S RGB
-    masks: Any  # torch.uint8 N×1×S×S
-    landmarks: Any  # torch.float32 N×478×2
-
-    def __len__(self) -> int:
-        return int(self.faces.shape[0])
-
-
-def _encode_png(array: np.ndarray) -> bytes:
+def encode_png(array: np.ndarray) -> bytes:
     import cv2
 
     if array.ndim == 3:
@@ -84,6 +72,8 @@ class FaceSet:
         self._lock: int | None = None  # held from the first write (or from resuming) until `close`
         self._dirty = False  # something changed that the compacted files do not hold yet
         self._clean_without: dict[str, bool] = {}  # new sources' ids: was the set clean before their entry came?
+        self._aside: set[str] = set()  # faces set aside (faceset_aside.py): extract must not add them again
+        self._editing = False  # opened by `edit`: the set-aside methods may write
 
     @property
     def records(self) -> list[dict]:
@@ -111,6 +101,7 @@ class FaceSet:
         journal.replay(lines, faces, manifest["sources"])
         fs = cls(root, manifest, list(faces.values()), on_disk=True)
         fs._dirty = bool(lines)
+        fs._aside = aside.names(root)
         return fs
 
     @classmethod
@@ -180,11 +171,11 @@ class FaceSet:
         added = []
         for k, face in enumerate(faces):
             name = face_file(key, number, k)
-            if name in self._files and name not in replace:
+            if (name in self._files or name in self._aside) and name not in replace:
                 continue
             self._start()
-            atomic.write_bytes(self.root / "faces" / name, _encode_png(face.crop))
-            atomic.write_bytes(self.root / "masks" / name, _encode_png(face.mask))
+            atomic.write_bytes(self.root / "faces" / name, encode_png(face.crop))
+            atomic.write_bytes(self.root / "masks" / name, encode_png(face.mask))
             added.append(_record(name, source, frame, face))
         if not replace:
             entry.update(next_frame=frame.index + 1, frames_read=entry["frames_read"] + 1,
@@ -310,6 +301,68 @@ class FaceSet:
             h.update(r["file"].encode() + json.dumps(r["matrix"]).encode())
         return h.hexdigest()[:16]
 
+    # -- curating: faces set aside and put back, never deleted (faceset_aside.py) ------------------------
+    @classmethod
+    @contextlib.contextmanager
+    def edit(cls, root: str | Path) -> Iterator["FaceSet"]:
+        """A finished face set held for one writer (as extract holds it) while faces are set aside or restored:
+        `with FaceSet.edit(path) as fs: fs.set_aside(names, "removed")`. The CLI's `faces` and the UI use it."""
+        root = Path(root)
+        if not root.is_dir():
+            cls.open(root)  # says what to do
+        held = journal.lock(root)
+        fs = None
+        try:
+            fs = cls.open(root)  # read under the lock: no extract is adding faces meanwhile
+            fs._lock, fs._editing = held, True
+            yield fs
+        finally:
+            if fs is not None:
+                fs._editing, fs._lock = False, None
+                fs._close_journal()
+            journal.unlock(held)
+
+    def set_aside(self, files: Iterable[str], reason: str, why: dict[str, str] | None = None) -> int:
+        """Move the named faces (crop, mask, record) to `set_aside/<reason>/`; returns how many moved. Names
+        the set does not hold are ignored; `why` maps a face to the words that explain its move."""
+        self._check_editing()
+        aside.check_reason(reason)
+        chosen = {str(f) for f in files} & self._files
+        if not chosen:
+            return 0
+        if len(chosen) == len(self._records):
+            raise FaceSetError(f"{self.root}: that would set aside every face; a face set needs at least one")
+        moving = [r for r in self._records if r["file"] in chosen]
+        aside.stage(self.root, reason, moving, why or {})
+        self.records = [r for r in self._records if r["file"] not in chosen]
+        self._aside |= chosen
+        self.checkpoint(complete=True)
+        aside.unlink_originals(self.root, reason, sorted(chosen))
+        return len(moving)
+
+    def restore(self, reason: str | None = None, files: Iterable[str] | None = None) -> int:
+        """Put set-aside faces back: those of `reason` (all reasons when None), or only the named `files`."""
+        self._check_editing()
+        back = aside.take(self.root, reason, files)
+        new = [dict(r) for _, r in back if r["file"] not in self._files]
+        if new:
+            self.records = self._records + new
+            self.checkpoint(complete=True)
+        aside.forget(self.root, back)
+        self._aside = aside.names(self.root)
+        return len(new)
+
+    def set_aside_reasons(self) -> dict[str, int]:
+        """{reason: faces set aside for it}, for a summary or a UI list (a face a killed move left in the set
+        is counted as in the set)."""
+        counts = {r: sum(e["record"]["file"] not in self._files for e in aside.read(self.root, r))
+                  for r in aside.reasons(self.root)}
+        return {r: n for r, n in counts.items() if n}
+
+    def _check_editing(self) -> None:
+        if not self._editing:
+            raise RuntimeError("open the face set with `FaceSet.edit(path)` to set faces aside or restore them")
+
     # -- reading ---------------------------------------------------------------------------------------
     @property
     def size(self) -> int:
@@ -332,13 +385,10 @@ class FaceSet:
         return transform_points(np.asarray(r["landmarks"]), resized_matrix(r["matrix"], self.size, size or self.size))
 
     def load_tensors(self, size: int | None = None) -> FaceTensors:
-        """All faces, masks and crop landmarks resized to `size`, cached beside the face set."""
-        import torch
-        from safetensors.torch import save_file
-
+        """All faces, masks and crop landmarks resized to `size`, cached beside the face set (faceset_cache.py)."""
         size = int(size or self.size)
         cache = self.root / f"cache_{size}.safetensors"
-        cached = self._read_cache(cache, size)
+        cached = read_cache(cache, self.manifest["id"], len(self), size)
         if cached is not None:
             return cached
         faces, masks, marks = [], [], []
@@ -346,35 +396,7 @@ class FaceSet:
             faces.append(_resize(self.crop(i), size))
             masks.append(_resize(self.mask(i), size))
             marks.append(self.crop_landmarks(i, size))
-        tensors = {
-            "faces": torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).contiguous(),
-            "masks": torch.from_numpy(np.stack(masks))[:, None].contiguous(),
-            "landmarks": torch.from_numpy(np.stack(marks).astype(np.float32)),
-        }
-        with atomic.atomic_path(cache) as tmp:
-            save_file(tensors, str(tmp), metadata={"id": self.manifest["id"], "format": CACHE_FORMAT})
-        return FaceTensors(tensors["faces"], tensors["masks"], tensors["landmarks"])
-
-    def _read_cache(self, cache: Path, size: int) -> FaceTensors | None:
-        """The cache if it is this face set's and whole; None (so it is rebuilt) when stale, truncated or
-        corrupt: it is derived data, so damage to it is never the user's problem."""
-        from safetensors import safe_open
-
-        if not cache.is_file():
-            return None
-        try:
-            with safe_open(str(cache), "pt") as f:
-                meta = f.metadata() or {}
-                if meta.get("id") != self.manifest["id"] or meta.get("format") != CACHE_FORMAT:
-                    return None
-                t = {k: f.get_tensor(k) for k in ("faces", "masks", "landmarks")}
-        except Exception:  # safetensors raises its own error types for every kind of damage; all mean rebuild
-            return None
-        n = len(self)
-        if tuple(t["faces"].shape) != (n, 3, size, size) or tuple(t["masks"].shape) != (n, 1, size, size) \
-                or t["landmarks"].shape[0] != n:
-            return None
-        return FaceTensors(t["faces"], t["masks"], t["landmarks"])
+        return write_cache(cache, self.manifest["id"], np.stack(faces), np.stack(masks), np.stack(marks))
 
 
 def _record(name: str, source: Source, frame: Frame, face: AlignedFace) -> dict:

@@ -112,7 +112,8 @@ def lock(root: Path) -> int | None:
     from .errors import FaceSetError
 
     return locks.hold(root, lambda who: FaceSetError(
-        f"{root}: {who} is writing to this face set; wait for it to finish, then run yours"))
+        f"{root}: {who} is writing to this face set (an extract, `masquerade faces` or the UI); wait for it "
+        "to finish, then run yours"))
 
 
 def unlock(fd: int | None) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import MasqueradeError
 
 SAME_PERSON_DISTANCE = 0.6  # dlib's usual threshold on Euclidean distance between embeddings
+SEED_POOL = 3000  # faces compared pairwise to find the person with the most faces
 
 
 def _models_dir() -> Path:
@@ -60,3 +61,38 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def distances_to(embeddings: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Distance of each row of N×128 `embeddings` from one embedding."""
+    return np.linalg.norm(np.asarray(embeddings, np.float32) - np.asarray(centre, np.float32), axis=1)
+
+
+def main_person(embeddings: np.ndarray, max_distance: float, reference: np.ndarray | None = None,
+                rounds: int = 2) -> np.ndarray:
+    """The embedding of the person a face set is about: the mean of that person's faces.
+
+    Without a reference, the person with the most faces: the face with the most others within `max_distance`
+    (a threshold clustering that needs no number of people) seeds it. With one, the reference photo seeds it:
+    the faces within `max_distance` of it, or, when none is (one photo sits farther from a clip's faces than the
+    clip's own mean does), within dlib's same-person distance. On the real clips a reference frame was 0.17-0.59
+    from its person's faces and 0.65 or more from the other's. Each round then re-centres on the mean of the
+    faces near the current centre, so the result stands for the person across the footage, not for one frame.
+    Raises ValueError when no face is near the seed (the reference shows someone else)."""
+    emb = np.asarray(embeddings, np.float32)
+    if reference is None:
+        pool = emb[::-(-len(emb) // SEED_POOL)]  # an even sample of a long footage's faces: N² stays small
+        gram = pool @ pool.T
+        sq = np.diag(gram)
+        pair = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * gram, 0.0))
+        centre, reach = pool[int(np.argmax((pair < max_distance).sum(1)))], max_distance
+    else:
+        centre = np.asarray(reference, np.float32)
+        near = (distances_to(emb, centre) < max_distance).any()
+        reach = max_distance if near else max(max_distance, SAME_PERSON_DISTANCE)
+    for _ in range(rounds):
+        near = distances_to(emb, centre) < reach
+        if not near.any():
+            raise ValueError("no face is near the seed")
+        centre, reach = emb[near].mean(0), max_distance
+    return centre
