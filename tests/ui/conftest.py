@@ -116,10 +116,36 @@ class Page:
         option.click()
         time.sleep(0.3)
 
+    def open(self, elem_id: str) -> None:
+        """Unfold an accordion (its settings are not typed into while folded)."""
+        self.css(f"#{elem_id} .label-wrap").click()
+        time.sleep(0.5)
+
+    def visible(self, elem_id: str) -> bool:
+        found = self.d.find_elements(self.By.CSS_SELECTOR, f"#{elem_id}")
+        return bool(found) and found[0].is_displayed()
+
+    def value(self, elem_id: str) -> str:
+        return self.css(f"#{elem_id} input, #{elem_id} textarea").get_attribute("value") or ""
+
+    def check_page(self) -> None:
+        """What a new user must never meet on the page now shown: a traceback or error toast, or help text
+        written for the command line (a flag, a metrics file, Ctrl-C)."""
+        text = self.d.execute_script("return document.querySelector('.gradio-container').innerText")
+        for bad in ("Traceback", "--", "Ctrl-C", ".jsonl", "report.html", "Error"):
+            assert bad not in text, f"{bad!r} on the page: ...{text[max(0, text.find(bad) - 120):text.find(bad) + 120]}..."
+        toasts = self.d.find_elements(self.By.CSS_SELECTOR, ".toast-body")
+        assert not [t.text for t in toasts if t.is_displayed()], [t.text for t in toasts]
+
     def screenshot(self, name: str) -> None:
         if self.shots is not None:
             self.shots.mkdir(parents=True, exist_ok=True)
+            size = self.d.get_window_size()
+            height = self.d.execute_script("return document.documentElement.scrollHeight")
+            self.d.set_window_size(size["width"], max(size["height"], min(int(height) + 140, 6000)))  # the whole page
+            time.sleep(0.3)
             self.d.save_screenshot(str(self.shots / f"{name}.png"))
+            self.d.set_window_size(size["width"], size["height"])
 
 
 @pytest.fixture

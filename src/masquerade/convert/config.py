@@ -21,17 +21,17 @@ class ConvertConfig:
     reference: Path | None = opt(None, help="Photo of the person to swap (picked by face recognition).", ui=False)
     color: str = opt("rct", choices=registry("masquerade.convert.color", "color"),
                      help="Colour matching: rct (Reinhard, Lab), hist (histogram) or none.",
-                     title="Colour matching", tip="How the new face's colours are matched to the scene around it.")
+                     title="Colour matching", tip="How the new face's colours are matched to the scene around it.", group="Look of the new face")
     blend: str = opt("alpha", choices=registry("masquerade.convert.blend", "blend"),
                      help="Blending: alpha (feathered) or poisson (seamless clone).",
-                     title="Blending", tip="How the edge of the new face meets the picture: a soft fade (alpha) or a seamless blend (poisson).")
+                     title="Blending", tip="How the edge of the new face meets the picture: a soft fade (alpha) or a seamless blend (poisson).", group="Look of the new face")
     erode: float = opt(2.0, low=-100.0, high=100.0, step=0.5,
                        help="Shrink the mask by this % of the face width (negative grows it).",
-                       title="Shrink face area (%)", tip="Make the swapped area smaller by this share of the face width; a negative value makes it larger.")
+                       title="Shrink face area (%)", tip="Make the swapped area smaller by this share of the face width; a negative value makes it larger.", group="Look of the new face")
     blur: float = opt(6.0, low=0.0, high=100.0, step=0.5, help="Feather the mask edge over this % of the face width.",
-                      title="Soft edge (%)", tip="Fade the edge of the swapped area over this share of the face width.")
+                      title="Soft edge (%)", tip="Fade the edge of the swapped area over this share of the face width.", group="Look of the new face")
     sharpen: float = opt(0.0, low=0.0, high=10.0, step=0.1, help="Sharpen the upscaled face (0 = off, 0.5 = moderate).",
-                         title="Sharpen", tip="Sharpen the new face a little (0 is off, 0.5 is moderate).")
+                         title="Sharpen", tip="Sharpen the new face a little (0 is off, 0.5 is moderate).", group="Look of the new face")
     upscale: str = opt("auto", choices=registry("masquerade.convert.upscale", "UPSCALE_CHOICES"),
                        help="auto: when the model folder holds an identity upscaler for the target (made by `masquerade train-upscaler`), render the face at 256 px with it; off: never (the model's face is stretched to fit).",
                        title="Sharper faces", tip="Auto uses the face sharpener trained on the Train tab when this model has one; off never does.")
