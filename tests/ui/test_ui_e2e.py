@@ -1,6 +1,6 @@
 """End to end in headless Chromium, as a new user goes: faces of person A, faces of person B (one upload
 each, each its own face set named after the person), drop a bad face, train a few steps, preview a chosen
-moment, swap the clip, verify the result and an original. At every step the page must show no traceback,
+moment, train the face sharpener, swap the clip, verify the result and an original. At every step the page must show no traceback,
 no help written for the command line, and no message left over from a finished job; each step's "next"
 button leads to the next step, whose picks are already filled in.
 
@@ -124,6 +124,21 @@ def test_a_new_user_reaches_a_verified_swap_in_the_browser(browser, ui, clips):
     page.tab("3 · Train")
     page.wait(lambda: page.job_status("train-status")[1] == "done", 30, "the train job after a reload")
     page.wait(lambda: page.visible("train-next"), 20, "the next-step button after a reload")
+    page.wait(lambda: page.value("train-model") == "m1", 20, "the model picked again after a reload")
+
+    # The face sharpener (the upscaler) trains from the page too, on person B's faces: 2 steps of 2 faces
+    page.open("sharpen")
+    page.type("sharpen-minutes", "")
+    page.type("sharpen-steps", "2")
+    page.open("sharpen-advanced")
+    page.type("sharpen-batch-size", "2")
+    page.click("sharpen-start")
+    page.wait_job("sharpen-status", timeout=180)
+    page.wait_text("sharpen-msg", "the face sharpener of m1 is ready", timeout=20)
+    assert ctx.queue.latest("sharpen").params["faceset"] == "bob"
+    assert list((ctx.ws.root / "models" / "m1" / "upscalers").glob("*.json"))
+    page.check_page()
+    page.screenshot("3-train-sharpener")
     page.click("train-next")
 
     # 4 · Swap: model and person A's clip already picked; preview the moment at 0.5 s, then swap the clip
@@ -175,4 +190,4 @@ def test_a_new_user_reaches_a_verified_swap_in_the_browser(browser, ui, clips):
     assert not page.visible("jobs-stop")  # nothing runs: no Stop
     page.check_page()
     page.screenshot("6-jobs")
-    assert [j.status for j in ctx.queue.list()] == ["done"] * 5
+    assert [j.status for j in ctx.queue.list()] == ["done"] * 6

@@ -47,9 +47,9 @@ def build_app(workspace: str | Path = Path("masquerade-workspace"), max_upload_b
         refresh: dict = {}
         with gr.Tabs(elem_id="steps") as tabs:
             with gr.Tab("1 · Person A", id="person-a", elem_id="tab-person-a") as t_a:
-                person_tab.build(ctx, timer, tabs, "a")
+                refresh.update(person_tab.build(ctx, timer, tabs, "a"))
             with gr.Tab("2 · Person B", id="person-b", elem_id="tab-person-b") as t_b:
-                person_tab.build(ctx, timer, tabs, "b")
+                refresh.update(person_tab.build(ctx, timer, tabs, "b"))
             with gr.Tab("3 · Train", id="train", elem_id="tab-train") as t_train:
                 refresh.update(train_tab.build(ctx, timer, tabs))
             with gr.Tab("4 · Swap", id="swap", elem_id="tab-swap") as t_swap:
@@ -76,9 +76,11 @@ def _refresh_lists_on_tab(app, ctx, comps: dict, tabs) -> None:
         job = next((j for j in ctx.queue.list("train")), None)
         return job.params.get("model") if job and job.params.get("model") in ctx.ws.models() else None
 
-    lists = {"train-a": (ctx.ws.facesets, lambda: faceset_of(ctx, "a")),
+    lists = {"a-name": (ctx.ws.facesets, lambda: faceset_of(ctx, "a")),
+             "b-name": (ctx.ws.facesets, lambda: faceset_of(ctx, "b")),
+             "train-a": (ctx.ws.facesets, lambda: faceset_of(ctx, "a")),
              "train-b": (ctx.ws.facesets, lambda: faceset_of(ctx, "b")),
-             "train-model": (ctx.ws.models, lambda: None),
+             "train-model": (ctx.ws.models, newest_model),
              "convert-model": (ctx.ws.models, newest_model),
              "convert-media": (ctx.ws.media, lambda: clip_of_a(ctx))}
     names = [k for k in lists if k in comps]

@@ -36,7 +36,8 @@ def faceset_of(ctx: UIContext, side: str) -> str | None:
     return name if name in ctx.ws.facesets() else None
 
 
-def build(ctx: UIContext, timer: gr.Timer, tabs: gr.Tabs, side: str) -> None:
+def build(ctx: UIContext, timer: gr.Timer, tabs: gr.Tabs, side: str) -> dict[str, Any]:
+    """Build the step for person `side`; returns the components the app refreshes when the step is opened."""
     ws, queue = ctx.ws, ctx.queue
     p, who = side, f"person {side.upper()}"
     gr.Markdown(INTRO[side])
@@ -143,3 +144,4 @@ def build(ctx: UIContext, timer: gr.Timer, tabs: gr.Tabs, side: str) -> None:
     next_btn.click(lambda: gr.Tabs(selected=NEXT[side][1]), None, [tabs])
     timer.tick(quiet(tick, 8), [seen, name], [status, name, gallery, drop, shown, msg, next_btn, seen],
                show_progress="hidden")
+    return {f"{p}-name": name}

@@ -40,6 +40,8 @@ def build(ctx: UIContext, timer: gr.Timer, model: gr.Dropdown) -> dict[str, Any]
     seen = gr.State("")
 
     def on_start(name: str | None, *values: Any):
+        newest = queue.latest("train")
+        name = name or (newest.params.get("model") if newest else None)  # the model the page shows
         if not name:
             return gr.skip(), message("train a model first (or pick one by its name above)", ok=False)
         name = check_name(name)
