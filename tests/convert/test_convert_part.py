@@ -44,3 +44,17 @@ def test_a_part_outside_the_video_or_backwards_is_one_line(clip_a, tmp_path):
     with pytest.raises(MasqueradeError, match="must come after"):
         convert(clip_a[0], PerfectModel(), tmp_path / "y.mp4", ConvertConfig(start=1.0, end=0.5))
     assert not list(tmp_path.glob("*.mp4"))
+
+
+def test_ray_and_evaluate_do_not_take_a_part(clip_a, tmp_path, capsys):
+    """Ray plans its segments over whole videos and evaluate compares whole clips: neither takes a part."""
+    from masquerade.cli import main
+    from masquerade.scale.convert_jobs import ray_convert
+
+    with pytest.raises(MediaError, match="without --ray"):
+        ray_convert(clip_a[0], PerfectModel(), tmp_path / "r.mp4", ConvertConfig(start=0.5))
+    assert main(["convert", "--help"]) == 0
+    assert "--start" in capsys.readouterr().out
+    assert main(["evaluate", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--batch-size" in text and "--start" not in text and "--end" not in text
