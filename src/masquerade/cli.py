@@ -361,7 +361,8 @@ def _stages() -> dict:
                        file_extra=("model_options",), finish=_train_settings, epilog=_architectures),
         "train-upscaler": Stage(_train_upscaler, "masquerade.train.upscaler_config:UpscalerTrainConfig",
                                 "train-upscaler"),
-        "evaluate": Stage(_evaluate, "masquerade.convert.config:ConvertConfig", "evaluate", skip=("preview",)),
+        "evaluate": Stage(_evaluate, "masquerade.convert.config:ConvertConfig", "evaluate",
+                          skip=("preview", "start", "end")),
         "convert": Stage(_convert, "masquerade.convert.config:ConvertConfig", "convert"),
     }
 

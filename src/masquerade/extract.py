@@ -29,14 +29,22 @@ _NOT_REJECTIONS = ("frames", "kept", "no face", "repaired frames")
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    size: int = opt(256, low=32, high=1024, step=32, help="Side of the aligned face crops in pixels.")
-    coverage: str = opt("face", choices=COVERAGES, help="How much of the head a crop holds: face, whole_face or head.")
-    every_nth: int = opt(1, low=1, help="Read only every n-th frame of videos.")
-    min_face_size: int = opt(40, low=0, help="Reject faces smaller than this (pixels).")
-    max_faces: int = opt(1, low=1, help="Faces to keep per frame, largest first.")
-    blur_threshold: float = opt(0.0, low=0.0, help="Reject blurry crops: Laplacian variance below this (0 keeps all; about 50 drops strong motion blur).")
-    detector: str = opt("mediapipe", choices=registry("masquerade.faces", "detectors"), help="Face detector backend.")
-    min_score: float = opt(0.5, low=0.0, high=1.0, cli=False, label="--min-score", help="Detector confidence needed to start a face.")
+    size: int = opt(256, low=32, high=1024, step=32, help="Side of the aligned face crops in pixels.",
+                    title="Face picture size (px)", tip="Side of the saved face pictures. 256 suits every model type and the face sharpener.", group="Face pictures")
+    coverage: str = opt("face", choices=COVERAGES, help="How much of the head a crop holds: face, whole_face or head.",
+                        title="Framing", tip="How much of the head each face picture holds: the face, the whole face or the head.", group="Face pictures")
+    every_nth: int = opt(1, low=1, help="Read only every n-th frame of videos.",
+                         title="Use every n-th frame", tip="Read only every n-th frame, to go faster through long videos.", group="Which faces")
+    min_face_size: int = opt(40, low=0, help="Reject faces smaller than this (pixels).",
+                             title="Smallest face (px)", tip="Skip faces smaller than this.", group="Which faces")
+    max_faces: int = opt(1, low=1, help="Faces to keep per frame, largest first.",
+                         title="Faces per frame", tip="How many faces to keep from each frame, largest first. Keep 1 when the clip shows only this person.", group="Which faces")
+    blur_threshold: float = opt(0.0, low=0.0, help="Reject blurry crops: Laplacian variance below this (0 keeps all; about 50 drops strong motion blur).",
+                                title="Skip blurry faces", tip="Skip faces blurrier than this. 0 keeps them all; about 50 skips strong motion blur.", group="Which faces")
+    detector: str = opt("mediapipe", choices=registry("masquerade.faces", "detectors"), help="Face detector backend.",
+                        title="Face finder", tip="Which face finder looks for faces in the pictures.", group="Which faces")
+    min_score: float = opt(0.5, low=0.0, high=1.0, cli=False, label="--min-score", help="Detector confidence needed to start a face.",
+                           title="Finder confidence", tip="How sure the face finder must be before it counts a face.", group="Which faces")
 
     def validate(self) -> None:
         """Refuse settings that cannot work, before any input is read or anything is written (ranges and

@@ -46,6 +46,10 @@ class Opt:
     ui: bool = True  # a widget in the UI's settings
     label: str | None = None  # the name errors use when it is not the flag (settings without one)
     step: float | None = None  # the UI slider's step
+    # UI wording, beside the declaration so the UI needs no table of its own (the CLI keeps `help` and the flag):
+    title: str | None = None  # the plain name a UI shows ("Learning rate"); default: the name, capitalised
+    tip: str | None = None  # a sentence or two for a new user: no flags, file names or measurements
+    group: str | None = None  # None: shown at once; else folded under "Advanced", in this group
 
     def allowed(self) -> tuple[str, ...] | None:
         if self.choices is None:

@@ -23,15 +23,26 @@ def _find(*names: str) -> str | None:
     return next((p for n in names if (p := shutil.which(n))), None)
 
 
+def _missing(reason: str) -> None:
+    """Skip for lack of a browser, except where one is required (CI sets MASQUERADE_REQUIRE_BROWSER=1):
+    there the browser test fails instead of skipping silently."""
+    if os.environ.get("MASQUERADE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason}; the browser test is required here (MASQUERADE_REQUIRE_BROWSER=1)")
+    pytest.skip(reason)
+
+
 def driver():
     """A headless Chromium WebDriver on a fresh profile (never downloads a browser or a driver)."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (dev extra)")
-    from selenium.webdriver.chrome.service import Service
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _missing("selenium is not installed (dev extra)")
 
     browser = os.environ.get("MASQUERADE_CHROMIUM") or _find("chromium", "chromium-browser", "google-chrome")
     chromedriver = os.environ.get("MASQUERADE_CHROMEDRIVER") or _find("chromedriver")
     if not (browser and Path(browser).exists() and chromedriver and Path(chromedriver).exists()):
-        pytest.skip("Chromium and chromedriver are needed (apt-get install chromium chromium-driver)")
+        _missing("Chromium and chromedriver are needed (apt-get install chromium chromium-driver)")
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser
     for flag in CHROMIUM_FLAGS + (f"--user-data-dir={tempfile.mkdtemp(prefix='masquerade-chromium-')}",):
@@ -116,10 +127,36 @@ class Page:
         option.click()
         time.sleep(0.3)
 
+    def open(self, elem_id: str) -> None:
+        """Unfold an accordion (its settings are not typed into while folded)."""
+        self.css(f"#{elem_id} .label-wrap").click()
+        time.sleep(0.5)
+
+    def visible(self, elem_id: str) -> bool:
+        found = self.d.find_elements(self.By.CSS_SELECTOR, f"#{elem_id}")
+        return bool(found) and found[0].is_displayed()
+
+    def value(self, elem_id: str) -> str:
+        return self.css(f"#{elem_id} input, #{elem_id} textarea").get_attribute("value") or ""
+
+    def check_page(self) -> None:
+        """What a new user must never meet on the page now shown: a traceback or error toast, or help text
+        written for the command line (a flag, a metrics file, Ctrl-C)."""
+        text = self.d.execute_script("return document.querySelector('.gradio-container').innerText")
+        for bad in ("Traceback", "--", "Ctrl-C", ".jsonl", "report.html", "Error"):
+            assert bad not in text, f"{bad!r} on the page: ...{text[max(0, text.find(bad) - 120):text.find(bad) + 120]}..."
+        toasts = self.d.find_elements(self.By.CSS_SELECTOR, ".toast-body")
+        assert not [t.text for t in toasts if t.is_displayed()], [t.text for t in toasts]
+
     def screenshot(self, name: str) -> None:
         if self.shots is not None:
             self.shots.mkdir(parents=True, exist_ok=True)
+            size = self.d.get_window_size()
+            height = self.d.execute_script("return document.documentElement.scrollHeight")
+            self.d.set_window_size(size["width"], max(size["height"], min(int(height) + 140, 6000)))  # the whole page
+            time.sleep(0.3)
             self.d.save_screenshot(str(self.shots / f"{name}.png"))
+            self.d.set_window_size(size["width"], size["height"])
 
 
 @pytest.fixture

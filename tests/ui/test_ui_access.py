@@ -225,15 +225,18 @@ def test_pages_delete_uploads_and_show_faces_through_published_copies(tmp_path, 
     good, bad = _png(tmp_path / "up" / "face_upload.png"), tmp_path / "up" / "fake_upload.png"
     bad.write_bytes(b"<script>" * 20)
     media, _, msg = client.predict([handle_file(str(good)), handle_file(str(bad))], [], api_name="/on_upload")
-    assert "added face_upload.png" in msg and "fake_upload.png: not readable media" in msg
+    assert media["value"] == ["face_upload.png"] and "fake_upload.png: not readable media" in msg  # person A's clips
     assert (root / "uploads" / "face_upload.png").is_file()
     assert [p.name for p in Path(upload_dir()).rglob("*_upload.png")] == []  # neither stays on the server
 
     from masquerade.faceset import FaceSet
 
-    gallery, _, msg = client.predict("alice", api_name="/show_faces")  # (the State output stays server-side)
-    names = [r["file"] for r in FaceSet.open(root / "facesets" / "alice").records]
-    assert len(gallery) == len(names) > 0 and f"showing {len(names)} face(s)" in msg
+    gallery, _ = client.predict("alice", api_name="/show_faces")  # (the State output stays server-side)
+    records = FaceSet.open(root / "facesets" / "alice").records
+    names = [r["file"] for r in records]
+    assert len(gallery) == len(names) > 0
+    assert [item["caption"] for item in gallery] == [  # captioned by clip and frame, not by file hash
+        f"frame {r['frame_index']} · {Path(r['source']).name}" for r in records]
     shown = list((root / ".shown").rglob("*.png"))
     assert sorted(p.name for p in shown) == sorted(names)
     assert all(Path(item["image"]).read_bytes() == (root / "facesets" / "alice" / "faces" / n).read_bytes()

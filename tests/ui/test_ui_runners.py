@@ -46,7 +46,7 @@ def test_remove_faces(ws):
     after = FaceSet.open(root)
     assert len(after) == len(before) - 2 and after.manifest["id"] != before.manifest["id"]
     assert not (root / "faces" / first).exists() and not (root / "masks" / second).exists()
-    assert [n for _, n in face_files(root)] == [r["file"] for r in after.records]
+    assert [n for _, n, _ in face_files(root)] == [r["file"] for r in after.records]
     assert remove_faces(root, [first]) == 0  # already gone: nothing happens
     with pytest.raises(PathRefused):
         remove_faces(root, ["../faceset.json"])
@@ -101,10 +101,14 @@ def test_app_builds_and_serve_refuses_open_binding(tmp_path, monkeypatch):
 
     app = build_app(tmp_path / "ws", start_workers=False, devices=["cpu"])
     try:
+        import gradio as gr
+
         ids = {getattr(b, "elem_id", None) for b in app.blocks.values()}
-        for tab in ("extract", "train", "convert", "verify", "jobs"):
-            assert f"tab-{tab}" in ids
-        assert {"extract-upload", "train-plot", "convert-video", "verify-verdict", "jobs-table"} <= ids
+        tabs = sorted((b._id, b.elem_id) for b in app.blocks.values() if isinstance(b, gr.Tab))
+        # the steps in the order of the work (issue 30), then the jobs list
+        assert [t for _, t in tabs] == ["tab-person-a", "tab-person-b", "tab-train", "tab-swap", "tab-verify", "tab-jobs"]
+        assert {"a-upload", "b-upload", "train-plot", "sharpen-start", "convert-video", "verify-verdict",
+                "jobs-table"} <= ids
     finally:
         app.masquerade.close()
     built, said = [], []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import NoFaceError, OutputError
+from ..errors import MediaError, NoFaceError, OutputError
 from ..faces.align import TEMPLATE_NAME, get_template
 from ..media import probe, read_frames, video_format
 from ..outputs import claim_file, partial_path, refuse_overlap, sweep_partials
@@ -180,16 +180,39 @@ def _stats(summary: ConvertSummary, started: float) -> dict[str, float]:
 def _video(info, steps, output: Path, provenance, config, summary, progress, started, timings,
            max_frames: int | None = None) -> None:
     fmt = video_format(info.path)
-    total = min(info.frame_count or 0, max_frames or 10 ** 12) or None
+    first, last = _frame_range(info, config)
+    total = min(last - first + 1, max_frames or 10 ** 12) if last is not None else None
+    part = first > 0 or config.end is not None  # a part keeps no sound: the source's track would not line up
     with SyntheticVideoWriter(output, info.fps, info.width, info.height, provenance, crf=config.crf,
-                              audio_from=str(info.path) if info.has_audio else None, color=fmt.color) as writer:
+                              audio_from=str(info.path) if info.has_audio and not part else None,
+                              color=fmt.color) as writer:
         def sink(item: FrameWork) -> None:
-            writer.write(item.output, timestamp=item.frame.timestamp)
+            writer.write(item.output, timestamp=item.frame.timestamp - (config.start if part else 0.0))
             summary.count(item)
             progress("convert", summary.frames, total, _stats(summary, started))
 
-        frames = itertools.islice(read_frames(info.path), max_frames or None)
+        frames = itertools.islice(_frames_in(info, first, last), max_frames or None)
         run_frames(frames, steps, sink, config.batch_size, timings)
+
+
+def _frame_range(info, config: ConvertConfig) -> tuple[int, int | None]:
+    """The first and last frame index of the part `config.start`..`config.end` (seconds) of a video; the last
+    is None when the end is unknown (a stream without a frame count, and no --end)."""
+    fps = info.fps or 1.0
+    first = int(round(config.start * fps))
+    end = int(round(config.end * fps)) - 1 if config.end is not None else None
+    count = (info.frame_count or 0) - 1 if info.frame_count else None
+    last = min(v for v in (end, count) if v is not None) if end is not None or count is not None else None
+    if last is not None and last < first:
+        raise MediaError(f"{info.path}: the part from {config.start:g} s has no frames (the video is "
+                          f"{(info.frame_count or 0) / fps:.1f} s long); nothing was written")
+    return first, last
+
+
+def _frames_in(info, first: int, last: int | None):
+    """The video's frames from index `first` to `last` (inclusive), read in order."""
+    frames = read_frames(info.path)
+    return itertools.takewhile(lambda f: last is None or f.index <= last, (f for f in frames if f.index >= first))
 
 
 def _image(info, steps, output: Path, provenance, config, summary, timings) -> None:
@@ -253,8 +276,9 @@ def _preview(info, steps, output: Path, provenance, config: ConvertConfig, summa
     """Side-by-side (original | swapped) rows of `config.preview` evenly spaced frames, one PNG."""
     import cv2
 
-    total = info.frame_count or 1
-    wanted = {int(round(i)) for i in np.linspace(0, max(total - 1, 0), config.preview)}
+    first, last = _frame_range(info, config) if info.kind == "video" else (0, 0)
+    last = (info.frame_count or 1) - 1 if last is None else last
+    wanted = {int(round(i)) for i in np.linspace(first, max(last, first), config.preview)}
     rows: list[np.ndarray] = []
 
     def sink(item: FrameWork) -> None:

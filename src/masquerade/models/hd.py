@@ -37,17 +37,24 @@ from .layers import DenseBottleneck, Down, FaceHead, ResBlock, Up
 
 @dataclass
 class HDConfig(ArchConfig):
-    size: int = setting(128, low=64, high=512, multiple=32, help="Side of the face crops, px (128 or 256).")
+    size: int = setting(128, low=64, high=512, multiple=32, help="Side of the face crops, px (128 or 256).",
+                    title="Face size (px)", tip="Side of the faces the model learns and draws. Bigger is sharper but much slower.")
     variant: str = setting("df", choices=("df", "liae"),
-                       help="df: a decoder per identity (identity); liae: one shared decoder (lighting and pose).")
-    e_dims: int = setting(64, low=4, high=1024, help="Encoder width (its first layer's channels; x2 per layer).")
-    ae_dims: int = setting(256, low=8, high=4096, help="Bottleneck width.")
-    d_dims: int = setting(64, low=4, high=1024, help="Decoder width (32 costs about 4x less than 64).")
-    d_mask_dims: int = setting(22, low=2, high=1024, help="Width of the decoder's mask branch.")
+                       help="df: a decoder per identity (identity); liae: one shared decoder (lighting and pose).",
+                       title="Layout", tip="df keeps the identity best; liae follows the lighting and pose of the scene better.")
+    e_dims: int = setting(64, low=4, high=1024, help="Encoder width (its first layer's channels; x2 per layer).",
+                      title="Reader width", tip="How much the face-reading part can hold. Bigger learns more but is slower.")
+    ae_dims: int = setting(256, low=8, high=4096, help="Bottleneck width.",
+                       title="Memory width", tip="Size of the summary every face passes through.")
+    d_dims: int = setting(64, low=4, high=1024, help="Decoder width (32 costs about 4x less than 64).",
+                      title="Drawer width", tip="How much the face-drawing part can hold. Smaller is much faster.")
+    d_mask_dims: int = setting(22, low=2, high=1024, help="Width of the decoder's mask branch.",
+                           title="Outline width", tip="How much the part that draws the face's outline can hold.")
     expression: int = setting(16, low=0, high=256,
                               help="Channels of an expression map (mouth, eyes, smile, head turn and nod measured "
                                    "from the source face's landmarks) fed to the decoder, so a swap follows the "
-                                   "source's expression; 0 = none.")
+                                   "source's expression; 0 = none.",
+                          title="Expression detail", tip="How closely the swap follows the mouth, eyes and head movements. 0 turns it off.")
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 5e-5
     default_schedule: ClassVar[str] = "constant"

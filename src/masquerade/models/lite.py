@@ -49,16 +49,22 @@ from .layers import DenseBottleneck, Down, FaceHead, ResBlock, Up
 
 @dataclass
 class LiteConfig(ArchConfig):
-    size: int = setting(64, low=32, high=512, multiple=16, help="Side of the face crops, px.")
-    e_dims: int = setting(32, low=4, high=1024, help="Encoder width (its first layer's channels; x2 per layer).")
-    ae_dims: int = setting(256, low=8, high=4096, help="Bottleneck width: the code every face passes through.")
-    d_dims: int = setting(32, low=4, high=1024, help="Decoder width.")
+    size: int = setting(64, low=32, high=512, multiple=16, help="Side of the face crops, px.",
+                    title="Face size (px)", tip="Side of the faces the model learns and draws. Bigger is sharper but much slower.")
+    e_dims: int = setting(32, low=4, high=1024, help="Encoder width (its first layer's channels; x2 per layer).",
+                      title="Reader width", tip="How much the face-reading part can hold. Bigger learns more but is slower.")
+    ae_dims: int = setting(256, low=8, high=4096, help="Bottleneck width: the code every face passes through.",
+                       title="Memory width", tip="Size of the summary every face passes through.")
+    d_dims: int = setting(32, low=4, high=1024, help="Decoder width.",
+                      title="Drawer width", tip="How much the face-drawing part can hold. Smaller is much faster.")
     variant: str = setting("df", choices=("df", "liae"),
-                          help="df: a decoder per identity; liae: one shared decoder fed a private and a shared code.")
+                          help="df: a decoder per identity; liae: one shared decoder fed a private and a shared code.",
+                       title="Layout", tip="df keeps the identity best; liae follows the lighting and pose of the scene better.")
     expression: int = setting(16, low=0, high=256,
                               help="Channels of an expression map (mouth, eyes, smile, head turn and nod measured "
                                    "from the source face's landmarks) fed to the decoder, so a swap follows the "
-                                   "source's expression; 0 = none.")
+                                   "source's expression; 0 = none.",
+                          title="Expression detail", tip="How closely the swap follows the mouth, eyes and head movements. 0 turns it off.")
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 5e-4
     default_schedule: ClassVar[str] = "cosine"

@@ -28,9 +28,12 @@ from .layers import DenseBottleneck, Down, FaceHead, Up
 
 @dataclass
 class OriginalConfig(ArchConfig):
-    size: int = setting(64, low=32, high=512, multiple=16, help="Side of the face crops, px.")
-    encoder_dims: int = setting(128, low=8, high=2048, multiple=8, help="Encoder width (its first layer's channels; x2 per layer).")
-    bottleneck: int = setting(1024, low=8, high=8192, help="Bottleneck width: the code every face passes through.")
+    size: int = setting(64, low=32, high=512, multiple=16, help="Side of the face crops, px.",
+                    title="Face size (px)", tip="Side of the faces the model learns and draws. Bigger is sharper but much slower.")
+    encoder_dims: int = setting(128, low=8, high=2048, multiple=8, help="Encoder width (its first layer's channels; x2 per layer).",
+                            title="Reader width", tip="How much the face-reading part can hold. Bigger learns more but is slower.")
+    bottleneck: int = setting(1024, low=8, high=8192, help="Bottleneck width: the code every face passes through.",
+                          title="Memory width", tip="Size of the summary every face passes through.")
     default_batch_size: ClassVar[int] = 16
     default_lr: ClassVar[float] = 1e-4
 

@@ -153,6 +153,8 @@ def ray_convert(inputs: str | Path | Sequence[str | Path], model: Any, output: s
     with the same model and settings reuses finished segments and files.
     """
     config.validate()
+    if config.start or config.end is not None:  # segments are planned over whole videos
+        raise MediaError("--start/--end convert a part of a video without --ray; Ray converts whole videos")
     started = time.perf_counter()
     sources = _as_list(inputs)
     if not sources:

@@ -30,46 +30,75 @@ class TrainConfig:
     """Settings for `train`. Fields left as None take the architecture's defaults (or the saved model's)."""
 
     model: str | None = opt(None, choices=registry("masquerade.models", "ARCHITECTURES"),
-                            help="Architecture (one line each below). Default: the saved model's, else original.")
+                            help="Architecture (one line each below). Default: the saved model's, else original.",
+                            title="Model type", tip="Lite learns fastest; Original and HD draw finer faces but need hours. Only used for a new model.")
     model_options: dict[str, Any] = field(default_factory=dict)  # architecture settings, e.g. {"variant": "liae"} (--arch-option)
-    batch_size: int | None = opt(None, low=1, help="Faces per identity per step (default: the architecture's).")
-    steps: int | None = opt(None, low=1, help="Train until this total step count (default: until Ctrl-C).")
-    minutes: float | None = opt(None, above=0.0, help="Train for this many minutes (this run's wall clock; with --steps: whichever ends first). With a budget the automatic plan keeps its last " f"{DETAIL_SHARE:.0%}" " for training with the warp off.")
-    lr: float | None = opt(None, above=0.0, help="Learning rate (default: the architecture's; 1e-4 for original).")
+    batch_size: int | None = opt(None, low=1, help="Faces per identity per step (default: the architecture's).",
+                                 title="Faces per step", tip="How many faces of each person one training step looks at. Leave empty for the model type's usual number.", group="Speed")
+    steps: int | None = opt(None, low=1, help="Train until this total step count (default: until Ctrl-C).",
+                            title="Training steps", tip="Stop after this many steps in all. Leave empty to train until you press Stop.")
+    minutes: float | None = opt(None, above=0.0, help="Train for this many minutes (this run's wall clock; with --steps: whichever ends first). With a budget the automatic plan keeps its last " f"{DETAIL_SHARE:.0%}" " for training with the warp off.",
+                                title="Minutes", tip="Stop after this many minutes. Leave empty to train until you press Stop.")
+    lr: float | None = opt(None, above=0.0, help="Learning rate (default: the architecture's; 1e-4 for original).",
+                           title="Learning rate", tip="How big each learning step is. Leave empty for the model type's usual rate.", group="Learning")
     lr_schedule: str | None = opt(None, choices=SCHEDULES, cli=False,
-                                  help="constant, or cosine (decays to 5% at the last step); default: the architecture's.")
+                                  help="constant, or cosine (decays to 5% at the last step); default: the architecture's.",
+                                  title="Learning-rate schedule", tip="Keep the learning rate the same, or lower it gently towards the last step.", group="Learning")
     warmup_steps: int | None = opt(None, low=0, cli=False, label="--warmup-steps",
-                                   help="Steps of linear learning-rate warm-up (default: the architecture's).")
+                                   help="Steps of linear learning-rate warm-up (default: the architecture's).",
+                                   title="Warm-up steps", tip="Raise the learning rate slowly over this many first steps.", group="Learning")
     device: str = opt("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps.", ui=False)
     precision: str = opt("auto", choices=PRECISIONS,
-                         help="auto (on a GPU: bf16 where native; on a CPU with native bf16: whichever of fp32 and bf16 math times faster on this machine, kept for the model), fp32 or bf16.")
+                         help="auto (on a GPU: bf16 where native; on a CPU with native bf16: whichever of fp32 and bf16 math times faster on this machine, kept for the model), fp32 or bf16.",
+                         title="Number precision", tip="Auto picks the faster arithmetic this computer supports. Change it only if the pictures look wrong.", group="Speed")
     channels_last: bool | None = opt(None, cli=False, ui=False,
                                      help="Channels-last memory layout (default: on with bf16; it is slower in fp32 on a CPU).")
-    compile: bool = opt(False, help="torch.compile the step (pays 10-20 s once; faster after).")
-    save_every: int = opt(1000, low=0, help="Steps between checkpoints.")
-    keep: int = opt(3, low=1, help="Complete snapshots kept in the model folder (the newest N; older ones are pruned).")
-    preview_every: int = opt(100, low=0, help="Steps between preview PNGs and metrics lines.")
-    preview_faces: int = opt(4, low=1, cli=False, help="Faces per identity in each preview grid.")
-    gan_weight: float = opt(0.0, low=0.0, help="Adversarial refinement weight (0 = off); a PatchGAN switches on after --gan-warmup steps.")
-    gan_warmup: int = opt(2000, low=0, help="Steps before the discriminator switches on.")
-    ssim_weight: float = opt(1.0, low=0.0, cli=False, help="Weight of the SSIM loss.")
-    l1_weight: float = opt(1.0, low=0.0, cli=False, help="Weight of the L1 loss.")
-    mask_weight: float = opt(1.0, low=0.0, cli=False, help="Weight of the learned mask's loss.")
-    eye_mouth_weight: float = opt(3.0, low=0.0, cli=False, help="Loss multiplier inside the eye and mouth regions.")
-    background_weight: float = opt(0.25, low=0.0, cli=False, help="Loss weight outside the face mask (0 = face only).")
-    warp: bool = opt(True, cli=False, help="Random warp augmentation (with --plan manual; the auto plan switches it).")
-    flip: bool = opt(True, cli=False, help="Random horizontal flips.")
+    compile: bool = opt(False, help="torch.compile the step (pays 10-20 s once; faster after).",
+                        title="Prepare for speed", tip="Spend a little time once preparing the model, then train faster.", group="Speed")
+    save_every: int = opt(1000, low=0, help="Steps between checkpoints.",
+                          title="Save every (steps)", tip="How often progress is saved, so a stopped training can go on later.", group="Saving and previews")
+    keep: int = opt(3, low=1, help="Complete snapshots kept in the model folder (the newest N; older ones are pruned).",
+                    title="Saved copies kept", tip="How many of the newest saved copies to keep; older ones are removed.", group="Saving and previews")
+    preview_every: int = opt(100, low=0, help="Steps between preview PNGs and metrics lines.",
+                             title="Preview every (steps)", tip="How often the preview pictures and the charts are updated.")
+    preview_faces: int = opt(4, low=1, cli=False, help="Faces per identity in each preview grid.",
+                             title="Faces per preview", tip="How many faces of each person a preview shows.", group="Saving and previews")
+    gan_weight: float = opt(0.0, low=0.0, help="Adversarial refinement weight (0 = off); a PatchGAN switches on after --gan-warmup steps.",
+                            title="Detail strength", tip="A second network pushes the faces to look sharper once the model is good. 0 leaves it off.", group="Fine detail")
+    gan_warmup: int = opt(2000, low=0, help="Steps before the discriminator switches on.",
+                          title="Detail starts after (steps)", tip="The sharpening network joins in after this many steps.", group="Fine detail")
+    ssim_weight: float = opt(1.0, low=0.0, cli=False, help="Weight of the SSIM loss.",
+                             title="Shape weight", tip="How much matching shapes and edges counts.", group="What counts most")
+    l1_weight: float = opt(1.0, low=0.0, cli=False, help="Weight of the L1 loss.",
+                           title="Colour weight", tip="How much matching each pixel's colour counts.", group="What counts most")
+    mask_weight: float = opt(1.0, low=0.0, cli=False, help="Weight of the learned mask's loss.",
+                             title="Outline weight", tip="How much learning where the face ends counts.", group="What counts most")
+    eye_mouth_weight: float = opt(3.0, low=0.0, cli=False, help="Loss multiplier inside the eye and mouth regions.",
+                                  title="Eyes and mouth weight", tip="How many times more the eyes and mouth count than the rest of the face.", group="What counts most")
+    background_weight: float = opt(0.25, low=0.0, cli=False, help="Loss weight outside the face mask (0 = face only).",
+                                   title="Background weight", tip="How much the area around the face counts (0: the face only).", group="What counts most")
+    warp: bool = opt(True, cli=False, help="Random warp augmentation (with --plan manual; the auto plan switches it).",
+                     title="Random warping", tip="Bend the training faces at random so the model learns faces, not pictures. Used when the plan is manual.", group="Training faces")
+    flip: bool = opt(True, cli=False, help="Random horizontal flips.",
+                     title="Mirror faces", tip="Also train on mirror images of the faces.", group="Training faces")
     turn: float = opt(0.0, low=0.0, high=30.0, cli=False,
-                      help="Turn training faces in 3-D by up to this many degrees of yaw and of pitch, for a target filmed without nodding: the swap then nods with the source (real pair, 10 min: pitch correlation 0.18 -> 0.8), at a cost (6: eyes follow less; 12: identity distance +0.01-0.04). With it, a new model reads the nod alike for both people instead of relative to each one's usual tilt, so the swap takes the source's tilt, not the target's (12: pitch error 6.9 -> 4.5 degrees). 0 = off.")
+                      help="Turn training faces in 3-D by up to this many degrees of yaw and of pitch, for a target filmed without nodding: the swap then nods with the source (real pair, 10 min: pitch correlation 0.18 -> 0.8), at a cost (6: eyes follow less; 12: identity distance +0.01-0.04). With it, a new model reads the nod alike for both people instead of relative to each one's usual tilt, so the swap takes the source's tilt, not the target's (12: pitch error 6.9 -> 4.5 degrees). 0 = off.",
+                      title="Turn faces (degrees)", tip="For a person filmed without nodding: turn their faces a little so the swap can nod. 0 is off.", group="Training faces")
     blink: float = opt(0.0, low=0.0, high=1.0, cli=False,
-                       help="Share of training faces whose eyes are closed by a random amount (the lid slid down over the eye, a warp of that face's own pixels), for a target filmed without blinking, so its decoder is shown that person's closed eyes (in CPU runs of 10 minutes at 0.2 and 5,000 steps at 0.3 the 64 px decoder did not draw them). 0 = off.")
-    seed: int = opt(0, low=0, cli=False, help="Seed of the initial weights, the sampling and the augmentation.")
+                       help="Share of training faces whose eyes are closed by a random amount (the lid slid down over the eye, a warp of that face's own pixels), for a target filmed without blinking, so its decoder is shown that person's closed eyes (in CPU runs of 10 minutes at 0.2 and 5,000 steps at 0.3 the 64 px decoder did not draw them). 0 = off.",
+                       title="Closed eyes (share)", tip="For a person filmed without blinking: close the eyes on this share of their faces. 0 is off.", group="Training faces")
+    seed: int = opt(0, low=0, cli=False, help="Seed of the initial weights, the sampling and the augmentation.",
+                    title="Random seed", tip="Change it to get a different run from the same settings.", group="Learning")
     threads: int | None = opt(None, low=1, cli=False, ui=False, help="torch CPU threads (default: torch's).")
     init_from: str | None = opt(None, ui=False, help="Start a NEW model from this trained model folder's shared encoder and bottleneck (same architecture and settings); ignored when resuming.")
-    init_decoders: bool = opt(False, help="With --init-from: copy the decoders too (faster when the identities resemble the source model's).")
-    balance: bool = opt(True, flag="--balance/--no-balance", help="Draw faces balanced over head turn, mouth opening and eye state, so rare poses and expressions are not rendered as a blurred average.")
-    plan: str = opt("auto", choices=PLANS, help="auto: train with the random warp, then learning-rate dropout, then the warp off, then the GAN (with --gan-weight; --gan-warmup is then unused), each phase ending when the held-out SSIM stops improving, and with --steps or --minutes the warp off for the last " f"{DETAIL_SHARE:.0%}" " at the latest (switches logged in metrics.jsonl and marked in report.html; needs --holdout > 0). manual: the flags as given for the whole run.")
-    holdout: float = opt(DEFAULT_SHARE, low=0.0, high=0.5, help="Share of each face set held out of training (the same faces every run); held-out SSIM/L1 (and identity distance with the eval extra) are logged at each preview and plotted in report.html. 0 = train on every face, no curves.")
+    init_decoders: bool = opt(False, help="With --init-from: copy the decoders too (faster when the identities resemble the source model's).",
+                              title="Copy the face drawers too", tip="When starting from another model, copy its face-drawing parts as well.", group="Learning")
+    balance: bool = opt(True, flag="--balance/--no-balance", help="Draw faces balanced over head turn, mouth opening and eye state, so rare poses and expressions are not rendered as a blurred average.",
+                        title="Balance poses and expressions", tip="Show rare head turns and expressions as often as common ones, so they are not drawn as a blur.", group="Training faces")
+    plan: str = opt("auto", choices=PLANS, help="auto: train with the random warp, then learning-rate dropout, then the warp off, then the GAN (with --gan-weight; --gan-warmup is then unused), each phase ending when the held-out SSIM stops improving, and with --steps or --minutes the warp off for the last " f"{DETAIL_SHARE:.0%}" " at the latest (switches logged in metrics.jsonl and marked in report.html; needs --holdout > 0). manual: the flags as given for the whole run.",
+                    title="Training plan", tip="Automatic changes the training in phases whenever progress stalls. Manual keeps your settings for the whole run.", group="Learning")
+    holdout: float = opt(DEFAULT_SHARE, low=0.0, high=0.5, help="Share of each face set held out of training (the same faces every run); held-out SSIM/L1 (and identity distance with the eval extra) are logged at each preview and plotted in report.html. 0 = train on every face, no curves.",
+                         title="Faces kept aside", tip="Share of each person's faces never trained on, used for the quality chart. 0 turns that chart off.", group="Training faces")
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -29,7 +29,7 @@ def build_app(workspace: str | Path = Path("masquerade-workspace"), max_upload_b
     configure_gradio_env(Path(workspace))
     import gradio as gr
 
-    from . import convert_tab, extract_tab, jobs_tab, train_tab, verify_tab
+    from . import jobs_tab, person_tab, swap_tab, train_tab, verify_tab
     from .context import UIContext
     from .runners import devices as local_devices
     from .runners import make_runners
@@ -39,37 +39,60 @@ def build_app(workspace: str | Path = Path("masquerade-workspace"), max_upload_b
     ws.clear_shown()  # after the queue's lock: this server alone uses the workspace now
     ctx = UIContext(ws, queue)
     with gr.Blocks(title="Masquerade", analytics_enabled=False) as app:
-        gr.Markdown("## Masquerade — face swap, every output watermarked and signed as synthetic")
+        gr.Markdown("## Masquerade — swap a face in a video\nFive steps, left to right: collect the faces of the "
+                    "person to replace (A) and of the new face (B), train a model on both, swap, then check the "
+                    "result. Everything Masquerade makes is marked as synthetic.")
         timer = gr.Timer(REFRESH_SECONDS)
-        with gr.Tabs():
-            with gr.Tab("Extract", id="extract", elem_id="tab-extract") as t_extract:
-                extract_tab.build(ctx, timer)
-            with gr.Tab("Train", id="train", elem_id="tab-train") as t_train:
-                train_tab.build(ctx, timer)
-            with gr.Tab("Convert", id="convert", elem_id="tab-convert") as t_convert:
-                convert_tab.build(ctx, timer)
-            with gr.Tab("Verify", id="verify", elem_id="tab-verify"):
-                verify_tab.build(ctx, timer)
+        verify_pick = gr.Dropdown(ws.outputs(), label="…or one of your results", elem_id="verify-pick", render=False)
+        refresh: dict = {}
+        with gr.Tabs(elem_id="steps") as tabs:
+            with gr.Tab("1 · Person A", id="person-a", elem_id="tab-person-a") as t_a:
+                refresh.update(person_tab.build(ctx, timer, tabs, "a"))
+            with gr.Tab("2 · Person B", id="person-b", elem_id="tab-person-b") as t_b:
+                refresh.update(person_tab.build(ctx, timer, tabs, "b"))
+            with gr.Tab("3 · Train", id="train", elem_id="tab-train") as t_train:
+                refresh.update(train_tab.build(ctx, timer, tabs))
+            with gr.Tab("4 · Swap", id="swap", elem_id="tab-swap") as t_swap:
+                refresh.update(swap_tab.build(ctx, timer, tabs, verify_pick))
+            with gr.Tab("5 · Verify", id="verify", elem_id="tab-verify"):
+                verify_tab.build(ctx, timer, verify_pick)
             with gr.Tab("Jobs", id="jobs", elem_id="tab-jobs"):
                 jobs_tab.build(ctx, timer)
-        _refresh_lists_on_tab(app, ctx, (t_extract, t_train, t_convert))
+        _refresh_lists_on_tab(app, ctx, refresh, (t_a, t_b, t_train, t_swap))
     app.masquerade = ctx
     return app
 
 
-def _refresh_lists_on_tab(app, ctx, tabs) -> None:
-    """Loading the page or opening a tab refreshes its pick lists (new uploads, face sets, models), keeping the current picks."""
+def _refresh_lists_on_tab(app, ctx, comps: dict, tabs) -> None:
+    """Loading the page or opening a step refreshes its pick lists (new uploads, face sets, models). An empty
+    pick is filled with what the earlier steps made (person A's and B's face sets, the newest model, A's clip),
+    so a new user goes from step to step without choosing again; a pick already made is kept."""
     import gradio as gr
 
-    by_id = {c.elem_id: c for c in app.blocks.values() if getattr(c, "elem_id", None)}
-    lists = {"extract-media": ctx.ws.media, "extract-faceset": ctx.ws.facesets, "train-a": ctx.ws.facesets,
-             "train-b": ctx.ws.facesets, "train-model": ctx.ws.models, "convert-model": ctx.ws.models,
-             "convert-media": ctx.ws.media}
-    comps = [by_id[k] for k in lists]
+    from .person_tab import faceset_of
+    from .swap_tab import clip_of_a
 
-    def refresh():
-        return [gr.update(choices=fn()) for fn in lists.values()]
+    def newest_model():
+        job = next((j for j in ctx.queue.list("train")), None)
+        return job.params.get("model") if job and job.params.get("model") in ctx.ws.models() else None
 
-    app.load(refresh, None, comps, show_progress="hidden")  # a reloaded page sees what exists now
+    lists = {"a-name": (ctx.ws.facesets, lambda: faceset_of(ctx, "a")),
+             "b-name": (ctx.ws.facesets, lambda: faceset_of(ctx, "b")),
+             "train-a": (ctx.ws.facesets, lambda: faceset_of(ctx, "a")),
+             "train-b": (ctx.ws.facesets, lambda: faceset_of(ctx, "b")),
+             "train-model": (ctx.ws.models, newest_model),
+             "convert-model": (ctx.ws.models, newest_model),
+             "convert-media": (ctx.ws.media, lambda: clip_of_a(ctx))}
+    names = [k for k in lists if k in comps]
+
+    def refresh(*current):
+        out = []
+        for key, value in zip(names, current):
+            choices, default = lists[key]
+            out.append(gr.update(choices=choices(), value=value or default()))
+        return out
+
+    targets = [comps[k] for k in names]
+    app.load(refresh, targets, targets, show_progress="hidden")  # a reloaded page sees what exists now
     for tab in tabs:
-        tab.select(refresh, None, comps, show_progress="hidden")
+        tab.select(refresh, targets, targets, show_progress="hidden")

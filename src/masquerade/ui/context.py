@@ -21,7 +21,21 @@ CSS = """
 .mq-job[data-status=failed] {border-color: #c0392b;}
 .mq-job[data-status=done] {border-color: #27ae60;}
 .mq-msg {min-height: 1.5em;}
+.mq-group p {margin: 10px 0 0 0;}
+.mq-grid {width: 100%; max-width: 960px; margin: 0 auto;}
+.mq-grid .mq-cols {display: grid; grid-template-columns: repeat(6, 1fr); text-align: center; font-weight: 600;
+                   font-size: 0.95em; padding: 4px 0;}
+.mq-grid img {width: 100%; height: auto; image-rendering: pixelated; display: block;}
+.mq-verdict {border-collapse: collapse;}
+.mq-verdict td, .mq-verdict th {padding: 4px 12px; border: 1px solid var(--border-color-primary); text-align: left;}
+.mq-verdict .mq-big {font-size: 1.3em; font-weight: 700;}
 """
+
+# What a person reads for each job state (the page keeps the code in data-status for tests and styles).
+STATUS_WORDS = {"queued": "waiting", "running": "running", "done": "finished", "failed": "failed",
+                "cancelled": "cancelled", "stopped": "stopped", "interrupted": "interrupted (start it again)"}
+TASK_WORDS = {"extract": ("finding faces", "frames"), "train": ("training", "steps"), "convert": ("swapping", "frames"),
+              "train-upscaler": ("training the face sharpener", "steps")}
 
 
 @dataclass
@@ -33,21 +47,31 @@ class UIContext:
         self.queue.close()
 
 
+def latest(queue: JobQueue, kind: str, **match: Any) -> Job | None:
+    """The newest job of `kind` whose params hold `match` (e.g. the extract job of person A)."""
+    return next((j for j in queue.list(kind) if all(j.params.get(k) == v for k, v in match.items())), None)
+
+
+def active(job: Job | None) -> bool:
+    return job is not None and job.status in ("queued", "running")
+
+
 def job_html(job: Job | None, empty: str = "No job yet.") -> str:
     """One job as a status line with a progress bar (the UI's own bar, fed by the stage's ProgressFn)."""
     if job is None:
         return f"<div class='mq-job' data-status='none'>{html.escape(empty)}</div>"
     p = job.progress
     done, total = p.get("done", 0), p.get("total")
-    stats = ", ".join(f"{k} {v:.4g}" for k, v in list((p.get("stats") or {}).items())[:4])
-    count = f"{done}/{total}" if total else (f"{done}" if done else "")
+    task, unit = TASK_WORDS.get(str(p.get("task") or ""), (str(p.get("task") or ""), ""))
+    count = f"{done} of {total} {unit}" if total else (f"{done} {unit}" if done else "")
+    task = task if job.status == "running" else ""
     frac = job.fraction
-    bar = (f"<progress max='1000' value='{int(frac * 1000)}'></progress>" if frac is not None
+    bar = (f"<progress max='1000' value='{int(frac * 1000)}'></progress>" if frac is not None and job.status == "running"
            else "<progress></progress>" if job.status == "running" else "")
     err = f"<div class='mq-error'>⚠ {html.escape(job.error)}</div>" if job.status == FAILED and job.error else ""
     return (f"<div class='mq-job' data-status='{job.status}' data-job='{html.escape(job.id)}'>"
-            f"<b>{html.escape(job.title)}</b> — <span class='mq-status'>{job.status}</span> "
-            f"{html.escape(str(p.get('task') or ''))} {count} <small>{html.escape(stats)}</small>{bar}{err}</div>")
+            f"<b>{html.escape(job.title)}</b> — <span class='mq-status'>{STATUS_WORDS.get(job.status, job.status)}</span> "
+            f"{html.escape(task)} {html.escape(count)}{bar}{err}</div>")
 
 
 def upload_dir() -> str:

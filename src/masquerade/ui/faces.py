@@ -11,15 +11,28 @@ from pathlib import Path
 from typing import Iterable
 
 from ..faceset import FaceSet
+from ..media import VIDEO_SUFFIXES
 from .workspace import PathRefused
 
 MAX_GALLERY = 300  # faces shown at once; a long video's face set is browsed in pages
 
 
-def face_files(faceset_dir: Path, start: int = 0, count: int = MAX_GALLERY) -> list[tuple[str, str]]:
-    """(crop path, file name) for a page of the face set's faces, for a gallery."""
+def face_files(faceset_dir: Path, start: int = 0, count: int = MAX_GALLERY) -> list[tuple[str, str, str]]:
+    """(crop path, file name, caption) for a page of the face set's faces, for a gallery; the caption says
+    where the face came from (clip and frame), which a person can check, not the file's hash-like name."""
     fs = FaceSet.open(faceset_dir)
-    return [(str(fs.root / "faces" / r["file"]), r["file"]) for r in fs.records[start:start + count]]
+    return [(str(fs.root / "faces" / r["file"]), r["file"], caption(r)) for r in fs.records[start:start + count]]
+
+
+def caption(record: dict) -> str:
+    """'frame 12 · clip.mp4' for a video frame (the frame first: a narrow caption is cut at its end),
+    'photo.jpg' for a still."""
+    source = Path(str(record.get("source") or "")).name or "?"
+    if record.get("frame_name"):  # an image of a folder
+        return f"{record['frame_name']} · {source}"
+    if Path(source).suffix.lower() not in VIDEO_SUFFIXES:
+        return source
+    return f"frame {record.get('frame_index', 0)} · {source}"
 
 
 def remove_faces(faceset_dir: Path, files: Iterable[str]) -> int:

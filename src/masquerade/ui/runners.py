@@ -60,7 +60,8 @@ def make_runners(ws: Workspace) -> dict[str, Runner]:
 
     Module-level functions bound with `partial` (not closures): each job runs in a process of its own, which
     receives its runner by pickling (see `jobs`)."""
-    return {"extract": partial(extract_job, ws), "train": partial(train_job, ws), "convert": partial(convert_job, ws)}
+    return {"extract": partial(extract_job, ws), "train": partial(train_job, ws), "convert": partial(convert_job, ws),
+            "sharpen": partial(sharpen_job, ws)}
 
 
 def extract_job(ws: Workspace, p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
@@ -111,6 +112,23 @@ def convert_job(ws: Workspace, p: dict[str, Any], ctx: JobContext) -> dict[str, 
     summary = convert(src, model_dir, out, config, progress=ctx.progress)
     ctx.log(f"{summary.frames} frame(s), {summary.faces_swapped} face(s) swapped -> {ws.rel(out)}")
     return {**_clean(summary.to_dict()), "output": ws.rel(out), "preview": bool(preview)}
+
+
+def sharpen_job(ws: Workspace, p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Train a model's face sharpener (identity upscaler) for one side on that person's face set, the same
+    stage function `masquerade train-upscaler` calls."""
+    from ..train.upscaler import train_model_upscaler
+    from ..train.upscaler_config import UpscalerTrainConfig
+
+    model_dir = ws.resolve(check_name(p["model"]), "models")
+    faceset = ws.resolve(check_name(p["faceset"]), "facesets")
+    side = str(p.get("side", "b"))
+    config = UpscalerTrainConfig(device=p.get("device", "auto"), **job_settings(UpscalerTrainConfig, p, skip=("device",)))
+    ctx.log(f"training the face sharpener of models/{model_dir.name} for side {side} on facesets/{faceset.name}")
+    res = train_model_upscaler(faceset, model_dir, side, config, progress=ctx.progress, should_stop=ctx.should_stop)
+    ctx.log(f"{res.steps} steps in {res.seconds:.0f}s")
+    return {"model": model_dir.name, "side": side, "steps": res.steps, "stopped": res.stopped,
+            **{k: float(v) for k, v in (res.metrics or {}).items()}}
 
 
 def model_step(model_dir: Path) -> int | None:
