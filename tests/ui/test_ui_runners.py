@@ -46,6 +46,7 @@ def test_remove_faces(ws):
     after = FaceSet.open(root)
     assert len(after) == len(before) - 2 and after.manifest["id"] != before.manifest["id"]
     assert not (root / "faces" / first).exists() and not (root / "masks" / second).exists()
+    assert (root / "set_aside" / "removed" / "faces" / first).is_file()  # set aside, never deleted
     assert [n for _, n, _ in face_files(root)] == [r["file"] for r in after.records]
     assert remove_faces(root, [first]) == 0  # already gone: nothing happens
     with pytest.raises(PathRefused):

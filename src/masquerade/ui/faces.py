@@ -1,8 +1,7 @@
-"""Dropping bad faces from a face set, through FaceSet's own record list and checkpoint.
+"""The face gallery of a face set, and dropping bad faces from it through the face set's own locked writer.
 
-Why here and not a new writer: the face set's files stay written only by `FaceSet.checkpoint` (atomic,
-new content id, so training caches rebuild). Order matters: records first, PNGs after, so a crash leaves
-at worst unreferenced PNGs, never records pointing at missing files. (Proposed upstream as FaceSet.remove.)
+Why not a writer of its own: the face set's files are written only by `FaceSet` (atomic, new content id, so
+training caches rebuild); a dropped face is set aside, never deleted (`FaceSet.set_aside`).
 """
 
 from __future__ import annotations
@@ -36,22 +35,20 @@ def caption(record: dict) -> str:
 
 
 def remove_faces(faceset_dir: Path, files: Iterable[str]) -> int:
-    """Remove the named faces (crop + mask + record) from a finished face set; returns how many went."""
-    fs = FaceSet.open(faceset_dir)
-    drop = {str(f) for f in files}
+    """Set the named faces aside from a finished face set (crop, mask and record move to `set_aside/removed/`,
+    where `masquerade faces --restore removed` brings them back); returns how many went. Through the face set's
+    own locked writer, so an extract or a curation running meanwhile is refused, not interleaved."""
+    from ..errors import FaceSetError
+    from ..faceset_curate import set_aside
+
+    drop = [str(f) for f in files]
     for name in drop:
         if Path(name).name != name or name.startswith("."):
             raise PathRefused(f"{name!r} is not a face file name")
-    drop &= {r["file"] for r in fs.records}  # only files the face set lists are ever deleted
-    keep = [r for r in fs.records if r["file"] not in drop]
-    removed = len(fs.records) - len(keep)
-    if removed == 0:
-        return 0
-    if not keep:
-        raise PathRefused("that would drop every face; a face set needs at least one (delete the folder instead)")
-    fs.records = keep
-    fs.checkpoint(complete=True)
-    for name in drop:
-        for sub in ("faces", "masks"):
-            (fs.root / sub / name).unlink(missing_ok=True)
-    return removed
+    try:
+        return set_aside(faceset_dir, drop, "removed", "removed by hand in the web UI")
+    except FaceSetError as e:
+        if "every face" in str(e):
+            raise PathRefused("that would drop every face; a face set needs at least one (delete the folder "
+                              "instead)") from None
+        raise
