@@ -45,7 +45,8 @@ def encode_png(array: np.ndarray) -> bytes:
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(".png", array)
-    assert ok
+    if not ok:  # never under `python -O` only: a face file that is not written must stop the run
+        raise ValueError(f"could not encode a {array.shape} {array.dtype} face crop as PNG")
     return buf.tobytes()
 
 

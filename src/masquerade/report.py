@@ -106,6 +106,17 @@ def _metrics_table(ev: dict) -> str:
     return f"<table>{body}</table>"
 
 
+def _model_words(model_dir: Path | None) -> str:
+    """'<code>lite</code>, 64 px': the architecture and size the demo actually trained, from its manifest."""
+    from .models.store import read_manifest
+
+    try:
+        manifest = read_manifest(Path(model_dir))
+    except Exception:  # noqa: BLE001 - a report still renders without the model's name
+        return "a swap model"
+    return f"<code>{html.escape(str(manifest.get('architecture', '?')))}</code>, {int(manifest.get('size', 0))} px"
+
+
 def write_report(result) -> Path:
     """Render `DIR/report.html` for a finished `DemoResult`."""
     out = result.out_dir / "report.html"
@@ -117,7 +128,7 @@ def write_report(result) -> Path:
     parts = [
         f"<h1>Masquerade {__version__} — demo report</h1>",
         f"<p>Finished in {result.seconds / 60:.1f} minutes on {html.escape(platform.machine())} "
-        f"({html.escape(platform.processor() or 'CPU')}). The model (<code>lite</code>, 64 px) was <b>trained from "
+        f"({html.escape(platform.processor() or 'CPU')}). The model ({_model_words(result.model_dir)}) was <b>trained from "
         f"scratch in this run</b>: {result.train_steps} steps in {result.train_seconds:.0f} s "
         f"({result.samples_per_s:.0f} samples/s). No pretrained weights, no downloads.</p>",
         "<h2>1. Input faces (extracted and aligned)</h2>",
