@@ -55,6 +55,16 @@ def _notes(result: object) -> None:
         console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False, soft_wrap=True)
 
 
+def _gpu_note(config: Any) -> None:
+    """Before a command that computes: say so when a GPU sits unused because PyTorch cannot reach it."""
+    from types import SimpleNamespace
+
+    from .models.store import unused_gpu_note
+
+    note = unused_gpu_note(str(getattr(config, "device", "auto")))
+    _notes(SimpleNamespace(notes=[note] if note else []))
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"masquerade {__version__}")
@@ -221,6 +231,7 @@ def _train(
     from .train.distributed import env_ranks
 
     main_rank = env_ranks().main
+    _gpu_note(config)
     with _ctrl_c_stops("a checkpoint") as stop, ProgressBars(console, enabled=main_rank) as bars:
         result = run_train(faceset_a, faceset_b, output, config, progress=bars, should_stop=stop)
     if not main_rank:
@@ -275,6 +286,8 @@ def _train_upscaler(
     from .terminal import ProgressBars
     from .train.upscaler import train_model_upscaler
 
+    _gpu_note(config)
+
     with _ctrl_c_stops("the upscaler") as stop, ProgressBars(console) as bars:
         result = train_model_upscaler(faceset, model, side, config, progress=bars, should_stop=stop)
     _notes(result)
@@ -307,6 +320,7 @@ def _evaluate(
     from .terminal import ProgressBars
 
     holdout = {k: v for k, v in (("a", holdout_a), ("b", holdout_b)) if v is not None} or None
+    _gpu_note(config)
     with ProgressBars(console) as bars:
         report = run_evaluate(model, source, target_faces, config, max_frames=max_frames, progress=bars,
                               holdout=holdout)
@@ -334,6 +348,7 @@ def _convert(
     from .convert import convert as run_convert
     from .terminal import ProgressBars
 
+    _gpu_note(config)
     with ProgressBars(console) as bars:
         if ray or ray_address:
             from .scale import ray_convert

@@ -58,6 +58,25 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def nvidia_gpu_present() -> bool:
+    """Whether the machine has an NVIDIA GPU with its driver loaded, read from the driver's files (no CUDA)."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    try:
+        return (gpus.is_dir() and any(gpus.iterdir())) or Path("/dev/nvidia0").exists()
+    except OSError:
+        return False
+
+
+def unused_gpu_note(device: str = "auto") -> str | None:
+    """A note when an NVIDIA GPU is there but the installed PyTorch cannot use it, so the work would run on the
+    CPU without a word (a CPU-only build, or a CUDA build that does not match the driver)."""
+    if device not in ("auto", "cuda") or torch.cuda.is_available() or not nvidia_gpu_present():
+        return None
+    why = "is a CPU-only build" if torch.version.cuda is None else f"(CUDA {torch.version.cuda}) cannot use it"
+    return (f"this machine has an NVIDIA GPU, but the installed PyTorch {torch.__version__} {why}; the work runs "
+            "on the CPU. README.md, 'On a GPU', says how to install a build that uses it")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Checkpoint writes: atomic and fsynced, so a crash or power cut never leaves half a model."""
     write_bytes(path, data, durable=True)
