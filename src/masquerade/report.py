@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import platform
 from pathlib import Path
 
@@ -40,29 +39,11 @@ def _face_strip(faceset: Path, n: int = 8, size: int = 96) -> bytes:
 
 
 def _loss_plot(metrics: Path) -> bytes | None:
-    if not metrics.is_file():
-        return None
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    if not rows:
-        return None
-    import matplotlib
+    """The training curves (losses, held-out scores, plan switches) as the model folder's report.html draws them."""
+    from .train.curves import read_metrics, render_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=100)
-    steps = [r["step"] for r in rows]
-    for key, label in (("loss_a", "loss A (A→A)"), ("loss_b", "loss B (B→B)")):
-        ax.plot(steps, [r.get(key, np.nan) for r in rows], marker="o", markersize=3, label=label)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (SSIM + L1 + mask)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    rows = read_metrics(metrics)
+    return render_png(rows) if rows else None
 
 
 def _fmt(v) -> str:

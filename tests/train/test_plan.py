@@ -157,3 +157,20 @@ def test_a_run_resumed_with_a_larger_budget_goes_back_to_the_warp_until_its_new_
     settled.observe(30, 0.2, used=0.77)  # ...and a plateau on to the GAN
     assert settled.phase.name == "gan" and settled.state.budget_from is None
     assert settled.observe(40, 0.2, used=0.1) == [] and settled.phase.name == "gan"
+
+
+def test_every_reader_of_the_metrics_log_skips_a_torn_last_line(tmp_path):
+    """A crash mid-write leaves half a line; the demo report's curves crashed on it while the plan's reader
+    skipped it. Now there is one reader (`curves.read_metrics`), and the report and the UI use it."""
+    from masquerade.report import _loss_plot
+    from masquerade.train.curves import read_metrics
+    from masquerade.ui.train_view import LOSS, read_metrics as ui_table
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 10, "loss_a": 0.5, "loss_b": 0.6}\n{"step": 20, "loss_a": 0.4, "loss_b": 0.5}\n'
+                    '{"step": 30, "loss_a": 0.3, "lo')
+    assert [r["step"] for r in read_metrics(path)] == [10, 20]
+    assert [r["step"] for r in read_metrics(path, last=2)] == [20]
+    assert _loss_plot(path)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(set(ui_table(tmp_path, LOSS)["step"])) == [10, 20]
+    assert read_metrics(tmp_path / "none.jsonl") == []

@@ -25,10 +25,14 @@ PANELS = (  # (title, keys, y label)
 )
 
 
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """metrics.jsonl as dicts; a torn last line (crash mid-write) is skipped."""
+def read_metrics(path: str | Path, last: int | None = None) -> list[dict[str, Any]]:
+    """metrics.jsonl as dicts (its `last` lines only, when given); a torn line (a crash or a write in progress)
+    is skipped, a missing file reads as none. The one reader of the log: the report, the UI and the plan use it."""
+    path = Path(path)
+    if not path.is_file():
+        return []
     out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines()[-last if last else 0:]:
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError:

@@ -10,7 +10,6 @@ there is something to show.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from urllib.parse import quote
 
@@ -30,16 +29,11 @@ def read_metrics(model_dir: Path, series: dict[str, str], limit: int = 2000):
     it holds two steps of them (one point draws no line, only an axis labelled with that one value)."""
     import pandas as pd
 
-    rows = []
-    path = model_dir / "metrics.jsonl"
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines()[-limit:]:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line being written right now
-            rows += [{"step": rec["step"], "value": float(rec[k]), "Person": who}
-                     for k, who in series.items() if k in rec and "step" in rec]
+    from ..train.curves import read_metrics as read_log
+
+    rows = [{"step": rec["step"], "value": float(rec[k]), "Person": who}
+            for rec in read_log(model_dir / "metrics.jsonl", last=limit)
+            for k, who in series.items() if k in rec and "step" in rec]
     frame = pd.DataFrame(rows, columns=["step", "value", "Person"])
     if frame["step"].nunique() < 2:
         return None
