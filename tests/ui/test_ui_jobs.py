@@ -215,7 +215,7 @@ def test_close_ends_a_running_job(tmp_path):
 def test_one_queue_per_workspace(tmp_path):
     q = JobQueue(tmp_path, {}, start=False)
     try:
-        with pytest.raises(MasqueradeError, match="already using this workspace"):
+        with pytest.raises(MasqueradeError, match="is already serving this workspace"):
             JobQueue(tmp_path, {}, start=False)
     finally:
         q.close()

@@ -20,8 +20,10 @@ UPSCALE_CHOICES = ("auto", "off")
 
 
 def target_side(direction: str) -> str:
-    """The identity whose face is rendered: B for a2b."""
-    return direction[-1]
+    """The identity whose face is rendered: B for a2b (the decoder `models.store.DIRECTIONS` picks)."""
+    from ..models.store import DIRECTIONS
+
+    return DIRECTIONS[direction]
 
 
 def find_beside(model: Any, direction: str):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..convert import ConvertConfig, convert, model_notes, open_model
+from ..convert import ConvertConfig, convert, model_notes, open_model, target_side
 from ..faces import create_detector, resize_crop
 from ..faces.masks import hull_mask
 from ..faceset import FaceSet
@@ -118,8 +118,8 @@ def evaluate(model_dir, source: str | Path, target_faces: str | Path, config: Co
             _compare(report, model, source, out_path, max_frames, detector, embedder, target, progress)
         finally:
             detector.close()
-    target_side = config.direction[-1]
-    sets = {k: Path(v) for k, v in (holdout or {target_side: target_faces}).items()}
+    rendered = target_side(config.direction)
+    sets = {k: Path(v) for k, v in (holdout or {rendered: target_faces}).items()}
     for side, path in sets.items():
         faces = FaceSet.open(path)
         report.reconstruction[side] = {**reconstruction(model, faces, side, list(range(len(faces)))),

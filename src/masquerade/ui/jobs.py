@@ -37,7 +37,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .. import atomic
+from .. import atomic, locks
 from ..errors import MasqueradeError
 from .job_process import JobContext, JobStopped, Runner, run_job  # noqa: F401  (runners use these names from here)
 
@@ -82,20 +82,10 @@ class Job:
         return min(1.0, self.progress.get("done", 0) / total) if total else None
 
 
-def _lock_folder(folder: Path):
-    """Hold an exclusive lock on the jobs folder: two servers on one workspace would both run its queue."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks here; one server per workspace is on the user
-        return None
-    f = open(folder / ".lock", "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.close()
-        raise MasqueradeError(f"{folder.parent}: another Masquerade UI is already using this workspace; "
-                              "stop it or pass another --workspace") from None
-    return f
+def _lock_folder(folder: Path) -> int | None:
+    """Hold the jobs folder (`locks.hold`): two servers on one workspace would both run its queue."""
+    return locks.hold(folder, lambda who: MasqueradeError(
+        f"{folder.parent}: {who} is already serving this workspace; stop it or pass another --workspace"))
 
 
 def _ended(code: int | None) -> str:
@@ -191,9 +181,8 @@ class JobQueue:
         for t in self._threads:
             if t.is_alive():
                 t.join(10.0)  # the worker records how its job ended
-        if self._lockfile is not None:
-            self._lockfile.close()  # releases the flock
-            self._lockfile = None
+        locks.release(self._lockfile)
+        self._lockfile = None
 
     # -- internals --------------------------------------------------------------------------------------
     def _load(self) -> None:

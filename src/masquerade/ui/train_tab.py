@@ -14,10 +14,10 @@ from . import form, sharpen_panel, train_view
 from .context import UIContext, active, guarded, job_html, message, quiet
 from .jobs import DONE, QUEUED, RUNNING, Job
 from .person_tab import faceset_of
-from .runners import devices, model_step, worker_for
+from .runners import UI_TRAIN_DEFAULTS, devices, model_step, worker_for
 from .workspace import PathRefused, check_name
 
-UI_DEFAULTS = {"model": "lite", "preview_every": 50, "save_every": 250}  # a UI user watches a short run
+UI_DEFAULTS = {"model": "lite", **UI_TRAIN_DEFAULTS}  # a UI user watches a short run: shown as the job uses them
 HIDDEN = ("model", "init_decoders")  # the model type has its own field; starting from another model is CLI-only
 
 
