@@ -27,6 +27,7 @@ class ConvertConfig:
     sharpen: float = opt(0.0, low=0.0, high=10.0, step=0.1, help="Sharpen the upscaled face (0 = off, 0.5 = moderate).")
     upscale: str = opt("auto", choices=registry("masquerade.convert.upscale", "UPSCALE_CHOICES"),
                        help="auto: when the model folder holds an identity upscaler for the target (made by `masquerade train-upscaler`), render the face at 256 px with it; off: never (the model's face is stretched to fit).")
+    mask: str = opt("auto", help="Mask sources, combined by their minimum: hull (landmark hull), model (the decoder's mask), hands (MediaPipe hands in front of the face), learned (the model folder's occlusion mask, from `masquerade train`), joined by + (e.g. hull+model+hands); auto: all four, learned where the model folder has one. See docs/occlusion.md.")
     smooth: bool = opt(True, flag="--smooth/--no-smooth", help="Steady faces over time (One-Euro filter).")
     smooth_min_cutoff: float = opt(1.0, low=1e-6, high=1e6, cli=False,
                                    help="One-Euro filter cut-off in Hz: lower is steadier when the face is still.")
@@ -46,5 +47,8 @@ class ConvertConfig:
         from ..errors import MasqueradeError
 
         check(self, MasqueradeError)
+        from .occlusion import parse_mask
+
+        parse_mask(self.mask)
         if self.face not in ("largest", "all") and not str(self.face).isdigit():
             raise MasqueradeError(f"--face must be largest, all or a person's index (0, 1, ...), not {self.face!r}")
