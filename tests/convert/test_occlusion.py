@@ -37,7 +37,7 @@ class SquareOccluder:
         m[int(size * 0.6):int(size * 0.9), int(size * 0.3):int(size * 0.7)] = 0
         return m
 
-    def visible(self, crops):
+    def visible(self, crops, hulls):
         return np.stack([self.region(c.shape[0]) for c in crops])
 
 

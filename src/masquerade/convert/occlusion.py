@@ -110,7 +110,7 @@ class OccludeFaces(FaceStep):
             else:
                 out = np.ones((size, size), np.float32)
         if self.learned is not None:
-            learned = _resize(self.learned.visible([face.target])[0], size)
+            learned = self.learned.visible([face.target], [_resize(face.hull, size)])[0]
             out = learned if out is None else np.minimum(out, learned)
         return out
 
