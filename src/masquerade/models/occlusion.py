@@ -25,8 +25,6 @@ name and sha256) beside `mask-{sha12}.safetensors`. The JSON is written last and
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +35,6 @@ import torch.nn.functional as F
 from safetensors.torch import load as st_load
 from torch import nn
 
-from ..atomic import write_bytes, write_json
 from ..errors import ModelError, ModelMismatchError
 
 SCHEMA_VERSION = 1
@@ -90,20 +87,9 @@ class MaskNet(nn.Module):
 # -- storage -------------------------------------------------------------------------------------------
 def save_mask_net(model_dir: str | os.PathLike, net: MaskNet, info: dict[str, Any]) -> Path:
     """Write weights, then the JSON that names them; remove older weights of ours afterwards."""
-    from .store import sha256_hex, weights_bytes
+    from .sidecar import save_sidecar
 
-    folder = Path(model_dir) / FOLDER
-    data = weights_bytes(net)
-    digest = sha256_hex(data)
-    weights = f"{STEM}-{digest[:12]}.safetensors"
-    write_bytes(folder / weights, data, durable=True)
-    manifest = {"schema_version": SCHEMA_VERSION, "kind": KIND, "config": dataclasses.asdict(net.config),
-                "weights": weights, "weights_sha256": digest, **info}
-    path = write_json(folder / f"{STEM}.json", manifest, sort_keys=True, durable=True)
-    for old in folder.glob(f"{STEM}-*.safetensors"):
-        if old.name != weights:
-            old.unlink(missing_ok=True)
-    return path
+    return save_sidecar(Path(model_dir) / FOLDER, STEM, net, {"schema_version": SCHEMA_VERSION, "kind": KIND}, info)
 
 
 def find_mask_net(model_dir: str | os.PathLike | None) -> Path | None:
@@ -158,23 +144,15 @@ class OcclusionMask:
 
 def load_mask_net(model_dir: str | os.PathLike, device: str | torch.device = "cpu") -> OcclusionMask:
     """The mask net saved in `model_dir/occlusion/`, checked against its hash."""
-    from .store import resolve_device, sha256_hex
+    from .sidecar import read_sidecar
+    from .store import resolve_device
 
     path = find_mask_net(model_dir)
     if path is None:
         raise ModelError(f"{model_dir} has no occlusion mask; train one with `masquerade train-mask`")
-    try:
-        manifest = json.loads(path.read_text())
-        config = MaskNetConfig(**manifest["config"])
-        data = (path.parent / manifest["weights"]).read_bytes()
-    except FileNotFoundError:
-        raise ModelError(f"{path} names weights that are missing; run `masquerade train-mask` again") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ModelError(f"{path} is unreadable ({e}); run `masquerade train-mask` again") from None
-    if manifest.get("schema_version") != SCHEMA_VERSION or manifest.get("kind") != KIND:
-        raise ModelError(f"{path} is not an occlusion mask this Masquerade reads (schema {manifest.get('schema_version')!r})")
-    if sha256_hex(data) != manifest.get("weights_sha256"):
-        raise ModelError(f"{path.parent / manifest['weights']} does not match its hash; run `masquerade train-mask` again")
+    manifest, data = read_sidecar(path, MaskNetConfig, SCHEMA_VERSION, KIND, "an occlusion mask",
+                                  "run `masquerade train-mask` again")
+    config = MaskNetConfig(**manifest["config"])
     net = MaskNet(config)
     try:
         net.load_state_dict(st_load(data))

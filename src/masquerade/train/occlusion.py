@@ -35,16 +35,9 @@ from ..scope import torch_threads
 from .data import open_faceset
 from .occluders import TRAIN_FAMILIES, Palette, occlude, palette_from_faces
 from .occlusion_config import BUDGET_SHARE, DEFAULT_MINUTES, MaskTrainConfig
+from .upscaler import UpscalerResult as MaskResult  # the same record: the JSON's path, steps, seconds, scores
+from .upscaler import stop_rule
 from .validation import FaceSubset, split_faceset
-
-
-@dataclass(frozen=True)
-class MaskResult:
-    path: Path  # the mask's JSON
-    steps: int
-    seconds: float
-    metrics: dict[str, float]
-    stopped: bool
 
 
 @dataclass
@@ -63,7 +56,7 @@ def mask_data(tensors: Sequence[Any]) -> MaskData:
 
 
 def synth_batch(data: MaskData, idx: Sequence[int], rng: np.random.Generator, families: dict = TRAIN_FAMILIES,
-                clean_share: float = 0.2, max_occluders: int = 2, flip: bool = True
+                clean_share: float = 0.2, max_occluders: int = 2, flip: bool = True, degrade: bool = True
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs N×4×S×S: image + hull, visible-face truth N×1×S×S), float [0, 1]: faces `idx` with fresh
     occluders."""
@@ -77,10 +70,32 @@ def synth_batch(data: MaskData, idx: Sequence[int], rng: np.random.Generator, fa
             img, visible = face, (hull > 0.5).astype(np.float32)
         else:
             img, visible, _ = occlude(face, hull, families, rng, data.palette, int(rng.integers(1, max_occluders + 1)))
+        if degrade:
+            img = footage_like(img, rng)
         images.append(np.concatenate([img, hull[..., None]], axis=2))
         truths.append(np.ascontiguousarray(visible))
     x = torch.from_numpy(np.stack(images).astype(np.float32)).permute(0, 3, 1, 2).contiguous()
     return x, torch.from_numpy(np.stack(truths))[:, None]
+
+
+def footage_like(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The crop (occluders and all) as other footage would give it: on half the faces, the resolution of a
+    small face (down to 20-100 px and back up), and a random exposure, contrast and colour cast.
+
+    Why: without it a net trained on one clip's sharp 256 px crops took the soft, upscaled 40-60 px faces of
+    the real hand clips for an occluder and kept 2-5% of their hull."""
+    import cv2
+
+    s = img.shape[0]
+    if rng.random() < 0.5:
+        small = int(rng.integers(20, 100))
+        if small < s:
+            img = cv2.resize(cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA), (s, s),
+                             interpolation=cv2.INTER_LINEAR if rng.random() < 0.5 else cv2.INTER_CUBIC)
+    gain = rng.uniform(0.7, 1.3) * rng.uniform(0.9, 1.1, 3)
+    mean = img.mean()
+    img = (img - mean) * rng.uniform(0.75, 1.25) + mean
+    return np.clip(img * gain + rng.normal(0, 0.03), 0, 1).astype(np.float32)
 
 
 def mask_loss(logits: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -110,7 +125,7 @@ def held_out_iou(net: MaskNet, data: MaskData, device: torch.device, families: d
     idx = [i for i in range(len(data.faces)) for _ in range(repeats)]
     for name, draw in families.items():
         x, truth = synth_batch(data, idx, np.random.default_rng(seed), {name: draw}, clean_share=0.0,
-                               max_occluders=1, flip=False)
+                               max_occluders=1, flip=False, degrade=False)
         p = torch.cat([torch.sigmoid(net(b.to(device))).cpu() for b in x.split(32)])
         out[f"iou_{name}"] = round(float(np.mean([iou(a, b) for a, b in zip(p, truth)])), 4)
     x = torch.from_numpy(data.faces).permute(0, 3, 1, 2).float() / 255
@@ -125,11 +140,7 @@ def train_mask_net(facesets: Sequence[Any], out_dir: str | Path, config: MaskTra
                    progress: ProgressFn = no_progress, should_stop: Callable[[], bool] | None = None) -> MaskResult:
     """Train the mask net on `facesets` (paths or open face sets) and save it into `out_dir/occlusion/`."""
     cfg = config or MaskTrainConfig()
-    if cfg.steps is None and cfg.minutes is None and should_stop is None:
-        raise ValueError("give config.steps, config.minutes or should_stop, or training never ends")
-    if cfg.minutes is not None:
-        deadline, asked = time.monotonic() + 60 * cfg.minutes, should_stop
-        should_stop = lambda: bool((asked is not None and asked()) or time.monotonic() > deadline)  # noqa: E731
+    should_stop = stop_rule(cfg.steps, cfg.minutes, should_stop)
     sets = [open_faceset(f) for f in facesets]
     device = resolve_device(cfg.device)
     with torch_threads(cfg.threads):
@@ -186,8 +197,8 @@ def mask_budget(minutes: float | None, steps: int | None, mask_minutes: float) -
 
 def needs_training(manifest: dict[str, Any] | None, budget: MaskTrainConfig) -> bool:
     """Whether `masquerade train` should (re)train the mask net: there is none, or the one there measured poorly
-    (`models.occlusion.trusted`) after a run bounded by fewer steps than this one allows (the demo's short
-    calibration run, a test run resumed for longer). A net that measured well is kept."""
+    (`models.occlusion.trusted`) after a run bounded by a quarter or less of the steps this one allows (the
+    demo's short calibration run, then its main run). A net that measured well is kept."""
     from ..models.occlusion import trusted
 
     if manifest is None:
@@ -195,7 +206,7 @@ def needs_training(manifest: dict[str, Any] | None, budget: MaskTrainConfig) -> 
     if trusted(manifest):
         return False
     before = (manifest.get("train_config") or {}).get("steps")
-    return before is not None and (budget.steps is None or budget.steps > before)
+    return before is not None and (budget.steps is None or budget.steps >= 4 * before)  # not again for a bit more
 
 
 def train_model_mask(facesets: Sequence[Any], model_dir: str | Path, config: MaskTrainConfig | None = None,

@@ -138,3 +138,23 @@ def test_video_faces_get_their_visible_maps_smoothed_per_track(monkeypatch):
         close_steps(steps)
     assert len(maps) == 4
     assert all(np.allclose(m, SquareOccluder.region(64)) for m in maps)
+
+
+def test_a_learned_mask_that_would_eat_the_face_is_ignored_for_that_face(monkeypatch):
+    class EatsFaces(SquareOccluder):
+        def visible(self, crops, hulls):
+            return np.zeros((len(crops),) + crops[0].shape[:2], np.float32)
+
+    monkeypatch.setattr(occ, "load_learned_beside", lambda model, device="cpu": EatsFaces())
+    frame = make_clip("astronaut", frames=1, seed=5).frames[0]
+    from masquerade.convert import make_steps, run_frames
+    from masquerade.convert.steps import close_steps
+    from masquerade.records import Frame
+
+    steps = make_steps(PerfectModel(size=64), ConvertConfig(mask="hull+learned"), video=False)
+    faces = []
+    try:
+        run_frames([Frame(0, 0.0, frame, "still")], steps, lambda item: faces.extend(item.faces))
+    finally:
+        close_steps(steps)
+    assert faces and np.array_equal(faces[0].mask, faces[0].hull)  # the hull alone, not an empty mask
