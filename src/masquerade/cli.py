@@ -29,7 +29,8 @@ class _Commands(TyperGroup):
         from .cli_stages import deferred
 
         self.commands.update(deferred(_stages()))
-        order = ["extract", "faces", "train", "train-upscaler", "evaluate", "convert", "verify", "demo", "ui"]
+        order = ["extract", "faces", "train", "train-upscaler", "train-mask", "evaluate", "convert", "verify", "demo",
+                 "ui"]
         self.commands = {n: self.commands[n] for n in order + [n for n in self.commands if n not in order]
                          if n in self.commands}
 
@@ -299,6 +300,28 @@ def _train_upscaler(
                   f"{int(m['faces'])} held-out faces")
 
 
+def _train_mask(
+    config: Any,
+    facesets: List[Path] = typer.Argument(..., help="Face sets to learn from (those of the model: A, B or both)."),
+    model: Path = typer.Option(..., "-m", "--model", help="Model folder made by `masquerade train`; the mask is saved in it."),
+) -> None:
+    """Train the occlusion mask: finds hands and objects in front of a face, so convert keeps them in front.
+
+    It learns from the face sets alone, with synthetic occluders pasted over the faces (no labels, no downloads);
+    `masquerade train` already trains it briefly, this trains it again (default 2 minutes). Ctrl-C stops and saves.
+    """
+    from .terminal import ProgressBars
+    from .train.occlusion import train_model_mask
+
+    with _ctrl_c_stops("the mask") as stop, ProgressBars(console) as bars:
+        result = train_model_mask(facesets, model, config, progress=bars, should_stop=stop)
+    m = result.metrics
+    out.print(f"[green]✓[/] occlusion mask trained {result.steps} steps in {result.seconds:.0f}s -> {result.path}")
+    if m:
+        ious = ", ".join(f"{k[4:]} {v:.3f}" for k, v in m.items() if k.startswith("iou_"))
+        out.print(f"  held-out IoU: {ious}; hull kept on clean faces {m['hull_kept_clean']:.3f}")
+
+
 def _evaluate(
     config: Any,
     model: Path = typer.Option(..., "-m", "--model", help="Model folder."),
@@ -376,6 +399,7 @@ def _stages() -> dict:
                        file_extra=("model_options",), finish=_train_settings, epilog=_architectures),
         "train-upscaler": Stage(_train_upscaler, "masquerade.train.upscaler_config:UpscalerTrainConfig",
                                 "train-upscaler"),
+        "train-mask": Stage(_train_mask, "masquerade.train.occlusion_config:MaskTrainConfig", "train-mask"),
         "evaluate": Stage(_evaluate, "masquerade.convert.config:ConvertConfig", "evaluate",
                           skip=("preview", "start", "end")),
         "convert": Stage(_convert, "masquerade.convert.config:ConvertConfig", "convert"),

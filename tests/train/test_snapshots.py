@@ -131,7 +131,7 @@ def test_earlier_layout_loads_resumes_exactly_and_migrates(faceset_a, faceset_b,
     assert (result.step, result.steps_run, result.notes) == (6, 3, ())
     assert _steps(old) == [6, 3]  # the earlier files became the snapshot of step 3 ...
     assert sha256_hex((old / "snapshots" / "step_0000003" / "model.safetensors").read_bytes()) == old_hash
-    assert sorted(p.name for p in old.iterdir()) == ["notes.txt", "previews", "snapshots"]  # ... and left the top
+    assert sorted(p.name for p in old.iterdir()) == ["notes.txt", "occlusion", "previews", "snapshots"]  # ... and left the top
     assert (old / "notes.txt").read_text() == "mine"
     _assert_same_weights(find_snapshot(old).weights, find_snapshot(tmp_path / "continuous").weights)
 

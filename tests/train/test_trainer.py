@@ -53,7 +53,8 @@ def test_stop_then_resume_equals_one_continuous_run(faceset_a, faceset_b, tiny_c
 def test_model_folder_loads_with_safetensors_and_json_only(faceset_a, faceset_b, tiny_config, tmp_path, monkeypatch):
     model_dir = tmp_path / "m"
     result = train(faceset_a, faceset_b, model_dir, replace(tiny_config, steps=3))
-    assert sorted(p.name for p in model_dir.iterdir()) in (["previews", "snapshots"], ["metrics.jsonl", "previews", "snapshots"])
+    assert sorted(p.name for p in model_dir.iterdir() if p.name != "occlusion") in (["previews", "snapshots"], ["metrics.jsonl", "previews", "snapshots"])
+    assert all(p.suffix in (".json", ".safetensors") for p in model_dir.glob("occlusion/*"))  # visible-face maps
     assert [p.name for p in (model_dir / "snapshots").iterdir()] == ["step_0000003"]
     files = sorted(p.name for p in (model_dir / "snapshots" / "step_0000003").iterdir())
     assert files == ["model.json", "model.safetensors", "state.json", "state.safetensors"]

@@ -35,6 +35,8 @@ class ConvertConfig:
     upscale: str = opt("auto", choices=registry("masquerade.convert.upscale", "UPSCALE_CHOICES"),
                        help="auto: when the model folder holds an identity upscaler for the target (made by `masquerade train-upscaler`), render the face at 256 px with it; off: never (the model's face is stretched to fit).",
                        title="Sharper faces", tip="Auto uses the face sharpener trained on the Train tab when this model has one; off never does.")
+    mask: str = opt("auto", help="Mask sources, combined by their minimum: hull (landmark hull), model (the decoder's mask), hands (MediaPipe hands in front of the face), learned (the model folder's occlusion mask, from `masquerade train`), joined by + (e.g. hull+model+hands); auto: all four, learned where the model folder has one. See docs/occlusion.md.",
+                    title="Keep in front", tip="What stays in front of the new face: auto keeps hands and objects the model learnt to spot.", group="Look of the new face")
     smooth: bool = opt(True, flag="--smooth/--no-smooth", help="Steady faces over time (One-Euro filter).",
                        title="Steady faces", tip="Smooth face positions over time so the new face does not jitter.", group="Motion")
     smooth_min_cutoff: float = opt(1.0, low=1e-6, high=1e6, cli=False,
@@ -64,6 +66,9 @@ class ConvertConfig:
         from ..errors import MasqueradeError
 
         check(self, MasqueradeError)
+        from .occlusion import parse_mask
+
+        parse_mask(self.mask)
         if self.face not in ("largest", "all") and not str(self.face).isdigit():
             raise MasqueradeError(f"--face must be largest, all or a person's index (0, 1, ...), not {self.face!r}")
         if self.end is not None and self.end <= self.start:

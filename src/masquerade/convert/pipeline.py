@@ -42,7 +42,9 @@ class FaceWork:
     hull: np.ndarray | None = None  # landmark-hull mask at the model's size, s×s float32 0..1
     source: np.ndarray | None = None  # the original aligned face at the face set's size, for other sizes
     face: np.ndarray | None = None  # the swapped face, S×S×3 uint8 (S = s unless a step resized it)
-    mask: np.ndarray | None = None  # where to use it: model mask ∩ hull, S×S float32 0..1
+    mask: np.ndarray | None = None  # where to use it: model mask ∩ hull (∩ the occlusion sources), S×S float32 0..1
+    model_mask: np.ndarray | None = None  # the decoder's own mask at S, before the hull (for `--mask`)
+    visible: np.ndarray | None = None  # the occlude step's visible-face map at S (1 = face, 0 = in front of it)
     target: np.ndarray | None = None  # the original face at the output size S (colour matching's target)
 
     def matrix_for(self, size: int) -> np.ndarray:
@@ -101,6 +103,7 @@ class Batch:
             if mask.shape[0] != size:
                 mask = _resize_mask(mask, size)
             work.face = np.ascontiguousarray(face)
+            work.model_mask = mask
             work.mask = np.minimum(mask, hull)
             work.target = work.crop if work.crop.shape[0] == size else resize_crop(work.source, size)
 

@@ -1,6 +1,6 @@
 """The steps of convert, one small class each, and the registry `build_steps` makes the list from.
 
-In order: detect, track, select, smooth, align, model, upscale, colour, sharpen, paste (see `pipeline` for the
+In order: detect, track, select, smooth, align, model, upscale, occlude, colour, sharpen, paste (see `pipeline` for the
 contract). Each entry of `STEPS` is a factory `(StepContext) -> Step | None`; None leaves the step out for
 this run (no smoothing for stills, no sharpening at amount 0). The backends inside the steps come from
 their own registries (`faces.detectors`, `color.color`, `blend.blend`), so the names a user picks reach
@@ -25,6 +25,7 @@ from ..faces.masks import hull_mask
 from . import blend, color
 from .config import ConvertConfig
 from .pipeline import BaseStep, Batch, FaceStep, FaceWork, FrameWork, Step
+from .occlusion import make_occlude
 from .smoothing import OneEuroFilter
 from .tracking import FaceTracker, select
 from .upscale import make_upscale
@@ -43,6 +44,7 @@ class StepContext:
     faceset_size: int  # side of the crops the model was trained from (the face set's), before resize_crop
     reference: Callable[[list, np.ndarray], list[int]] | None = None  # --reference picker, if any
     upscaler: Any = None  # a loaded identity upscaler for the target side; None: look beside the model
+    occlusion: Any = None  # a loaded occlusion mask net (`models.occlusion`); None: look beside the model
 
 
 # -- before the model -----------------------------------------------------------------------------------
@@ -262,6 +264,7 @@ STEPS: dict[str, StepFactory] = {
     "align": AlignFaces,
     "model": RunModel,
     "upscale": make_upscale,
+    "occlude": make_occlude,
     "colour": MatchColour,
     "sharpen": lambda ctx: Sharpen(ctx) if ctx.config.sharpen > 0 else None,
     "paste": Paste,

@@ -24,8 +24,6 @@ JSON is written last and is the commit point, so a reader never pairs a new JSON
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +34,6 @@ import torch.nn.functional as F
 from safetensors.torch import load as st_load
 from torch import nn
 
-from ..atomic import write_bytes, write_json
 from ..errors import ModelError, ModelMismatchError
 from .layers import icnr_
 
@@ -112,21 +109,10 @@ def stem(side: str, in_size: int, out_size: int = 256) -> str:
 
 def save_upscaler(model_dir: str | os.PathLike, side: str, net: IdentityUpscaler, info: dict[str, Any]) -> Path:
     """Write weights, then the JSON that names them; remove this slot's older weights (ours) afterwards."""
-    from .store import sha256_hex, weights_bytes
+    from .sidecar import save_sidecar
 
-    folder = Path(model_dir) / FOLDER
-    name = stem(side, net.config.in_size, net.config.out_size)
-    data = weights_bytes(net)
-    digest = sha256_hex(data)
-    weights = f"{name}-{digest[:12]}.safetensors"
-    write_bytes(folder / weights, data, durable=True)
-    manifest = {"schema_version": SCHEMA_VERSION, "kind": KIND, "side": side, "config": dataclasses.asdict(net.config),
-                "weights": weights, "weights_sha256": digest, **info}
-    path = write_json(folder / f"{name}.json", manifest, sort_keys=True, durable=True)
-    for old in folder.glob(f"{name}-*.safetensors"):
-        if old.name != weights:
-            old.unlink(missing_ok=True)
-    return path
+    return save_sidecar(Path(model_dir) / FOLDER, stem(side, net.config.in_size, net.config.out_size), net,
+                        {"schema_version": SCHEMA_VERSION, "kind": KIND, "side": side}, info)
 
 
 def find_upscaler(model_dir: str | os.PathLike, side: str, in_size: int | None = None) -> Path | None:
@@ -158,7 +144,8 @@ class Upscaler:
 def read_upscaler(model_dir: str | os.PathLike, side: str, in_size: int | None = None) -> tuple[dict[str, Any], bytes]:
     """(manifest, weights bytes) of `side`'s upscaler, checked against its hash: what `load_upscaler` builds
     from, and what a Ray driver ships to workers that cannot see the model folder."""
-    from .store import read_manifest, sha256_hex
+    from .sidecar import read_sidecar
+    from .store import read_manifest
 
     model_dir = Path(model_dir)
     if in_size is None:
@@ -170,19 +157,7 @@ def read_upscaler(model_dir: str | os.PathLike, side: str, in_size: int | None =
     if path is None:
         raise ModelError(f"{model_dir} has no identity upscaler for side {side!r}"
                          f"{f' at {in_size} px' if in_size else ''}; train one with `masquerade train-upscaler`")
-    try:
-        manifest = json.loads(path.read_text())
-        UpscalerConfig(**manifest["config"])
-        data = (path.parent / manifest["weights"]).read_bytes()
-    except FileNotFoundError:
-        raise ModelError(f"{path} names weights that are missing; retrain the upscaler") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ModelError(f"{path} is unreadable ({e}); retrain the upscaler") from None
-    if manifest.get("schema_version") != SCHEMA_VERSION or manifest.get("kind") != KIND:
-        raise ModelError(f"{path} is not an upscaler this Masquerade reads (schema {manifest.get('schema_version')!r})")
-    if sha256_hex(data) != manifest.get("weights_sha256"):
-        raise ModelError(f"{path.parent / manifest['weights']} does not match its hash; retrain the upscaler")
-    return manifest, data
+    return read_sidecar(path, UpscalerConfig, SCHEMA_VERSION, KIND, "an upscaler", "retrain the upscaler")
 
 
 def build_upscaler(manifest: dict[str, Any], data: bytes, device: str | torch.device = "auto") -> Upscaler:

@@ -52,6 +52,7 @@ class Batch:
     priority: torch.Tensor  # N×1×S×S, 1 over eyes and mouth
     measures: torch.Tensor | None = None  # N×5 expression measures of the (flipped) targets, `faces.expression_code`
     landmarks: torch.Tensor | None = None  # N×K×2 crop pixels, after the blink and the 3-D turn (before flip and jitter)
+    visible: torch.Tensor | None = None  # N×1×S×S, 0 where an occluder covers the face (`train/visible.py`); None: all
 
 
 def _uniform(gen: torch.Generator, n: int, amount: float) -> torch.Tensor:
@@ -97,7 +98,7 @@ def draw(gen: torch.Generator, n: int, cfg: AugmentSettings = AugmentSettings())
 
 
 def augment(pixels: torch.Tensor, gen: torch.Generator, cfg: AugmentSettings = AugmentSettings()) -> Batch:
-    """pixels: uint8 N×5×S×S (RGB, mask, priority) on the device → an augmented `Batch`."""
+    """pixels: uint8 N×5×S×S (RGB, mask, priority; a sixth: visible face) on the device → an augmented `Batch`."""
     return apply(pixels, draw(gen, pixels.shape[0], cfg))
 
 
@@ -186,7 +187,8 @@ def apply(pixels: torch.Tensor, d: AugmentDraw, landmarks: torch.Tensor | None =
         inputs = F.grid_sample(rgb, warped_grid, mode="bilinear", padding_mode="border", align_corners=False)
     else:
         inputs = target[:, :3]
-    return Batch(inputs.clamp(0, 1), target[:, :3], target[:, 3:4], target[:, 4:5], landmarks=moved)
+    visible = target[:, 5:6] if target.shape[1] > 5 else None  # a sixth channel: the visible-face map
+    return Batch(inputs.clamp(0, 1), target[:, :3], target[:, 3:4], target[:, 4:5], landmarks=moved, visible=visible)
 
 
 def sample_indices(count: int, batch: int, gen: torch.Generator) -> torch.Tensor:

@@ -71,11 +71,16 @@ class LossWeights:
 
 def reconstruction_loss(
     face: torch.Tensor, mask_pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
-    priority: torch.Tensor, w: LossWeights,
+    priority: torch.Tensor, w: LossWeights, visible: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Scalar loss for one identity's batch. All tensors float32, N×C×S×S in [0, 1]."""
+    """Scalar loss for one identity's batch. All tensors float32, N×C×S×S in [0, 1].
+
+    `visible` (N×1×S×S, 0 where a hand or an object covers the face, `train/visible.py`): those pixels are
+    left out of every term, so the decoder is never taught to draw an occluder into a face."""
     face, mask_pred = face.float(), mask_pred.float()
     weight = mask * (1 + (w.eye_mouth - 1) * priority) + w.background * (1 - mask)
+    if visible is not None:
+        weight = weight * visible
     # Normalised per face, then averaged: every face counts the same whatever its mask's size, and the mean
     # over a batch equals the mean of its halves' means, so data-parallel ranks add up to one process exactly.
     norm = 3 * weight.sum(dim=(1, 2, 3)).clamp_min(1.0)
@@ -89,7 +94,8 @@ def reconstruction_loss(
         dssim = (1 - ssim_map(*pair)) / 2
         loss = loss + w.ssim * ((weight * dssim).sum(dim=(1, 2, 3)) / norm).mean()
     if w.mask:
-        loss = loss + w.mask * (mask_pred - mask).abs().mean()
+        err = (mask_pred - mask).abs()
+        loss = loss + w.mask * (err.mean() if visible is None else (err * visible).sum() / err.numel())
     return loss
 
 

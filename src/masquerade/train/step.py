@@ -57,11 +57,11 @@ class StepRunner:
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def _losses(self, ia, ta, ma, pa, ib, tb, mb, pb, ea=None, eb=None):
+    def _losses(self, ia, ta, ma, pa, ib, tb, mb, pb, ea=None, eb=None, va=None, vb=None):
         with self._ctx():
             fa, mpa, fb, mpb = self.model(self._prep(ia), self._prep(ib), ea, eb)
-        la = reconstruction_loss(fa, mpa, ta, ma, pa, self.weights)
-        lb = reconstruction_loss(fb, mpb, tb, mb, pb, self.weights)
+        la = reconstruction_loss(fa, mpa, ta, ma, pa, self.weights, va)  # va, vb: visible face (occluders out)
+        lb = reconstruction_loss(fb, mpb, tb, mb, pb, self.weights, vb)
         return la, lb, fa, fb
 
     def step(self, a: Batch, b: Batch, lr: float, gan_on: bool, dropout_seed: int | None = None) -> dict[str, float]:
@@ -90,7 +90,7 @@ class StepRunner:
                 for g in opt.param_groups:
                     g["lr"] = lr
         la, lb, fa, fb = self._forward(a.inputs, a.targets, a.masks, a.priority, b.inputs, b.targets, b.masks,
-                                       b.priority, a.measures, b.measures)
+                                       b.priority, a.measures, b.measures, a.visible, b.visible)
         loss = la + lb
         stats = {"loss_a": float(la.detach()), "loss_b": float(lb.detach())}
         use_gan = gan_on and self.disc is not None

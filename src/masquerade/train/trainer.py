@@ -124,6 +124,8 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     if ranks.main:  # `snapshots/` first: from now on the folder reads as a model folder, even if killed
         (model_dir / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
         sweep(model_dir)
+    mask_minutes = _mask_first(fs_a, fs_b, model_dir, config, progress) if ranks.main else 0.0
+    distributed.barrier(ranks)  # the mask net is saved before any rank reads it for the training faces
 
     batch = config.batch_size or type(arch).default_batch_size
     precision = _precision(config, device, saved, ranks, name, arch, batch)
@@ -152,6 +154,12 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     validator = make_validator(fs_a, fs_b, arch.size, config, device, ranks.main)
     train_a, train_b = (validator.train_sets["a"], validator.train_sets["b"]) if validator else (fs_a, fs_b)
     bank_a, bank_b = (load_bank(fs, arch.size, device, config.balance, config.turn > 0, config.blink > 0) for fs in (train_a, train_b))
+    if config.occluders:  # hands and objects over training faces are left out of the losses (train/visible.py)
+        from .visible import visible_maps
+
+        for bank in (bank_a, bank_b):
+            bank.pixels = torch.cat([bank.pixels, visible_maps(bank.pixels[:, :3], bank.pixels[:, 3:4], model_dir)
+                                     .to(bank.pixels.device)], 1)
     if not resumed and getattr(net, "expression", None) is not None:  # each person's usual face, kept in the weights
         # (the nod read alike for both people when the turn shows each decoder its person at other tilts)
         for side, bank in (("a", bank_a), ("b", bank_b)):
@@ -188,6 +196,7 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     on_disk = (step, guard.lr_scale) if resumed and resumed.full else None  # what the newest snapshot holds
 
     spent = None if config.minutes is None else 0.0  # share of --minutes used, the same on every rank
+    minutes = None if config.minutes is None else max(config.minutes - mask_minutes, 1e-3)  # the mask net's is spent
 
     def budget_used(step: int) -> float | None:  # share of --steps / --minutes spent (the larger), None: unbounded
         shares = ([step / config.steps] if config.steps else []) + ([spent] if spent is not None else [])
@@ -220,7 +229,7 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
         return path
 
     while config.steps is None or step < config.steps:
-        clock = 0.0 if spent is None else (time.perf_counter() - t0) / (60 * config.minutes)
+        clock = 0.0 if spent is None else (time.perf_counter() - t0) / (60 * minutes)
         asked, clock = distributed.max_over_ranks([float(should_stop is not None and should_stop()), clock], ranks)
         if asked:  # Ctrl-C, the UI's stop: every rank ends at the same step
             stopped = True
@@ -283,6 +292,23 @@ def _notes(resumed: Resumed | None, guard: Guard) -> tuple[str, ...]:
                      f"(see the rollback lines in metrics.jsonl); the learning rate is now {guard.lr_scale:g}x the "
                      "scheduled one")
     return tuple(notes)
+
+
+def _mask_first(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: ProgressFn) -> float:
+    """Train the occlusion mask net on both face sets before the swap model, unless it is off (`mask_minutes`
+    0) or the folder has one already (`occlusion.needs_training`); returns the minutes it took (out of
+    `--minutes`)."""
+    import json
+
+    from ..models.occlusion import find_mask_net
+    from .occlusion import mask_budget, needs_training, train_mask_net
+
+    mask_config = mask_budget(config.minutes, config.steps, config.mask_minutes)
+    found = find_mask_net(model_dir)
+    if mask_config is None or not needs_training(None if found is None else json.loads(found.read_text()), mask_config):
+        return 0.0
+    mask_config.seed, mask_config.device, mask_config.threads = config.seed, config.device, config.threads
+    return train_mask_net([fs_a, fs_b], model_dir, mask_config, progress).seconds / 60
 
 
 def _nod_reading_note(saved: dict[str, Any] | None, arch, config: TrainConfig) -> list[str]:

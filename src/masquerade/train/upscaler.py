@@ -53,6 +53,17 @@ class UpscalerResult:
     notes: tuple[str, ...] = ()  # e.g. the model's newest snapshot was damaged and an older one's settings were read
 
 
+def stop_rule(steps: int | None, minutes: float | None,
+              should_stop: Callable[[], bool] | None) -> Callable[[], bool] | None:
+    """`should_stop` that also ends the run after `minutes` of wall clock; refuses a run nothing would end."""
+    if steps is None and minutes is None and should_stop is None:
+        raise ValueError("give config.steps, config.minutes or should_stop, or training never ends")
+    if minutes is None:
+        return should_stop
+    deadline = time.monotonic() + 60 * minutes
+    return lambda: bool((should_stop is not None and should_stop()) or time.monotonic() > deadline)
+
+
 # -- degradation ---------------------------------------------------------------------------------------
 def _per_sample_blur(x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
     """Gaussian blur with one sigma per image (a grouped separable convolution over the whole batch)."""
@@ -171,11 +182,7 @@ def train_upscaler(faceset: Any, out_dir: str | Path, side: str, in_size: int,
 
     `reconstruct`: optional float N×3×s×s → N×3×s×s (a swap model's X→X render), see the module doc."""
     cfg = config or UpscalerTrainConfig()
-    if cfg.steps is None and cfg.minutes is None and should_stop is None:
-        raise ValueError("give config.steps, config.minutes or should_stop, or training never ends")
-    if cfg.minutes is not None:
-        deadline, asked = time.monotonic() + 60 * cfg.minutes, should_stop
-        should_stop = lambda: bool((asked is not None and asked()) or time.monotonic() > deadline)  # noqa: E731
+    should_stop = stop_rule(cfg.steps, cfg.minutes, should_stop)
     fs = open_faceset(faceset)
     if int(fs.manifest.get("size", 0)) < cfg.out_size:
         raise FaceSetError(f"face set {fs.manifest.get('id', '?')} has {fs.manifest.get('size')} px crops; the "

@@ -1,0 +1,371 @@
+"""Synthetic occluders pasted over aligned faces: the labels the mask net learns from, with no hand labelling.
+
+Each occluder is drawn at the crop's size as colour + alpha (`Occluder`), then `paste` composites it over a
+face with a soft edge, an optional defocus blur and a soft drop shadow. The truth for the mask net is the
+landmark hull minus wherever the occluder's alpha is over one half.
+
+Training families (`TRAIN_FAMILIES`, what `train/occlusion.py` draws from):
+- `hand`: a palm ellipse with four or five finger capsules, the colour a skin tone taken from the face set
+  itself (the mean colour inside a random face's hull, jittered), shaded from one side;
+- `arm`: a long round-ended band entering from an edge of the crop, in the same skin tones;
+- `rod`: bars and rods — a microphone (a shaft and a round head), a pen, a glasses frame (two rings and a
+  bridge), in dark or saturated colours;
+- `hair`: bundles of thin curved strands in dark, brown and blond tones, falling across the forehead and eyes;
+- `texture`: a random polygon or ellipse filled with a patch cut from the backgrounds of the user's own
+  frames (the crop's corners, outside the hull) or from images that ship with scikit-image
+  (`TRAIN_IMAGES`).
+
+Held-out families (`HELD_OUT_FAMILIES`, only `bench/occlusion.py` uses them, so the benchmark measures shapes
+and pictures the net never saw): `object_photo` — real objects from installed packages cut out of their
+photo by colour or by their own alpha (scikit-image's coffee cup, matplotlib's present, scikit-image's logo,
+`HELD_OUT_IMAGES`); `hand_template` — a hand drawn from a fixed outline polygon with spread fingers (not the
+ellipse-and-capsules hands of training).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+
+TRAIN_IMAGES = ("chelsea", "rocket", "coins", "brick", "grass", "gravel", "camera", "immunohistochemistry")
+HELD_OUT_IMAGES = ("coffee", "Minduka_Present_Blue_Pack.png", "logo")
+
+
+@dataclass
+class Occluder:
+    rgb: np.ndarray  # float32 S×S×3 in [0, 1]
+    alpha: np.ndarray  # float32 S×S in [0, 1]
+    family: str
+
+
+@dataclass
+class Palette:
+    """Colours and textures drawn from the user's own data: skin tones and background patches."""
+
+    skin: np.ndarray  # float32 K×3 in [0, 1], mean colours inside faces' hulls
+    backgrounds: list[np.ndarray]  # float32 crops of the frames' backgrounds (any size, ×3)
+
+
+def palette_from_faces(faces: np.ndarray, masks: np.ndarray, limit: int = 64) -> Palette:
+    """faces uint8 N×S×S×3, masks uint8 N×S×S (hull): skin tones and background corners of up to `limit` faces."""
+    step = max(1, len(faces) // limit)
+    skin, backs = [], []
+    for face, mask in zip(faces[::step], masks[::step]):
+        inside = mask > 127
+        if inside.sum() > 16:
+            skin.append(face[inside].mean(0) / 255)
+        s = face.shape[0]
+        q = s // 4
+        for y, x in ((0, 0), (0, s - q), (s - q, 0), (s - q, s - q)):  # corners: mostly outside the face
+            if (mask[y:y + q, x:x + q] > 127).mean() < 0.05:
+                backs.append(face[y:y + q, x:x + q].astype(np.float32) / 255)
+    if not skin:
+        skin = [np.array([0.8, 0.6, 0.5])]
+    return Palette(np.array(skin, np.float32), backs)
+
+
+@lru_cache(maxsize=None)
+def package_image(name: str) -> np.ndarray:
+    """float32 H×W×4 (RGB + alpha) of an image shipped in scikit-image or matplotlib (no download)."""
+    if name.endswith(".png"):
+        import matplotlib.image as mpimg
+        from matplotlib.cbook import get_sample_data
+
+        img = mpimg.imread(get_sample_data(name, asfileobj=False)).astype(np.float32)
+    else:
+        import skimage.data
+
+        img = getattr(skimage.data, name)().astype(np.float32) / 255
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.shape[2] == 3:
+        img = np.concatenate([img, np.ones(img.shape[:2] + (1,), np.float32)], axis=2)
+    return img
+
+
+# -- drawing helpers -------------------------------------------------------------------------------------
+def _tone(rng: np.random.Generator, base: np.ndarray, jitter: float = 0.08) -> np.ndarray:
+    return np.clip(base * rng.uniform(1 - jitter, 1 + jitter, 3) + rng.normal(0, jitter / 2, 3), 0, 1)
+
+
+def _shade(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A linear light falloff across the image (one side lit): occluders are not flat stickers."""
+    s = rgb.shape[0]
+    a = rng.uniform(0, 2 * math.pi)
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / s - 0.5
+    ramp = 1 + rng.uniform(0.1, 0.35) * (np.cos(a) * xx + np.sin(a) * yy) * 2
+    return np.clip(rgb * ramp[..., None], 0, 1)
+
+
+def _fill(s: int, colour: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(colour.astype(np.float32), (s, s, 3)).copy()
+
+
+def _capsule(mask: np.ndarray, p: np.ndarray, q: np.ndarray, width: float) -> None:
+    import cv2
+
+    cv2.line(mask, tuple(np.round(p * 16).astype(int)), tuple(np.round(q * 16).astype(int)), 1.0,
+             thickness=max(1, int(round(width))), lineType=cv2.LINE_AA, shift=4)
+
+
+def _rot(angle: float) -> np.ndarray:
+    return np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+
+
+# -- training families ------------------------------------------------------------------------------------
+def draw_hand(s: int, rng: np.random.Generator, pal: Palette) -> Occluder:
+    import cv2
+
+    alpha = np.zeros((s, s), np.float32)
+    c = rng.uniform(0.15 * s, 0.85 * s, 2)
+    palm = rng.uniform(0.14, 0.26) * s
+    angle = rng.uniform(0, 2 * math.pi)
+    cv2.ellipse(alpha, tuple(np.round(c).astype(int)), (int(palm * 0.55), int(palm * 0.65)), math.degrees(angle),
+                0, 360, 1.0, -1, lineType=cv2.LINE_AA)
+    up = _rot(angle) @ np.array([0.0, -1.0])
+    side = _rot(angle) @ np.array([1.0, 0.0])
+    n = int(rng.integers(3, 6))
+    width = palm * rng.uniform(0.22, 0.3)
+    for i in range(n):
+        off = (i - (n - 1) / 2) * width * 1.05
+        base = c + side * off + up * palm * 0.45
+        bend = _rot(rng.normal(0, 0.25)) @ up
+        length = palm * rng.uniform(0.6, 1.1)
+        mid = base + bend * length * 0.5
+        tip = mid + (_rot(rng.normal(0, 0.3)) @ bend) * length * 0.5
+        _capsule(alpha, base, mid, width)
+        _capsule(alpha, mid, tip, width * 0.9)
+    if rng.random() < 0.8:  # thumb
+        t0 = c - side * palm * 0.4
+        _capsule(alpha, t0, t0 - side * palm * 0.6 + up * palm * 0.3, width * 1.1)
+    if rng.random() < 0.6:  # the wrist, towards the bottom of the crop
+        _capsule(alpha, c, c - up * s, palm * 0.8)
+    colour = _tone(rng, pal.skin[rng.integers(len(pal.skin))])
+    return Occluder(_shade(_fill(s, colour), rng), alpha, "hand")
+
+
+def draw_arm(s: int, rng: np.random.Generator, pal: Palette) -> Occluder:
+    alpha = np.zeros((s, s), np.float32)
+    edge = rng.integers(4)
+    t = rng.uniform(0.1, 0.9) * s
+    start = [np.array([t, s * 1.2]), np.array([-0.2 * s, t]), np.array([s * 1.2, t]), np.array([t, -0.2 * s])][edge]
+    end = rng.uniform(0.25 * s, 0.75 * s, 2)
+    _capsule(alpha, start, end, rng.uniform(0.15, 0.35) * s)
+    colour = _tone(rng, pal.skin[rng.integers(len(pal.skin))])
+    if rng.random() < 0.4:  # a sleeve
+        colour = rng.uniform(0.05, 0.9, 3)
+    return Occluder(_shade(_fill(s, colour), rng), alpha, "arm")
+
+
+def draw_rod(s: int, rng: np.random.Generator, pal: Palette) -> Occluder:
+    import cv2
+
+    alpha = np.zeros((s, s), np.float32)
+    colour = rng.uniform(0.0, 0.3, 3) if rng.random() < 0.6 else rng.uniform(0.0, 1.0, 3)
+    kind = rng.integers(3)
+    if kind == 0:  # microphone: a shaft and a round head
+        head = rng.uniform(0.2 * s, 0.8 * s, 2)
+        r = rng.uniform(0.06, 0.13) * s
+        tail = head + _rot(rng.uniform(0, 2 * math.pi)) @ np.array([0.0, 1.5 * s])
+        _capsule(alpha, head, tail, r * rng.uniform(0.5, 0.9))
+        cv2.circle(alpha, tuple(np.round(head).astype(int)), int(r), 1.0, -1, lineType=cv2.LINE_AA)
+    elif kind == 1:  # a pen, a straw, a bar
+        p = rng.uniform(-0.1 * s, 1.1 * s, 2)
+        q = rng.uniform(-0.1 * s, 1.1 * s, 2)
+        _capsule(alpha, p, q, rng.uniform(0.02, 0.08) * s)
+    else:  # a glasses frame: two rings and a bridge, roughly over the eyes
+        y = s * rng.uniform(0.3, 0.5)
+        r = s * rng.uniform(0.1, 0.16)
+        gap = s * rng.uniform(0.16, 0.24)
+        w = max(1, int(round(s * rng.uniform(0.015, 0.04))))
+        cx = s / 2 + rng.normal(0, s * 0.03)
+        for x in (cx - gap, cx + gap):
+            cv2.ellipse(alpha, (int(x), int(y)), (int(r), int(r * 0.75)), 0, 0, 360, 1.0, w, lineType=cv2.LINE_AA)
+        _capsule(alpha, np.array([cx - gap + r, y]), np.array([cx + gap - r, y]), w)
+        for x, d in ((cx - gap - r, -1), (cx + gap + r, 1)):
+            _capsule(alpha, np.array([x, y]), np.array([x + d * s * 0.2, y - s * 0.02]), w)
+    return Occluder(_shade(_fill(s, colour), rng), alpha, "rod")
+
+
+def draw_hair(s: int, rng: np.random.Generator, pal: Palette) -> Occluder:
+    import cv2
+
+    alpha = np.zeros((s, s), np.float32)
+    base = [np.array([0.08, 0.06, 0.05]), np.array([0.3, 0.2, 0.12]), np.array([0.75, 0.62, 0.4]),
+            np.array([0.5, 0.18, 0.08])][rng.integers(4)]
+    x0 = rng.uniform(0.1, 0.9) * s
+    spread = rng.uniform(0.05, 0.3) * s
+    length = rng.uniform(0.35, 0.8) * s
+    sway = rng.normal(0, 0.25) * s
+    for _ in range(int(rng.integers(15, 60))):
+        x = x0 + rng.normal(0, spread)
+        t = np.linspace(0, 1, 12)
+        xs = x + sway * t ** 2 + rng.normal(0, 0.02 * s) * np.sin(t * rng.uniform(2, 6))
+        ys = -0.05 * s + t * length * rng.uniform(0.7, 1.0)
+        pts = np.round(np.stack([xs, ys], 1) * 16).astype(np.int32)
+        cv2.polylines(alpha, [pts], False, 1.0, thickness=max(1, int(round(s * rng.uniform(0.008, 0.025)))),
+                      lineType=cv2.LINE_AA, shift=4)
+    rgb = _fill(s, _tone(rng, base, 0.15)) * rng.uniform(0.8, 1.2, (s, s, 1)).astype(np.float32)
+    return Occluder(np.clip(rgb, 0, 1), alpha, "hair")
+
+
+def _blob(s: int, rng: np.random.Generator) -> np.ndarray:
+    import cv2
+
+    alpha = np.zeros((s, s), np.float32)
+    c = rng.uniform(0.1 * s, 0.9 * s, 2)
+    r = rng.uniform(0.12, 0.35) * s
+    if rng.random() < 0.5:
+        cv2.ellipse(alpha, tuple(np.round(c).astype(int)), (int(r), int(r * rng.uniform(0.4, 1.0))),
+                    rng.uniform(0, 180), 0, 360, 1.0, -1, lineType=cv2.LINE_AA)
+    else:
+        k = int(rng.integers(3, 8))
+        ang = np.sort(rng.uniform(0, 2 * math.pi, k))
+        pts = c + np.stack([np.cos(ang), np.sin(ang)], 1) * r * rng.uniform(0.5, 1.2, (k, 1))
+        cv2.fillPoly(alpha, [np.round(pts * 16).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=4)
+    return alpha
+
+
+def _patch(img: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape[:2]
+    side = int(min(h, w) * rng.uniform(0.3, 1.0))
+    y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    return cv2.resize(np.ascontiguousarray(img[y:y + side, x:x + side, :3]), (s, s), interpolation=cv2.INTER_AREA)
+
+
+def draw_texture(s: int, rng: np.random.Generator, pal: Palette) -> Occluder:
+    if pal.backgrounds and rng.random() < 0.5:
+        rgb = _patch(pal.backgrounds[rng.integers(len(pal.backgrounds))], s, rng)
+    else:
+        rgb = _patch(package_image(TRAIN_IMAGES[rng.integers(len(TRAIN_IMAGES))]), s, rng)
+    return Occluder(_shade(rgb.astype(np.float32), rng), _blob(s, rng), "texture")
+
+
+TRAIN_FAMILIES: dict[str, Callable[[int, np.random.Generator, Palette], Occluder]] = {
+    "hand": draw_hand, "arm": draw_arm, "rod": draw_rod, "hair": draw_hair, "texture": draw_texture,
+}
+
+
+# -- held-out families (the benchmark's) ------------------------------------------------------------------
+HAND_OUTLINE = np.array([  # a right hand, fingers spread, palm towards the camera; unit box, wrist at the bottom
+    (0.30, 1.00), (0.28, 0.70), (0.10, 0.55), (0.02, 0.42), (0.06, 0.38), (0.20, 0.48), (0.24, 0.40),
+    (0.18, 0.12), (0.23, 0.08), (0.30, 0.35), (0.36, 0.02), (0.43, 0.02), (0.45, 0.33), (0.54, 0.04),
+    (0.61, 0.06), (0.58, 0.36), (0.70, 0.12), (0.76, 0.16), (0.68, 0.45), (0.72, 0.62), (0.66, 0.78),
+    (0.62, 1.00)], np.float64)
+
+
+def cut_out(img: np.ndarray, threshold: float = 0.12) -> np.ndarray:
+    """Alpha of the object in a product-style photo: its own alpha where it has one, else the pixels whose
+    colour is far from the border's median colour, cleaned, kept to its largest connected part, holes filled."""
+    import cv2
+
+    if img[..., 3].min() < 0.99:
+        return img[..., 3]
+    rgb = img[..., :3]
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    far = (np.linalg.norm(rgb - np.median(border, 0), axis=2) > threshold).astype(np.uint8)
+    far = cv2.morphologyEx(far, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(far)
+    if n < 2:
+        return far.astype(np.float32)
+    biggest = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    outside = np.pad(1 - biggest, 1, constant_values=1)
+    cv2.floodFill(outside, None, (0, 0), 2)  # what the border reaches is outside; the rest (holes too) is the object
+    return (outside[1:-1, 1:-1] != 2).astype(np.float32)
+
+
+@lru_cache(maxsize=None)
+def _object(name: str) -> tuple[np.ndarray, np.ndarray]:
+    img = package_image(name)
+    alpha = cut_out(img)
+    ys, xs = np.nonzero(alpha > 0.5)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    return img[y0:y1, x0:x1, :3].copy(), alpha[y0:y1, x0:x1].copy()
+
+
+def _place(rgb: np.ndarray, alpha: np.ndarray, s: int, rng: np.random.Generator, scale: tuple[float, float]
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Put an object (any size) into an S×S canvas at a random place, size and angle."""
+    import cv2
+
+    h, w = alpha.shape
+    side = rng.uniform(*scale) * s
+    k = side / max(h, w)
+    angle = rng.uniform(-40, 40)
+    c = rng.uniform(0.2 * s, 0.8 * s, 2)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, k)
+    m[:, 2] += c - np.array([w / 2, h / 2])
+    out_rgb = cv2.warpAffine(rgb, m, (s, s), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+    out_a = cv2.warpAffine(alpha, m, (s, s), flags=cv2.INTER_LINEAR)
+    return out_rgb, out_a
+
+
+def draw_object_photo(s: int, rng: np.random.Generator, pal: Palette) -> Occluder:
+    rgb, alpha = _object(HELD_OUT_IMAGES[rng.integers(len(HELD_OUT_IMAGES))])
+    rgb, alpha = _place(rgb, alpha, s, rng, (0.35, 0.7))
+    return Occluder(rgb.astype(np.float32), alpha.astype(np.float32), "object_photo")
+
+
+def draw_hand_template(s: int, rng: np.random.Generator, pal: Palette) -> Occluder:
+    import cv2
+
+    n = 256
+    alpha = np.zeros((n, n), np.float32)
+    cv2.fillPoly(alpha, [np.round(HAND_OUTLINE * (n - 1) * 16).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=4)
+    if rng.random() < 0.5:
+        alpha = alpha[:, ::-1].copy()  # a left hand
+    colour = _tone(rng, pal.skin[rng.integers(len(pal.skin))])
+    rgb = _shade(_fill(n, colour), rng)
+    rgb, alpha = _place(rgb, alpha, s, rng, (0.4, 0.75))
+    return Occluder(rgb.astype(np.float32), alpha.astype(np.float32), "hand_template")
+
+
+HELD_OUT_FAMILIES: dict[str, Callable[[int, np.random.Generator, Palette], Occluder]] = {
+    "object_photo": draw_object_photo, "hand_template": draw_hand_template,
+}
+
+
+# -- compositing -----------------------------------------------------------------------------------------
+def paste(face: np.ndarray, occ: Occluder, rng: np.random.Generator, soft: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """float32 S×S×3 face in [0, 1] with the occluder over it -> (image, the occluder's hard mask S×S bool).
+
+    Soft edge (alpha blurred by up to ~1 % of S), an optional defocus blur of the occluder, and a drop shadow
+    (the alpha shifted, blurred and darkening the face under it) on most pastes."""
+    import cv2
+
+    s = face.shape[0]
+    alpha, rgb = occ.alpha, occ.rgb
+    hard = alpha > 0.5
+    if soft:
+        sigma = rng.uniform(0.2, 1.2) * s / 128
+        alpha = cv2.GaussianBlur(alpha, (0, 0), sigma)
+        if rng.random() < 0.3:
+            rgb = cv2.GaussianBlur(rgb, (0, 0), rng.uniform(0.5, 1.5) * s / 128)
+        if rng.random() < 0.6:
+            shift = rng.normal(0, 0.03 * s, 2)
+            m = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+            shadow = cv2.GaussianBlur(cv2.warpAffine(occ.alpha, m, (s, s)), (0, 0), rng.uniform(1, 4) * s / 128)
+            face = face * (1 - rng.uniform(0.2, 0.5) * shadow[..., None])
+    out = face * (1 - alpha[..., None]) + rgb * alpha[..., None]
+    return np.clip(out, 0, 1).astype(np.float32), hard
+
+
+def occlude(face: np.ndarray, hull: np.ndarray, families: dict, rng: np.random.Generator, pal: Palette,
+            count: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Paste `count` occluders of random `families` over a float S×S×3 face with hull S×S (0..1) ->
+    (image, visible-face truth S×S float32 0/1, occluder mask S×S bool)."""
+    s = face.shape[0]
+    names = list(families)
+    occluded = np.zeros((s, s), bool)
+    for _ in range(count):
+        occ = families[names[rng.integers(len(names))]](s, rng, pal)
+        face, hard = paste(face, occ, rng)
+        occluded |= hard
+    visible = ((hull > 0.5) & ~occluded).astype(np.float32)
+    return face, visible, occluded
