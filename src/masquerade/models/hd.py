@@ -48,10 +48,14 @@ class HDConfig(ArchConfig):
                               help="Channels of an expression map (mouth, eyes, smile, head turn and nod measured "
                                    "from the source face's landmarks) fed to the decoder, so a swap follows the "
                                    "source's expression; 0 = none.")
+    expression_code: int = setting(2, choices=(1, 2),
+                                   help="How the expression map reads the source face: 2 = eleven measures, each "
+                                        "a deviation from that person's neutral face in units of their own "
+                                        "range; 1 = the older five, relative to each clip's usual face.")
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 5e-5
     default_schedule: ClassVar[str] = "constant"
-    legacy: ClassVar[dict] = {"expression": 0}  # models saved before the setting existed had none
+    legacy: ClassVar[dict] = {"expression": 0, "expression_code": 1}  # models saved before each setting existed
 
 
 class HD(FaceAutoencoder):
@@ -70,7 +74,8 @@ class HD(FaceAutoencoder):
             self.inter_ab = nn.Sequential(DenseBottleneck(flat, ae, code_res, ae), Up(ae, ae))
             self.inter_b = nn.Sequential(DenseBottleneck(flat, ae, code_res, ae), Up(ae, ae))
             self.decoder = HDDecoder(2 * ae + x, config)
-        self.add_expression(x, 2 * code_res, per_identity=config.variant == "df")
+        self.add_expression(x, 2 * code_res, per_identity=config.variant == "df",
+                            version=config.expression_code)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
