@@ -13,7 +13,7 @@ the target's own footage how that person looks with them. `measures` reads eleve
 | smile       | mouth-corner distance (the mouth's width)                                |
 | yaw         | head turn, degrees-like (`faces.expression.yaw_proxy`)                  |
 | pitch       | nose tip below the eye line                                              |
-| corner_lift | mouth corners above the upper lip's centre (a smile lifts them, a frown drops them) |
+| corner_lift | mouth corners above the upper lip's centre (`faces.expression.corner_lift`)   |
 | lip_press   | visible lip thickness, upper + lower at the centre (pressed lips thin out) |
 | pucker      | lip thickness over mouth width (pursed lips: narrow and thick)          |
 | jaw_side    | chin left or right of the mouth corners' midpoint                        |
@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expression import (EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, as_points, distance, eye_opening, face_scale,
-                         mouth_opening, over_face_scale, yaw_proxy)
+from .expression import (EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, as_points, corner_lift, distance, eye_opening,
+                         face_scale, mouth_opening, over_face_scale, yaw_proxy)
 
 MEASURES = ("mouth", "eyes", "smile", "yaw", "pitch", "corner_lift", "lip_press", "pucker", "jaw_side", "brow", "squint")
 LEGACY_MEASURES = 5  # what a version-1 code reads: the first five
@@ -71,15 +71,14 @@ def measures(landmarks):
     with np.errstate(divide="ignore", invalid="ignore"):
         width = distance(pts, *MOUTH_CORNERS)
         pitch = y[:, NOSE_TIP] - 0.5 * (y[:, EYE_CORNERS[0]] + y[:, EYE_CORNERS[1]])
-        lift = y[:, INNER_TOP] - 0.5 * (y[:, MOUTH_CORNERS[0]] + y[:, MOUTH_CORNERS[1]])
         thickness = (y[:, INNER_TOP] - y[:, LIP_TOP]) + (y[:, LIP_BOTTOM] - y[:, INNER_BOTTOM])
         eye_line = y[:, list(EYE_LINE)].mean(1)
         brow = eye_line - y[:, list(BROWS)].mean(1)
         lower = y[:, list(LOWER_LIDS)].mean(1) - eye_line
         chin = x[:, CHIN] - 0.5 * (x[:, MOUTH_CORNERS[0]] + x[:, MOUTH_CORNERS[1]])  # the corners: least moved by yaw
-        scaled = [over_face_scale(pts, xp, v) for v in (width, pitch, lift, thickness, chin, brow, lower)]
-        out = xp.stack([mouth_opening(pts), eye_opening(pts), scaled[0], yaw_proxy(pts), scaled[1], scaled[2],
-                        scaled[3], thickness / width, scaled[4], scaled[5], scaled[6]], 1)
+        scaled = [over_face_scale(pts, xp, v) for v in (width, pitch, thickness, chin, brow, lower)]
+        out = xp.stack([mouth_opening(pts), eye_opening(pts), scaled[0], yaw_proxy(pts), scaled[1], corner_lift(pts),
+                        scaled[2], thickness / width, scaled[3], scaled[4], scaled[5]], 1)
         scale = face_scale(pts)
         out = xp.where((xp.isfinite(scale) & (scale > 0))[:, None], out, out * float("nan"))  # degenerate: all NaN
     return out.astype(np.float32) if xp is np else out
