@@ -112,6 +112,53 @@ def alpha(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> np.ndarra
     return out
 
 
+BORDER_REACH = 0.25  # how far the border's colour correction reaches into the face, share of the mask's width
+BORDER_OUTLIER = 30.0  # band pixels further than this (RGB levels) from the band's median difference are left out
+
+
+def match_border(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`swapped` with a smooth colour offset that makes it equal the frame along the mask's feathered edge.
+
+    Colour matching (`convert.color`) gives the face the mean colour of the face it replaces, but the skin at
+    the edge of a face is not its mean: light falls off at the cheeks, the neck is in shadow, a forehead
+    meets the hair lighter than the nose. Matched on average, the pasted face can still be a shade more orange
+    than the skin around it, and the feather shows as a line. Here the difference frame − face is read in the
+    feather band (0 < mask < 1, both images showing skin there; pixels far from the band's median difference,
+    such as hair against forehead or a glasses rim, are left out) and spread smoothly over the face by a
+    normalised Gaussian (σ = `BORDER_REACH` of the mask's width): each part of the edge takes its own
+    correction, the middle of the face the average of its surroundings. Like a Poisson blend it removes the
+    seam, but it only shifts low frequencies and never takes the colour of hair or background at the edge
+    into the face. Returns uint8, same size; an empty mask or no usable band returns a copy."""
+    m = as_float_mask(mask)
+    box = mask_box(m)
+    out = swapped.copy()
+    if box is None:
+        return out
+    x0, y0, x1, y1 = box
+    mm = m[y0:y1, x0:x1]
+    f, s = (np.asarray(a[y0:y1, x0:x1], np.float32) for a in (frame, swapped))
+    band = (mm > 0.02) & (mm < 0.98)
+    if band.sum() < 16:
+        return out
+    diff = f - s
+    centre = np.median(diff[band], axis=0)
+    use = band & (np.abs(diff - centre).max(-1) < BORDER_OUTLIER)
+    if use.sum() < 16:
+        return out
+    sigma = max(1.0, BORDER_REACH * max(x1 - x0, y1 - y0) / 2)
+    weight = cv2.GaussianBlur(use.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    spread = cv2.GaussianBlur(diff * use[..., None], (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    field = np.where(weight[..., None] > 1e-3, spread / np.maximum(weight, 1e-6)[..., None], centre)
+    out[y0:y1, x0:x1] = np.clip(s + field * (mm > 0)[..., None], 0, 255).round().astype(np.uint8)
+    return out
+
+
+def skin(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Alpha composite of the face after `match_border`: its colour meets the frame's skin at the edge."""
+    _check(frame, swapped, mask)
+    return alpha(frame, match_border(frame, swapped, mask), mask)
+
+
 def poisson(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray, margin: int = 6) -> np.ndarray:
     """Seamless clone (OpenCV NORMAL_CLONE): keep the swapped face's gradients, take its boundary from the frame.
 
@@ -152,5 +199,5 @@ def _check(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> None:
                          f"{swapped.shape} and {np.asarray(mask).shape}")
 
 
-blend: dict[str, Blender] = {"alpha": alpha, "poisson": poisson}
+blend: dict[str, Blender] = {"skin": skin, "alpha": alpha, "poisson": poisson}
 """Blenders by name; a new one is a function above plus one entry here."""

@@ -19,8 +19,9 @@ class ConvertConfig:
     reference: Path | None = opt(None, help="Photo of the person to swap (picked by face recognition).", ui=False)
     color: str = opt("rct", choices=registry("masquerade.convert.color", "color"),
                      help="Colour matching: rct (Reinhard, Lab), hist (histogram) or none.")
-    blend: str = opt("alpha", choices=registry("masquerade.convert.blend", "blend"),
-                     help="Blending: alpha (feathered) or poisson (seamless clone).")
+    blend: str = opt("skin", choices=registry("masquerade.convert.blend", "blend"),
+                     help="Blending: skin (feathered, the face's colour meeting the frame's skin at its edge), "
+                          "alpha (feathered) or poisson (seamless clone).")
     erode: float = opt(2.0, low=-100.0, high=100.0, step=0.5,
                        help="Shrink the mask by this % of the face width (negative grows it).")
     blur: float = opt(6.0, low=0.0, high=100.0, step=0.5, help="Feather the mask edge over this % of the face width.")
