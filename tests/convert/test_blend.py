@@ -175,3 +175,19 @@ def test_the_skin_blend_meets_the_frames_skin_at_the_edge_and_keeps_hair_out_of_
     core = cv2.erode(inside.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     assert np.array_equal(matched[~(mask > 0)], frame[~(mask > 0)])  # outside the mask: the frame, untouched
     assert matched[core].std(0).max() < 12  # a flat face stays smooth: a low-frequency shift, no edges drawn in
+
+
+def test_the_mask_fades_in_from_its_top_edge_over_a_longer_distance_than_the_feather():
+    from masquerade.convert.blend import fade_top
+
+    m = np.zeros((100, 100), np.float32)
+    cv2.ellipse(m, (50, 55), (40, 40), 0, 0, 360, 1.0, -1)
+    out = fade_top(m, 0.12)
+    assert out.dtype == np.float32 and out.max() <= 1.0 and np.array_equal(out[m == 0], m[m == 0])
+    column = out[:, 50]
+    assert column[15] == 0.0 and 0.0 < column[18] < 0.5 < column[24] < 1.0 and column[28] == 1.0  # top at row 15
+    assert (np.diff(column[15:28]) >= 0).all()  # a ramp, no step
+    assert np.abs(out[60:] - m[60:]).max() < 0.01  # the jaw and the lower cheeks keep their edge
+    side = out[:, 15]  # near the side, the fade follows the edge's own curve down
+    first = int(np.argmax(m[:, 15] > 0.5))
+    assert side[first] < 0.1 and side[first + 12] == 1.0

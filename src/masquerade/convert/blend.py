@@ -72,6 +72,36 @@ def shape_mask(mask: np.ndarray, erode: int, blur: int) -> np.ndarray:
     return out
 
 
+FOREHEAD_FADE = 0.12  # the mask's top fades in over this share of the crop's height, below its top edge
+
+
+def fade_top(mask: np.ndarray, share: float = FOREHEAD_FADE) -> np.ndarray:
+    """An upright face crop's mask faded in from its top edge, column by column, over `share` of its height
+    (a smooth step: 0 at the edge, 1 below), float32 [0, 1].
+
+    The landmark hull ends mid-forehead, where nothing in the face marks an edge: a feather of a few percent
+    draws a line across the forehead below the hair. Faded over a longer distance there, following the top
+    edge's own curve (temples included), the swapped forehead melts into the frame's forehead and hair; the
+    jaw and cheeks keep the shorter feather, where the face's edge is a real edge."""
+    m = as_float_mask(mask)
+    on = m > 0.5
+    rows = np.flatnonzero(on.any(1))
+    if not len(rows):
+        return m.copy()
+    span = max(1.0, share * m.shape[0])
+    top = np.where(on.any(0), on.argmax(0), m.shape[0]).astype(np.float32)  # first row inside, per column
+    ramp = _smoothstep((np.arange(m.shape[0], dtype=np.float32)[:, None] - top[None, :]) / span)
+    # only where the top edge is the upper half's (forehead, temples): 0 for columns whose edge starts below it
+    middle, height = 0.5 * (rows[0] + rows[-1]), max(1.0, float(rows[-1] - rows[0]))
+    strength = _smoothstep((middle - top) / (0.2 * height))[None, :]
+    return m * (1 - strength * (1 - ramp))
+
+
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
 def combine_masks(learned: np.ndarray, hull: np.ndarray) -> np.ndarray:
     """Intersection (pixel-wise minimum) of the model's learned mask and the landmark hull, float32 [0, 1].
 
