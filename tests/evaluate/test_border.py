@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from masquerade.evaluate.border import border_colour
 
@@ -23,10 +24,13 @@ def test_a_face_pasted_in_another_shade_shows_at_the_border_and_the_same_skin_do
     inside[((xx - 100) / 50) ** 2 + ((yy - 100) / 65) ** 2 <= 1] = True
     orange = frame.copy()
     orange[inside] = np.clip(orange[inside].astype(int) + (18, 0, -18), 0, 255).astype(np.uint8)
-    seam, natural = border_colour(frame, orange, lm)
-    same, _ = border_colour(frame, frame.copy(), lm)
-    assert natural < 1.0 and same < 1.0  # the same skin on both sides
-    assert seam > 5.0
+    seam, raw, natural = border_colour(frame, orange, lm)
+    same = border_colour(frame, frame.copy(), lm)[0]
+    assert natural < 1.0 and same < 1e-6  # the same skin on both sides
+    assert seam > 5.0 and raw == pytest.approx(seam, abs=1.0)
+    shaded = np.clip(frame * np.linspace(1.0, 0.6, 200)[None, :, None], 0, 255).astype(np.uint8)  # light falls off
+    seam, raw, natural = border_colour(shaded, shaded.copy(), lm)
+    assert seam < 1e-6 and raw == pytest.approx(natural) and natural > 1  # the skin's own change is no seam
     hair_only = frame.copy()
     hair_only[:25] = (200, 40, 40)  # the output changes only what is not skin in the source: not a seam
     assert border_colour(frame, hair_only, lm)[0] < 1.0

@@ -57,7 +57,8 @@ class EvalReport:
     eye_error: float = float("nan")
     blink_agreement: float = float("nan")  # share of the source's blinks the output reproduces (NaN: none)
     openings: dict = field(default_factory=dict)  # per frame: source/output openings and lift (NaN: no face)
-    border_delta_e: float = float("nan")  # median CIEDE2000 across the paste border, skin to skin (`evaluate.border`)
+    border_delta_e: float = float("nan")  # colour seam at the paste border, CIEDE2000 skin to skin (`evaluate.border`)
+    border_delta_e_raw: float = float("nan")  # the output's difference across that band, seam and skin together
     border_delta_e_source: float = float("nan")  # the same band read on the source: the skin's own change there
     flicker_output: float = float("nan")
     flicker_input: float = float("nan")
@@ -179,7 +180,8 @@ def _compare(report: EvalReport, model, source, out_path: Path, max_frames: int 
         report.expression_error = float(np.mean(exprs))
     add_expression(report, opens)
     if borders:
-        report.border_delta_e, report.border_delta_e_source = (_mean_finite(list(v)) for v in zip(*borders))
+        report.border_delta_e, report.border_delta_e_raw, report.border_delta_e_source = (
+            _mean_finite(list(v)) for v in zip(*borders))
     report.flicker_input = _mean_finite(flicker_in)
     report.flicker_output = _mean_finite(flicker_out)
     report.flicker_delta = report.flicker_output - report.flicker_input
