@@ -79,7 +79,7 @@ def test_architecture_settings_declare_their_ranges_and_choices():
     from masquerade.models.hd import HDConfig
     from masquerade.options import accepts
 
-    assert [o.name for o in options(LiteConfig)] == ["size", "e_dims", "ae_dims", "d_dims", "variant", "expression"]
+    assert [o.name for o in options(LiteConfig)] == ["size", "e_dims", "ae_dims", "d_dims", "variant", "expression", "expression_code"]
     for name, values, fragment in (("lite", {"variant": "lia"}, "variant must be one of df, liae"),
                                    ("hd", {"size": 144}, "a multiple of 32"),
                                    ("original", {"bottleneck": 0}, "bottleneck must be a whole number from 8")):

@@ -72,7 +72,7 @@ def test_poisson_hides_the_seam_keeps_the_detail_and_leaves_the_rest(scene):
     assert np.corrcoef(lap(out), lap(swapped))[0, 1] > 0.95
 
 
-@pytest.mark.parametrize("name", ["alpha", "poisson"])
+@pytest.mark.parametrize("name", ["skin", "alpha", "poisson"])
 @pytest.mark.parametrize("where", ["left_top", "right_bottom", "whole", "tiny", "empty"])
 def test_masks_at_the_border_and_empty_masks(scene, name, where):
     frame, swapped = scene
@@ -139,7 +139,7 @@ def test_sharpen_boosts_edges_and_zero_is_off():
     assert np.array_equal(sharpen(flat, 1.0), flat)
 
 
-@pytest.mark.parametrize("name", ["alpha", "poisson"])
+@pytest.mark.parametrize("name", ["skin", "alpha", "poisson"])
 def test_blenders_accept_views_of_a_larger_frame(scene, name):
     """The pipeline blends inside a region of interest: a strided view, not a contiguous array."""
     frame, swapped = scene
@@ -147,3 +147,47 @@ def test_blenders_accept_views_of_a_larger_frame(scene, name):
     y, x = np.s_[40:200], np.s_[60:260]
     expected = blend[name](frame[y, x].copy(), swapped[y, x].copy(), mask[y, x].copy())
     assert np.array_equal(blend[name](frame[y, x], swapped[y, x], mask[y, x]), expected)
+
+
+def test_the_skin_blend_meets_the_frames_skin_at_the_edge_and_keeps_hair_out_of_the_face():
+    """A face a shade more orange than the frame's skin (which darkens toward the jaw) shows a seam with the
+    plain alpha blend; the skin blend's face meets the skin around it, and the frame's hair at the top of the
+    border does not darken the face."""
+    from masquerade.evaluate.border import border_colour
+
+    yy, xx = np.mgrid[:H, :W].astype(np.float32)
+    shade = (1.0 - 0.25 * yy / H)[..., None]  # light falls off toward the bottom
+    frame = np.clip(np.array([205, 160, 130], np.float32) * shade, 0, 255).astype(np.uint8)
+    frame[:70] = (45, 32, 25)  # hair above the forehead, over the top of the face's edge
+    swapped = np.clip(frame.astype(np.float32) * 0 + (225, 155, 105), 0, 255).astype(np.uint8)  # flat and orange
+    t = np.linspace(0, 2 * np.pi, 478, endpoint=False)
+    landmarks = np.stack([160 + 70 * np.cos(t), 120 + 75 * np.sin(t)], 1)
+    hull = np.zeros((H, W), np.float32)
+    cv2.ellipse(hull, (160, 120), (70, 75), 0, 0, 360, 1.0, -1)
+    mask = shape_mask(hull, erode=2, blur=8)
+    plain, matched = blend["alpha"](frame, swapped, mask), blend["skin"](frame, swapped, mask)
+    seam_plain = border_colour(frame, plain, landmarks)[0]
+    seam_matched, _, natural = border_colour(frame, matched, landmarks)
+    assert seam_plain > 6 and seam_matched < 3 and natural < 3, (seam_plain, seam_matched, natural)
+    centre = matched[130:150, 150:170].reshape(-1, 3).mean(0)
+    assert np.abs(centre - frame[130:150, 150:170].reshape(-1, 3).mean(0)).max() < 12  # not pulled toward the hair
+    inside = mask >= 0.999
+    core = cv2.erode(inside.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert np.array_equal(matched[~(mask > 0)], frame[~(mask > 0)])  # outside the mask: the frame, untouched
+    assert matched[core].std(0).max() < 12  # a flat face stays smooth: a low-frequency shift, no edges drawn in
+
+
+def test_the_mask_fades_in_from_its_top_edge_over_a_longer_distance_than_the_feather():
+    from masquerade.convert.blend import fade_top
+
+    m = np.zeros((100, 100), np.float32)
+    cv2.ellipse(m, (50, 55), (40, 40), 0, 0, 360, 1.0, -1)
+    out = fade_top(m, 0.12)
+    assert out.dtype == np.float32 and out.max() <= 1.0 and np.array_equal(out[m == 0], m[m == 0])
+    column = out[:, 50]
+    assert column[15] == 0.0 and 0.0 < column[18] < 0.5 < column[24] < 1.0 and column[28] == 1.0  # top at row 15
+    assert (np.diff(column[15:28]) >= 0).all()  # a ramp, no step
+    assert np.abs(out[60:] - m[60:]).max() < 0.01  # the jaw and the lower cheeks keep their edge
+    side = out[:, 15]  # near the side, the fade follows the edge's own curve down
+    first = int(np.argmax(m[:, 15] > 0.5))
+    assert side[first] < 0.1 and side[first + 12] == 1.0

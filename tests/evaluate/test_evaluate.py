@@ -56,15 +56,17 @@ def test_expression_fidelity_fields_follow_the_source_and_punish_a_mean_face():
     eye = np.full(60, 0.09)
     for b in (15, 40):
         eye[b:b + 3] = 0.015
+    lift = 0.02 * np.cos(t / 7.0)
     faithful = EvalReport()
-    add_expression(faithful, list(zip(mouth, eye, 0.9 * mouth + 0.01, eye * 1.1)))
+    add_expression(faithful, list(zip(mouth, eye, lift, 0.9 * mouth + 0.01, eye * 1.1, 0.8 * lift)))
     assert faithful.mouth_corr > 0.99 and faithful.eye_corr > 0.99 and faithful.blink_agreement == 1.0
+    assert faithful.smile_corr > 0.99
     frozen = EvalReport()
-    add_expression(frozen, [(m, e, 0.25, 0.09) for m, e in zip(mouth, eye)])
+    add_expression(frozen, [(m, e, s, 0.25, 0.09, 0.0) for m, e, s in zip(mouth, eye, lift)])
     assert frozen.mouth_corr == 0.0 and frozen.eye_corr == 0.0 and frozen.blink_agreement == 0.0
-    assert frozen.mouth_error > 0.05
+    assert frozen.mouth_error > 0.05 and frozen.smile_corr == 0.0
     missing = EvalReport()  # frames without a face on either side are left out, not counted as zero
-    rows = [(m, e, m, e) for m, e in zip(mouth, eye)]
-    rows[5] = (np.nan, np.nan, np.nan, np.nan)
+    rows = [(m, e, s, m, e, s) for m, e, s in zip(mouth, eye, lift)]
+    rows[5] = (np.nan,) * 6
     add_expression(missing, rows)
     assert missing.mouth_corr == pytest.approx(1.0) and np.isnan(missing.openings["source_mouth"][5])

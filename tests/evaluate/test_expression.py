@@ -97,3 +97,24 @@ def test_correlation_edge_cases():
     assert np.isnan(correlation(np.arange(2.0), np.arange(2.0)))
     with pytest.raises(ValueError):
         expression_scores([face(0.1, 0.1)], [])
+
+
+def smiling(lift: float, roll_deg: float = 0.0) -> np.ndarray:
+    """Landmarks whose mouth corners sit `lift` face sizes above the upper lip's centre, rolled in the frame."""
+    pts = face(0.1, 0.09)
+    pts[13] = (20.0, 40.0)
+    pts[61], pts[291] = (8.0, 40.0 - lift * 40), (32.0, 40.0 - lift * 40)
+    a = np.radians(roll_deg)
+    return (pts - 20.0) @ np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]) + 20.0
+
+
+def test_the_smile_is_read_off_the_corners_lift_and_tells_a_smile_from_pursed_lips():
+    from masquerade.faces.expression import corner_lift
+
+    assert corner_lift(smiling(0.05)) == pytest.approx(0.05) and corner_lift(smiling(-0.03)) == pytest.approx(-0.03)
+    assert corner_lift(smiling(0.05, roll_deg=15)) == pytest.approx(0.05)  # a tilted head: the same smile
+    lifts = 0.04 * np.sin(np.arange(60) / 5.0)
+    src = [smiling(v) for v in lifts]
+    follows = expression_scores(src, [smiling(0.7 * v, roll_deg=5) for v in lifts])
+    pursed = expression_scores(src, [smiling(-0.5 * abs(v)) for v in lifts])  # corners drawn down, never up
+    assert follows.smile_corr > 0.99 and pursed.smile_corr < 0.3

@@ -10,7 +10,7 @@ import torch
 from test_sampling import face
 
 from masquerade.faces.expression import eye_opening, mouth_opening, yaw_proxy
-from masquerade.faces.expression_code import MEASURES, USUAL, YAW, baseline, measures
+from masquerade.faces.expression_code import MEASURES, USUAL, YAW, baseline, measures, neutral_baseline
 from masquerade.models import build_model
 from masquerade.models.expression import ExpressionCode
 
@@ -99,8 +99,8 @@ def test_training_with_the_turn_reads_the_nod_absolute(faceset_a, faceset_b, tin
     from masquerade.train import train
     from masquerade.train.validation import split_faceset
 
-    config = dataclasses.replace(tiny_config, model_options={**tiny_config.model_options, "expression": 4},
-                                 steps=2, preview_every=0, turn=12.0)
+    config = dataclasses.replace(tiny_config, steps=2, preview_every=0, turn=12.0,
+                                 model_options={**tiny_config.model_options, "expression": 4, "expression_code": 1})
     train(faceset_a, faceset_b, tmp_path / "m", config)
     saved = open_model(tmp_path / "m", "cpu").net.expression.baseline
     for i, path in enumerate((faceset_a, faceset_b)):
@@ -115,6 +115,12 @@ def test_training_with_the_turn_reads_the_nod_absolute(faceset_a, faceset_b, tin
     assert torch.equal(open_model(tmp_path / "m", "cpu").net.expression.baseline, saved)
     same = train(faceset_a, faceset_b, tmp_path / "m", dataclasses.replace(config, steps=4))
     assert not any("nod" in n for n in same.notes), same.notes
+    # the neutral-referenced code (version 2) reads the nod about the typical face too, and the head turn about 0
+    config = dataclasses.replace(config, model_options={**config.model_options, "expression_code": 2})
+    train(faceset_a, faceset_b, tmp_path / "v2", config)
+    saved = open_model(tmp_path / "v2", "cpu").net.expression.baseline
+    assert saved.shape == (2, 3, len(MEASURES))
+    assert torch.allclose(saved[:, 0, MEASURES.index("pitch")], torch.tensor(USUAL[2])) and (saved[:, 0, YAW] == 0).all()
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_NETS))
@@ -129,8 +135,9 @@ def test_the_decoder_reads_the_measures_and_saves_the_baselines(name, variant):
         fa, _, fb, _ = net.reconstruct(x, x, shut, wide)  # training's pass = render, side by side
         assert torch.allclose(fa, net.render(x, "a", shut)[0], atol=1e-5)
         assert torch.allclose(fb, net.render(x, "b", wide)[0], atol=1e-5)
-    net.expression.set_baseline("b", [0.05, 0.6, 0.4])
-    assert torch.allclose(net.state_dict()["expression.baseline"][1], torch.tensor([0.05, 0.6, 0.4]))
+    values = torch.rand_like(net.expression.baseline[1]) + 0.1
+    net.expression.set_baseline("b", values)
+    assert torch.allclose(net.state_dict()["expression.baseline"][1], values)
     plain = build_model(name, {**SMALL_NETS[name], "expression": 0}).eval()
     with torch.no_grad():  # a net without expression channels ignores measures
         assert plain.expression_map("a") is None
@@ -169,7 +176,7 @@ def test_training_fits_each_persons_baseline_once_and_convert_reads_the_source(f
     for i, path in enumerate((faceset_a, faceset_b)):  # fitted on the faces it trained on (held-out ones left out)
         fs = FaceSet.open(path)
         kept = split_faceset(fs, config.holdout).train
-        want = baseline(measures(fs.load_tensors(64).landmarks.numpy()[kept]))
+        want = neutral_baseline(measures(fs.load_tensors(64).landmarks.numpy()[kept]))  # a new model's: version 2
         assert np.allclose(model.net.expression.baseline[i].numpy(), want, atol=1e-6)
     train(faceset_a, faceset_b, model_dir, dataclasses.replace(config, steps=8))  # a resume keeps them
     assert torch.equal(open_model(model_dir, "cpu").net.expression.baseline, model.net.expression.baseline)
@@ -214,3 +221,31 @@ def dataclasses_replace(config, **changes):
     import dataclasses
 
     return dataclasses.replace(config, **changes)
+
+
+def test_models_saved_with_the_five_measure_code_keep_loading_and_swapping_as_before(faceset_a, faceset_b,
+                                                                                       tiny_config, tmp_path):
+    """A model saved before the neutral-referenced code existed (no `expression_code` in its settings) is
+    rebuilt with the older code, its p90/median baselines, and swaps exactly as it did."""
+    import json
+
+    from masquerade.convert import open_model
+    from masquerade.train import train
+
+    options = {**tiny_config.model_options, "expression": 4, "expression_code": 1}
+    model_dir = tmp_path / "old"
+    train(faceset_a, faceset_b, model_dir, dataclasses_replace(tiny_config, model_options=options, steps=2))
+    faces = torch.rand(3, 3, 64, 64)
+    marks = torch.from_numpy(measures(np.stack([face(0, mouth=0.2), face(20), face(-10, eye=0.02)])))
+    before = open_model(model_dir, "cpu")
+    want = before.swap(faces, "a2b", measures=marks)[0]
+    assert before.net.expression.baseline.shape == (2, 3)
+    for manifest in model_dir.glob("snapshots/*/model.json"):  # as an older version wrote it
+        data = json.loads(manifest.read_text())
+        del data["arch_config"]["expression_code"]
+        data.pop("expression_code", None)
+        manifest.write_text(json.dumps(data))
+    old = open_model(model_dir, "cpu")
+    assert old.net.expression.version == 1 and torch.equal(old.net.expression.baseline, before.net.expression.baseline)
+    assert torch.equal(old.swap(faces, "a2b", measures=marks)[0], want)
+    assert torch.equal(old.swap(faces, "a2b", measures=marks[:, :5])[0], want)  # it reads the first five only

@@ -72,6 +72,36 @@ def shape_mask(mask: np.ndarray, erode: int, blur: int) -> np.ndarray:
     return out
 
 
+FOREHEAD_FADE = 0.12  # the mask's top fades in over this share of the crop's height, below its top edge
+
+
+def fade_top(mask: np.ndarray, share: float = FOREHEAD_FADE) -> np.ndarray:
+    """An upright face crop's mask faded in from its top edge, column by column, over `share` of its height
+    (a smooth step: 0 at the edge, 1 below), float32 [0, 1].
+
+    The landmark hull ends mid-forehead, where nothing in the face marks an edge: a feather of a few percent
+    draws a line across the forehead below the hair. Faded over a longer distance there, following the top
+    edge's own curve (temples included), the swapped forehead melts into the frame's forehead and hair; the
+    jaw and cheeks keep the shorter feather, where the face's edge is a real edge."""
+    m = as_float_mask(mask)
+    on = m > 0.5
+    rows = np.flatnonzero(on.any(1))
+    if not len(rows):
+        return m.copy()
+    span = max(1.0, share * m.shape[0])
+    top = np.where(on.any(0), on.argmax(0), m.shape[0]).astype(np.float32)  # first row inside, per column
+    ramp = _smoothstep((np.arange(m.shape[0], dtype=np.float32)[:, None] - top[None, :]) / span)
+    # only where the top edge is the upper half's (forehead, temples): 0 for columns whose edge starts below it
+    middle, height = 0.5 * (rows[0] + rows[-1]), max(1.0, float(rows[-1] - rows[0]))
+    strength = _smoothstep((middle - top) / (0.2 * height))[None, :]
+    return m * (1 - strength * (1 - ramp))
+
+
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
 def combine_masks(learned: np.ndarray, hull: np.ndarray) -> np.ndarray:
     """Intersection (pixel-wise minimum) of the model's learned mask and the landmark hull, float32 [0, 1].
 
@@ -110,6 +140,53 @@ def alpha(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> np.ndarra
     out[y0:y1, x0:x1] = cv2.blendLinear(np.ascontiguousarray(swapped[y0:y1, x0:x1]),
                                         np.ascontiguousarray(frame[y0:y1, x0:x1]), m, 1.0 - m)
     return out
+
+
+BORDER_REACH = 0.25  # how far the border's colour correction reaches into the face, share of the mask's width
+BORDER_OUTLIER = 30.0  # band pixels further than this (RGB levels) from the band's median difference are left out
+
+
+def match_border(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`swapped` with a smooth colour offset that makes it equal the frame along the mask's feathered edge.
+
+    Colour matching (`convert.color`) gives the face the mean colour of the face it replaces, but the skin at
+    the edge of a face is not its mean: light falls off at the cheeks, the neck is in shadow, a forehead
+    meets the hair lighter than the nose. Matched on average, the pasted face can still be a shade more orange
+    than the skin around it, and the feather shows as a line. Here the difference frame − face is read in the
+    feather band (0 < mask < 1, both images showing skin there; pixels far from the band's median difference,
+    such as hair against forehead or a glasses rim, are left out) and spread smoothly over the face by a
+    normalised Gaussian (σ = `BORDER_REACH` of the mask's width): each part of the edge takes its own
+    correction, the middle of the face the average of its surroundings. Like a Poisson blend it removes the
+    seam, but it only shifts low frequencies and never takes the colour of hair or background at the edge
+    into the face. Returns uint8, same size; an empty mask or no usable band returns a copy."""
+    m = as_float_mask(mask)
+    box = mask_box(m)
+    out = swapped.copy()
+    if box is None:
+        return out
+    x0, y0, x1, y1 = box
+    mm = m[y0:y1, x0:x1]
+    f, s = (np.asarray(a[y0:y1, x0:x1], np.float32) for a in (frame, swapped))
+    band = (mm > 0.02) & (mm < 0.98)
+    if band.sum() < 16:
+        return out
+    diff = f - s
+    centre = np.median(diff[band], axis=0)
+    use = band & (np.abs(diff - centre).max(-1) < BORDER_OUTLIER)
+    if use.sum() < 16:
+        return out
+    sigma = max(1.0, BORDER_REACH * max(x1 - x0, y1 - y0) / 2)
+    weight = cv2.GaussianBlur(use.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    spread = cv2.GaussianBlur(diff * use[..., None], (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    field = np.where(weight[..., None] > 1e-3, spread / np.maximum(weight, 1e-6)[..., None], centre)
+    out[y0:y1, x0:x1] = np.clip(s + field * (mm > 0)[..., None], 0, 255).round().astype(np.uint8)
+    return out
+
+
+def skin(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Alpha composite of the face after `match_border`: its colour meets the frame's skin at the edge."""
+    _check(frame, swapped, mask)
+    return alpha(frame, match_border(frame, swapped, mask), mask)
 
 
 def poisson(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray, margin: int = 6) -> np.ndarray:
@@ -152,5 +229,5 @@ def _check(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> None:
                          f"{swapped.shape} and {np.asarray(mask).shape}")
 
 
-blend: dict[str, Blender] = {"alpha": alpha, "poisson": poisson}
+blend: dict[str, Blender] = {"skin": skin, "alpha": alpha, "poisson": poisson}
 """Blenders by name; a new one is a function above plus one entry here."""

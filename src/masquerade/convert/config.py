@@ -22,9 +22,10 @@ class ConvertConfig:
     color: str = opt("rct", choices=registry("masquerade.convert.color", "color"),
                      help="Colour matching: rct (Reinhard, Lab), hist (histogram) or none.",
                      title="Colour matching", tip="How the new face's colours are matched to the scene around it.", group="Look of the new face")
-    blend: str = opt("alpha", choices=registry("masquerade.convert.blend", "blend"),
-                     help="Blending: alpha (feathered) or poisson (seamless clone).",
-                     title="Blending", tip="How the edge of the new face meets the picture: a soft fade (alpha) or a seamless blend (poisson).", group="Look of the new face")
+    blend: str = opt("skin", choices=registry("masquerade.convert.blend", "blend"),
+                     help="Blending: skin (feathered, the face's colour meeting the frame's skin at its edge), "
+                          "alpha (feathered) or poisson (seamless clone).",
+                     title="Blending", tip="How the edge of the new face meets the picture: skin matches its colour to the skin around it, alpha is a plain soft fade, poisson a seamless blend.", group="Look of the new face")
     erode: float = opt(2.0, low=-100.0, high=100.0, step=0.5,
                        help="Shrink the mask by this % of the face width (negative grows it).",
                        title="Shrink face area (%)", tip="Make the swapped area smaller by this share of the face width; a negative value makes it larger.", group="Look of the new face")

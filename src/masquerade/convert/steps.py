@@ -245,7 +245,7 @@ def paste(image: np.ndarray, face: FaceWork, blender, erode: float, blur: float)
     local = matrix @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])  # ROI pixels -> crop pixels
     pixels = cv2.warpAffine(face.face, local, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                             borderMode=cv2.BORDER_REPLICATE)
-    mask = warp_to_frame(face.mask, local, x1 - x0, y1 - y0)
+    mask = warp_to_frame(blend.fade_top(face.mask), local, x1 - x0, y1 - y0)  # the forehead fades into the hair
     face_width = float(np.ptp(face.landmarks[:, 0])) or 1.0
     mask = blend.shape_mask(mask, erode=int(round(erode / 100 * face_width)), blur=int(round(blur / 100 * face_width)))
     out = image.copy()

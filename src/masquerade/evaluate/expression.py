@@ -2,11 +2,13 @@
 
 Identity metrics cannot see a swap that renders the target's *mean* face in every frame (mouth half open,
 eyes always open): it is still recognisably the target. These measures can. Per frame, the
-mouth and eye openings of source and output (`faces.expression`, from MediaPipe's 478 landmarks).
+mouth and eye openings and the mouth corners' lift of source and output (`faces.expression`, from
+MediaPipe's 478 landmarks).
 
 Over a clip: the Pearson correlation of source and output for each measure (1 = the output follows the
-source; ~0 = it ignores it), the mean absolute difference, and blink agreement (the share of the source's
-blinks during which the output closes its eyes too).
+source; ~0 = it ignores it; `smile_corr` for the corner lift, which tells a smile from pursed lips), the mean
+absolute difference, and blink agreement (the share of the source's blinks during which the output closes
+its eyes too).
 """
 
 from __future__ import annotations
@@ -80,13 +82,14 @@ def blink_agreement(source_eye: np.ndarray, output_eye: np.ndarray, ratio: float
 class ExpressionScores:
     mouth_corr: float  # Pearson correlation of mouth opening, source vs output
     eye_corr: float
+    smile_corr: float  # Pearson correlation of the mouth corners' lift (`faces.expression.corner_lift`)
     mouth_error: float  # mean |source - output| mouth opening (face-size units)
     eye_error: float
     blink_agreement: float  # share of source blinks the output reproduces (NaN: the source never blinks)
     source_blinks: int
     output_blinks: int
     frames: int  # frames where both source and output have a face
-    per_frame: dict[str, list[float]] = field(default_factory=dict)  # source/output mouth and eye openings
+    per_frame: dict[str, list[float]] = field(default_factory=dict)  # source/output openings and corner lift
 
     def to_dict(self, per_frame: bool = False) -> dict:
         d = asdict(self)
@@ -104,21 +107,25 @@ def expression_scores(source: Sequence[np.ndarray | None], output: Sequence[np.n
     """Compare per-frame landmarks (478×2, any pixel frame; None = no face) of a source clip and its swap."""
     if len(source) != len(output):
         raise ValueError(f"source has {len(source)} frames but output has {len(output)}")
-    return scores_from_openings(*openings(source), *openings(output))
+    (sm, se, sl), (om, oe, ol) = openings(source), openings(output)
+    return scores_from_openings(sm, se, om, oe, sl, ol)
 
 
-def scores_from_openings(sm: np.ndarray, se: np.ndarray, om: np.ndarray, oe: np.ndarray) -> ExpressionScores:
-    """The same from per-frame openings (`faces.expression.openings`; NaN = no face): what a streaming pass
-    keeps instead of every frame's landmarks."""
+def scores_from_openings(sm: np.ndarray, se: np.ndarray, om: np.ndarray, oe: np.ndarray,
+                         sl: np.ndarray | None = None, ol: np.ndarray | None = None) -> ExpressionScores:
+    """The same from per-frame openings and corner lifts (`faces.expression.openings`; NaN = no face; no lifts
+    given: `smile_corr` is NaN): what a streaming pass keeps instead of every frame's landmarks."""
     sm, se, om, oe = (np.asarray(v, np.float64) for v in (sm, se, om, oe))
-    if not len(sm) == len(se) == len(om) == len(oe):
+    sl, ol = (np.full(len(sm), np.nan) if v is None else np.asarray(v, np.float64) for v in (sl, ol))
+    if not len(sm) == len(se) == len(om) == len(oe) == len(sl) == len(ol):
         raise ValueError("source and output openings must cover the same frames")
     both = np.isfinite(sm) & np.isfinite(om)
     r = lambda a: [round(float(v), 5) for v in a]  # noqa: E731  (NaN stays NaN)
     return ExpressionScores(
-        mouth_corr=correlation(sm, om), eye_corr=correlation(se, oe),
+        mouth_corr=correlation(sm, om), eye_corr=correlation(se, oe), smile_corr=correlation(sl, ol),
         mouth_error=_mean_abs(sm, om), eye_error=_mean_abs(se, oe),
         blink_agreement=blink_agreement(se, oe), source_blinks=len(blinks(se)), output_blinks=len(blinks(oe)),
         frames=int(both.sum()),
-        per_frame={"source_mouth": r(sm), "output_mouth": r(om), "source_eye": r(se), "output_eye": r(oe)},
+        per_frame={"source_mouth": r(sm), "output_mouth": r(om), "source_eye": r(se), "output_eye": r(oe),
+                   "source_lift": r(sl), "output_lift": r(ol)},
     )

@@ -2,11 +2,12 @@
 
 Converts the source video with the model, then compares output and input frame by frame: identity
 (face-recognition embedding), head pose, expression (landmark error; and whether the output's mouth opening and
-eye opening follow the source's over the clip, `expression`), temporal flicker and watermark decoding; plus
-the reconstruction quality of both decoders on faces held out from training.
+eye opening follow the source's over the clip, `expression`), the colour seam at the paste border (`border`),
+temporal flicker and watermark decoding; plus the reconstruction quality of both decoders on faces held out
+from training.
 
 Both passes stream: convert stops after `max_frames`, and the comparison holds one input frame, one output
-frame and the previous pair (for flicker), and four numbers per frame (the openings), so memory barely grows
+frame and the previous pair (for flicker), and a few numbers per frame (the openings), so memory barely grows
 with the length of the video.
 """
 
@@ -27,7 +28,8 @@ from ..faceset import FaceSet
 from ..media import probe, read_frames
 from ..records import ProgressFn, no_progress
 from . import metrics
-from ..faces.expression import eye_opening, mouth_opening
+from ..faces.expression import corner_lift, eye_opening, mouth_opening
+from .border import border_colour
 from .expression import scores_from_openings
 from .identity import IdentityScores, faceset_identity, identity_scores, mean_identity
 
@@ -50,10 +52,14 @@ class EvalReport:
     # Expression fidelity (`evaluate.expression`): does the output's mouth open and do its eyes blink with the source's?
     mouth_corr: float = float("nan")  # correlation of mouth opening over the clip, source vs output (1 = follows)
     eye_corr: float = float("nan")
+    smile_corr: float = float("nan")  # correlation of the mouth corners' lift (a smile vs pursed lips)
     mouth_error: float = float("nan")  # mean |source - output| opening, face-size units
     eye_error: float = float("nan")
     blink_agreement: float = float("nan")  # share of the source's blinks the output reproduces (NaN: none)
-    openings: dict = field(default_factory=dict)  # per frame: source/output mouth and eye openings (NaN: no face)
+    openings: dict = field(default_factory=dict)  # per frame: source/output openings and lift (NaN: no face)
+    border_delta_e: float = float("nan")  # colour seam at the paste border, CIEDE2000 skin to skin (`evaluate.border`)
+    border_delta_e_raw: float = float("nan")  # the output's difference across that band, seam and skin together
+    border_delta_e_source: float = float("nan")  # the same band read on the source: the skin's own change there
     flicker_output: float = float("nan")
     flicker_input: float = float("nan")
     flicker_delta: float = float("nan")  # output minus input: > 0 means the swap adds flicker
@@ -135,8 +141,8 @@ def _compare(report: EvalReport, model, source, out_path: Path, max_frames: int 
 
     info = probe(source)
     w, h = info.width, info.height
-    src_ids, swp_ids, poses, exprs, marks = [], [], [], [], []
-    opens: list[tuple[float, float, float, float]] = []  # source/output mouth and eye opening per frame (NaN: no face)
+    src_ids, swp_ids, poses, exprs, marks, borders = [], [], [], [], [], []
+    opens: list[tuple[float, ...]] = []  # source/output mouth, eye opening and corner lift per frame (NaN: no face)
     pooled: list[np.ndarray] = []  # the first output frames, for the pooled (video) watermark decode
     flicker_in, flicker_out = [], []
     previous = None  # (input image, output image, face region) of the last frame
@@ -163,6 +169,7 @@ def _compare(report: EvalReport, model, source, out_path: Path, max_frames: int 
             swp_ids.append(embedder.embed(fout.image, b.box))
             poses.append((metrics.head_pose(a.points3d), metrics.head_pose(b.points3d)))
             exprs.append(metrics.expression_error(a.landmarks, b.landmarks))
+            borders.append(border_colour(fin.image, fout.image, a.landmarks))
         progress("evaluate", i + 1, min(info.frame_count or 0, max_frames or 10**12) or None,
                  {"faces": report.frames_with_face})
     if swp_ids:
@@ -173,6 +180,9 @@ def _compare(report: EvalReport, model, source, out_path: Path, max_frames: int 
         report.pose_motion_error_deg = pose["motion"]
         report.expression_error = float(np.mean(exprs))
     add_expression(report, opens)
+    if borders:
+        report.border_delta_e, report.border_delta_e_raw, report.border_delta_e_source = (
+            _mean_finite(list(v)) for v in zip(*borders))
     report.flicker_input = _mean_finite(flicker_in)
     report.flicker_output = _mean_finite(flicker_out)
     report.flicker_delta = report.flicker_output - report.flicker_input
@@ -182,22 +192,22 @@ def _compare(report: EvalReport, model, source, out_path: Path, max_frames: int 
         report.watermark_video_ok = bool(video.detected and video.model_hash == model.hash[: len(video.model_hash)])
 
 
-def _openings(detections) -> tuple[float, float]:
-    """(mouth, eye) opening of the largest face (`faces.expression`), NaN when there is none."""
+def _openings(detections) -> tuple[float, float, float]:
+    """(mouth, eye) opening and corner lift of the largest face (`faces.expression`), NaN when there is none."""
     if not detections:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), float("nan")
     lm = max(detections, key=lambda d: d.size).landmarks
-    return mouth_opening(lm), eye_opening(lm)
+    return mouth_opening(lm), eye_opening(lm), corner_lift(lm)
 
 
-def add_expression(report: EvalReport, opens: list[tuple[float, float, float, float]]) -> None:
-    """Fill the report's expression-fidelity fields from per-frame (source mouth, source eye, output mouth,
-    output eye) openings."""
+def add_expression(report: EvalReport, opens: list[tuple[float, ...]]) -> None:
+    """Fill the report's expression-fidelity fields from per-frame (source mouth, eye, lift, output mouth,
+    eye, lift) readings."""
     if not opens:
         return
-    sm, se, om, oe = np.asarray(opens, np.float64).T
-    scores = scores_from_openings(sm, se, om, oe)
-    for key in ("mouth_corr", "eye_corr", "mouth_error", "eye_error", "blink_agreement"):
+    sm, se, sl, om, oe, ol = np.asarray(opens, np.float64).T
+    scores = scores_from_openings(sm, se, om, oe, sl, ol)
+    for key in ("mouth_corr", "eye_corr", "smile_corr", "mouth_error", "eye_error", "blink_agreement"):
         setattr(report, key, float(getattr(scores, key)))
     report.openings = scores.per_frame
 

@@ -5,7 +5,9 @@ A building block shared by training (`train.sampling` balances batches over mout
 Per face:
 
 - mouth opening: mean gap between the inner lips at three points, over the face size;
-- eye opening: mean gap between the lids at three points per eye, both eyes averaged, over the face size.
+- eye opening: mean gap between the lids at three points per eye, both eyes averaged, over the face size;
+- corner lift: how far the mouth corners sit above the upper lip's centre (a smile lifts them, a frown drops
+  them), measured across the line through the corners, so a tilted head reads the same.
 
 Face size is the distance between the outer eye corners: unlike the face's height it does not change when
 the jaw drops, and unlike an eye's own width it is one scale for mouth and eyes alike. Any pixel frame
@@ -26,6 +28,7 @@ RIGHT_EYE_PAIRS = np.array([[159, 145], [158, 153], [160, 144]])
 LEFT_EYE_PAIRS = np.array([[386, 374], [385, 380], [387, 373]])
 EYE_CORNERS = (33, 263)  # outer corners: the face-size scale
 MOUTH_CORNERS = (61, 291)
+UPPER_LIP_CENTRE = 13  # the inner upper lip's middle point
 NOSE_TIP, RIGHT_CHEEK, LEFT_CHEEK = 1, 234, 454  # the subject's right cheek is image-left
 
 BLINK_RATIO = 0.45  # a frame is "closed" when the eye opening drops below this share of the clip's open level
@@ -93,6 +96,16 @@ def eye_opening(pts, xp):
 
 
 @_reading
+def corner_lift(pts, xp):
+    """Distance of the upper lip's centre below the line through the mouth corners, over face size (positive:
+    corners above the centre, a smile; negative: below it); NaN for a degenerate face."""
+    c1, c2, p = pts[..., MOUTH_CORNERS[0], :], pts[..., MOUTH_CORNERS[1], :], pts[..., UPPER_LIP_CENTRE, :]
+    d, v = c2 - c1, p - c1
+    across = (d[..., 0] * v[..., 1] - d[..., 1] * v[..., 0]) / distance(pts, *MOUTH_CORNERS)
+    return over_face_scale(pts, xp, across)
+
+
+@_reading
 def yaw_proxy(pts, xp):
     """Head turn in degrees-like units from aligned-crop landmarks (roll removed): asin of the nose tip's offset
     between the two cheek edges (0 frontal, ± to either side; close to degrees for moderate turns)."""
@@ -104,11 +117,10 @@ def yaw_proxy(pts, xp):
     return xp.where(total > 0, asin(clip(ratio)) * (180.0 / np.pi), ratio * float("nan"))
 
 
-def openings(sequence: Sequence[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame (mouth, eye) openings of a clip; NaN where a frame has no face (None)."""
-    mouth = np.array([np.nan if lm is None else mouth_opening(lm) for lm in sequence], np.float64)
-    eye = np.array([np.nan if lm is None else eye_opening(lm) for lm in sequence], np.float64)
-    return mouth, eye
+def openings(sequence: Sequence[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame (mouth opening, eye opening, corner lift) of a clip; NaN where a frame has no face (None)."""
+    read = lambda fn: np.array([np.nan if lm is None else fn(lm) for lm in sequence], np.float64)  # noqa: E731
+    return read(mouth_opening), read(eye_opening), read(corner_lift)
 
 
 def closed_frames(eye: np.ndarray, ratio: float = BLINK_RATIO) -> np.ndarray:

@@ -14,7 +14,6 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..faces.expression_code import MEASURES
 from ..options import check, opt
 
 IDENTITIES = ("a", "b")
@@ -59,19 +58,21 @@ class FaceAutoencoder(nn.Module):
         raise NotImplementedError
 
     # -- expression channels (models/expression.py); a net without them ignores the measures --------------
-    def add_expression(self, channels: int, res: int, per_identity: bool) -> None:
+    def add_expression(self, channels: int, res: int, per_identity: bool, version: int = 1) -> None:
         """Give the decoders `channels` extra input channels at `res`×`res` made from the source face's expression
         measures (nothing when `channels` is 0): a map per identity for per-identity decoders, one map for a
-        shared decoder. The person baselines live in `self.expression`, saved with the weights."""
+        shared decoder. The person baselines live in `self.expression`, saved with the weights; `version` is
+        the code's (`models.expression.ExpressionCode`)."""
         if not channels:
             return
         from .expression import ExpressionCode, ExpressionMap
 
-        self.expression = ExpressionCode()
+        self.expression = ExpressionCode(version)
+        size = self.expression.size
         if per_identity:
-            self.expression_maps = nn.ModuleDict({k: ExpressionMap(channels, res) for k in IDENTITIES})
+            self.expression_maps = nn.ModuleDict({k: ExpressionMap(channels, res, code_size=size) for k in IDENTITIES})
         else:
-            self.shared_expression_map = ExpressionMap(channels, res)
+            self.shared_expression_map = ExpressionMap(channels, res, code_size=size)
 
     def expression_map(self, identity: str) -> nn.Module | None:
         """The module making `identity`'s decoder's expression feature map; None: the net has no such input."""
@@ -81,13 +82,13 @@ class FaceAutoencoder(nn.Module):
 
     def with_expression(self, z: torch.Tensor, identity: str, measures: torch.Tensor | None,
                         source: str) -> torch.Tensor:
-        """`z` with the expression map of faces of `source` (raw measures N×5, or None: at rest) appended as
+        """`z` with the expression map of faces of `source` (raw measures N×11, or None: at rest) appended as
         channels, for `identity`'s decoder; `z` itself when the net has no expression channels."""
         emap = self.expression_map(identity)
         if emap is None:
             return z
         if measures is None:
-            code = z.new_zeros(z.shape[0], len(MEASURES))
+            code = z.new_zeros(z.shape[0], self.expression.size)
         else:
             code = self.expression(measures.to(z.device), source)
         return torch.cat([z, emap(code).to(z.dtype)], dim=1)
@@ -110,7 +111,7 @@ class FaceAutoencoder(nn.Module):
     def render(self, x: torch.Tensor, identity: str, measures: torch.Tensor | None = None,
                source: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Render faces `x` (of identity `source`, default `identity`) as `identity`: reconstruction or swap.
-        `measures`: their expression measures N×5 (`faces.expression_code`), for nets with expression channels."""
+        `measures`: their expression measures N×11 (`faces.expression_code`), for nets with expression channels."""
         if identity not in IDENTITIES or (source or identity) not in IDENTITIES:
             raise ValueError(f"identity must be 'a' or 'b', not {identity!r} (source {source!r})")
         z = self.latent(self.features(x), identity)

@@ -55,10 +55,15 @@ class HDConfig(ArchConfig):
                                    "from the source face's landmarks) fed to the decoder, so a swap follows the "
                                    "source's expression; 0 = none.",
                           title="Expression detail", tip="How closely the swap follows the mouth, eyes and head movements. 0 turns it off.")
+    expression_code: int = setting(2, choices=(1, 2),
+                                   help="How the expression map reads the source face: 2 = eleven measures, each "
+                                        "a deviation from that person's neutral face in units of their own "
+                                        "range; 1 = the older five, relative to each clip's usual face.",
+                                   title="Expression reading", tip="2 reads eleven details of the face against each person's calm face; 1 is the older, simpler reading.")
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 5e-5
     default_schedule: ClassVar[str] = "constant"
-    legacy: ClassVar[dict] = {"expression": 0}  # models saved before the setting existed had none
+    legacy: ClassVar[dict] = {"expression": 0, "expression_code": 1}  # models saved before each setting existed
 
 
 class HD(FaceAutoencoder):
@@ -77,7 +82,8 @@ class HD(FaceAutoencoder):
             self.inter_ab = nn.Sequential(DenseBottleneck(flat, ae, code_res, ae), Up(ae, ae))
             self.inter_b = nn.Sequential(DenseBottleneck(flat, ae, code_res, ae), Up(ae, ae))
             self.decoder = HDDecoder(2 * ae + x, config)
-        self.add_expression(x, 2 * code_res, per_identity=config.variant == "df")
+        self.add_expression(x, 2 * code_res, per_identity=config.variant == "df",
+                            version=config.expression_code)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

@@ -26,10 +26,12 @@ steps (bench/quality_real.py, woman_d3 → man_d19, 2026-12-01, a loaded 2-core 
 0.01 → 0.35 and expression error 0.063 → 0.054 but mouth_corr 0.46 → -0.22, identity about equal; at that
 budget both swaps are still blurred, so the question stays open until a longer A/B.
 
-`expression=N`: the decoder also reads an N-channel 8×8 map made from five numbers measured on the source
-face's landmarks (mouth, eyes, smile, head turn, nod; `models/expression.py`), each relative to that person's
-usual face. A decoder that must render B from A's code learns B's average face first; told explicitly that
-the source's mouth is open, it can draw B's open mouth. Costs 1.5% more per sample (16 channels). The default
+`expression=N`: the decoder also reads an N-channel 8×8 map made from numbers measured on the source
+face's landmarks (`models/expression.py`; with `expression_code=2`, the default for new models, eleven:
+mouth, eyes, smile, head turn, nod, corner lift, lip press, pucker, jaw sideways, brow, squint, each a
+deviation from that person's neutral face; models saved before keep the older five, `expression_code=1`).
+A decoder that must render B from A's code learns B's average face first; told explicitly that the source's
+mouth is open, it can draw B's open mouth. Costs 1.5% more per sample (16 channels). The default
 since 2026-12-01: at 1,500 steps on woman_d3 → man_d19 (bench/quality_real.py) it moved the swap's mouth
 correlation with the source from 0.44 to 0.75 at an equal or better identity distance (0.574 vs 0.584). Models
 saved before keep `expression=0` (`legacy`, read by `models.saved_config`).
@@ -65,11 +67,16 @@ class LiteConfig(ArchConfig):
                                    "from the source face's landmarks) fed to the decoder, so a swap follows the "
                                    "source's expression; 0 = none.",
                           title="Expression detail", tip="How closely the swap follows the mouth, eyes and head movements. 0 turns it off.")
+    expression_code: int = setting(2, choices=(1, 2),
+                                   help="How the expression map reads the source face: 2 = eleven measures, each "
+                                        "a deviation from that person's neutral face in units of their own "
+                                        "range; 1 = the older five, relative to each clip's usual face.",
+                                   title="Expression reading", tip="2 reads eleven details of the face against each person's calm face; 1 is the older, simpler reading.")
     default_batch_size: ClassVar[int] = 8
     default_lr: ClassVar[float] = 5e-4
     default_schedule: ClassVar[str] = "cosine"
     default_warmup_steps: ClassVar[int] = 200
-    legacy: ClassVar[dict] = {"expression": 0}  # models saved before the setting existed had none
+    legacy: ClassVar[dict] = {"expression": 0, "expression_code": 1}  # models saved before each setting existed
 
 
 class Lite(SharedEncoderNet):
@@ -87,7 +94,8 @@ class Lite(SharedEncoderNet):
         else:
             self.inter_ab, self.inter_a = inter(), inter()
             self.decoder = _decoder(d, 8 * d + x)
-        self.add_expression(x, 2 * res, per_identity=config.variant == "df")  # after the rest: same seeded init
+        self.add_expression(x, 2 * res, per_identity=config.variant == "df",
+                            version=config.expression_code)  # after the rest: same seeded init
 
     def latent(self, feat: torch.Tensor, identity: str) -> torch.Tensor:
         if self.config.variant == "df":

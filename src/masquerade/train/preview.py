@@ -22,7 +22,7 @@ COLUMNS = ("A", "A→A", "A→B", "B", "B→B", "B→A")
 def preview_grid(net: FaceAutoencoder, a: torch.Tensor, b: torch.Tensor, ea: torch.Tensor | None = None,
                  eb: torch.Tensor | None = None) -> np.ndarray:
     """uint8 RGB (rows·S)×(6·S)×3 for float faces N×3×S×S in [0, 1]; rows = min(len(a), len(b)). `ea`, `eb`:
-    the faces' expression measures N×5, for a net with expression channels."""
+    the faces' expression measures N×11, for a net with expression channels."""
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
     ea, eb = (None if e is None else e[:n] for e in (ea, eb))

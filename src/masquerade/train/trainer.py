@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import ModelMismatchError
-from ..faces.expression_code import YAW, baseline, measures
+from ..faces.expression_code import MIRRORED, baseline, measures, neutral_baseline
 from ..models import build_model, make_config, resolve_device, saved_config
 from ..models.store import SNAPSHOTS, weights_bytes, sha256_hex
 from ..records import ProgressFn, no_progress
@@ -162,15 +162,17 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
                                      .to(bank.pixels.device)], 1)
     if not resumed and getattr(net, "expression", None) is not None:  # each person's usual face, kept in the weights
         # (the nod read alike for both people when the turn shows each decoder its person at other tilts)
+        fit = neutral_baseline if net.expression.version == 2 else baseline  # the neutral face, or the usual one
         for side, bank in (("a", bank_a), ("b", bank_b)):
-            net.expression.set_baseline(side, baseline(bank.measures.cpu().numpy(),
-                                                       absolute_pitch=_nod_reading(saved, config) == "absolute"))
+            net.expression.set_baseline(side, fit(bank.measures.cpu().numpy(),
+                                                  absolute_pitch=_nod_reading(saved, config) == "absolute"))
     plan, plan_note = make_plan(config, validator, meta)
     manifest = {
         "architecture": name, "arch_config": dataclasses.asdict(arch),
         "size": arch.size, "template": fs_a.manifest.get("template"), "coverage": fs_a.manifest.get("coverage"),
         "facesets": {"a": _record(saved, "a", str(fs_a.manifest.get("id"))), "b": _record(saved, "b", str(fs_b.manifest.get("id")))},
         "train_config": config.to_json(), "precision": precision.label, "nod_reading": _nod_reading(saved, config),
+        "expression_code": getattr(getattr(net, "expression", None), "version", None),
         "init_from": warm.record() if warm else (saved or {}).get("init_from"),
         # crop side of each face set: convert cuts its input faces at this size, as the face set cache did
         "faceset_size": {"a": int(fs_a.manifest.get("size", arch.size)), "b": int(fs_b.manifest.get("size", arch.size))},
@@ -360,12 +362,12 @@ def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettin
     d = draw(gen, total, aug).part(rows)
     idx = idx.to(device)
     batch_out = apply(bank.pixels[idx], d, *(None if t is None else t[idx] for t in (bank.landmarks, bank.depth)))
-    if bank.measures is not None:  # a flipped face turns its head the other way
+    if bank.measures is not None:  # a flipped face turns its head (and its jaw) the other way
         if batch_out.landmarks is not None:  # a turned or blinking face shows other measures
             m = measures(batch_out.landmarks)  # on the device: no copy to the CPU and back
             m = torch.where(torch.isfinite(m), m, bank.measures[idx])
         else:
             m = bank.measures[idx].clone()
-        m[:, YAW] *= d.flip.to(device)
+        m[:, list(MIRRORED)] *= d.flip.to(device)[:, None]
         batch_out.measures = m
     return batch_out

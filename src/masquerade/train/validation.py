@@ -94,7 +94,7 @@ class HeldOut:
     inputs: torch.Tensor  # N×3×s×s, the face set's cache at the model's size (as training sees faces)
     targets: torch.Tensor  # N×3×S×S at eval size
     masks: torch.Tensor  # N×1×S×S at eval size
-    measures: torch.Tensor | None = None  # N×5 expression measures (`faces.expression_code`)
+    measures: torch.Tensor | None = None  # N×11 expression measures (`faces.expression_code`)
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
