@@ -43,21 +43,42 @@ THUMB = 32
 @dataclass(frozen=True)
 class CurateConfig:
     reference: Path | None = opt(None, help="Photo of the person to keep; without one, the person with the most "
-                                            "faces in the set is kept.")
+                                            "faces in the set is kept.",
+                            ui=False)  # the UI has its own photo upload (ui/cleanup_panel.py)
     one_person: bool = opt(True, flag="--one-person/--all-people",
-                           help="Set aside the faces of everyone but the person kept.")
+                           help="Set aside the faces of everyone but the person kept.",
+                           title="Keep only one person", tip="Set aside the faces of everyone else the clips show. "
+                                                             "Turn it off only if you want everyone kept.")
     max_distance: float = opt(0.5, low=0.1, high=1.5, help="Face-recognition distance from the kept person above "
-                                                           "which a face counts as someone else.")
+                                                           "which a face counts as someone else.",
+                           title="How different the same person may look",
+                           tip="Faces that look less like the person kept than this count as someone else. Raise it "
+                               "if faces of this person were set aside; lower it if look-alikes stay.",
+                           group="Who is kept")
     duplicate_difference: float = opt(1.0, low=0.0, help="Set aside a face whose small grey thumbnail differs from "
                                                          "the previous kept face of its footage by less than this "
-                                                         "many grey levels (0 keeps near-duplicates).")
-    min_score: float = opt(0.5, low=0.0, high=1.0, help="Set aside faces whose detector confidence is below this.")
+                                                         "many grey levels (0 keeps near-duplicates).",
+                                    title="Least change between kept frames",
+                                    tip="A face that looks almost the same as the one kept just before it in the same "
+                                        "clip is set aside, so a still shot does not fill the set. Zero keeps them all.",
+                                    group="Near-identical frames")
+    min_score: float = opt(0.5, low=0.0, high=1.0, help="Set aside faces whose detector confidence is below this.",
+                           title="Least certainty that it is a face",
+                           tip="Faces the face finder was unsure of are set aside. Raise it to set aside more "
+                               "doubtful faces.", group="Badly found faces")
     max_misalignment: float = opt(0.08, low=0.0, help="Set aside faces whose landmarks miss the alignment template "
-                                                      "by more than this share of the crop (failed alignments).")
+                                                      "by more than this share of the crop (failed alignments).",
+                                title="Most a face's features may be out of place",
+                                tip="Faces whose eyes, nose and mouth were found in the wrong places are set aside. "
+                                    "Lower is stricter.", group="Badly found faces")
     min_sharpness: float = opt(0.35, low=0.0, high=1.0, help="Set aside faces whose blur score is below this share "
-                                                             "of the kept faces' median (0 keeps blurry faces).")
+                                                             "of the kept faces' median (0 keeps blurry faces).",
+                              title="Least sharpness", tip="Faces much blurrier than this person's usual faces are "
+                                                           "set aside. Raise it to set aside more; zero keeps them all.",
+                              group="Badly found faces")
     sheet: bool = opt(True, flag="--sheet/--no-sheet", help="Write the coverage contact sheet (coverage.png and "
-                                                            "coverage.json) into the face set.")
+                                                            "coverage.json) into the face set.",
+                  ui=False)  # the UI always shows it
 
     def validate(self) -> None:
         check(self, MasqueradeError, words=True)

@@ -1,5 +1,5 @@
 """End to end in headless Chromium, as a new user goes: faces of person A, faces of person B (one upload
-each, each its own face set named after the person), drop a bad face, train a few steps, preview a chosen
+each, each its own face set named after the person), drop a bad face, clean up person A's faces (check, set aside, put back), train a few steps, preview a chosen
 moment, train the face sharpener, swap the clip, verify the result and an original. At every step the page must show no traceback,
 no help written for the command line, and no message left over from a finished job; each step's "next"
 button leads to the next step, whose picks are already filled in.
@@ -62,6 +62,36 @@ def _person(page, side: str, name: str, clip: Path, after: str = "") -> str:
     return job
 
 
+def _clean_up(page, ctx, root: Path) -> None:
+    """Person A's clean-up: a check says in words what it would set aside and shows the coverage sheet, moving
+    nothing; *Set them aside* moves those faces and the gallery follows; *Put them back* returns them."""
+    from masquerade.faceset import FaceSet
+
+    n_faces = len(FaceSet.open(root))
+    gallery = lambda: len(page.d.find_elements(page.By.CSS_SELECTOR, "#a-gallery img"))  # noqa: E731
+    page.open("a-clean")
+    page.open("a-clean-advanced")
+    page.type("a-clean-duplicate-difference", "1000")  # every face after a clip's first is near-identical
+    page.click("a-clean-check")
+    check = page.wait_job("a-clean-status", timeout=120)
+    assert "near-identical frames" in page.wait_text("a-clean-msg", "would set aside", timeout=20)
+    page.wait(lambda: page.d.find_elements(page.By.CSS_SELECTOR, "#a-coverage img"), 20, "the coverage sheet")
+    assert len(FaceSet.open(root)) == n_faces  # a check moves nothing
+    page.check_page()
+    page.screenshot("1-person-a-clean-check")
+    page.click("a-clean-apply")
+    page.wait_job("a-clean-status", after=check, timeout=120)
+    page.wait_text("a-clean-msg", "Nothing was deleted", timeout=20)
+    moved = ctx.queue.latest("curate").result["set_aside"]["near_duplicate"]
+    page.wait(lambda: gallery() == n_faces - moved == len(FaceSet.open(root)), 20, "the gallery to follow")
+    page.choose("a-clean-back", f"{moved} near-identical frames")
+    page.click("a-clean-back-btn")
+    page.wait_text("a-clean-msg", f"put back {moved} face(s)", timeout=20)
+    page.wait(lambda: gallery() == n_faces == len(FaceSet.open(root)), 20, "the faces back in the gallery")
+    page.check_page()
+    page.open("a-clean")  # fold it again
+
+
 def test_a_new_user_reaches_a_verified_swap_in_the_browser(browser, ui, clips):
     url, ctx = ui
     page = browser
@@ -84,6 +114,7 @@ def test_a_new_user_reaches_a_verified_swap_in_the_browser(browser, ui, clips):
     assert len(alice) == 11 and first not in {r["file"] for r in alice.records}
     assert not (alice.root / "faces" / first).exists()
     assert list((ctx.ws.root / ".shown").rglob("*.png"))  # faces are shown from published copies
+    _clean_up(page, ctx, alice.root)
     page.click("a-next")
 
     # 2 · Person B: the "next" button opened it; its upload goes to bob alone
@@ -190,4 +221,4 @@ def test_a_new_user_reaches_a_verified_swap_in_the_browser(browser, ui, clips):
     assert not page.visible("jobs-stop")  # nothing runs: no Stop
     page.check_page()
     page.screenshot("6-jobs")
-    assert [j.status for j in ctx.queue.list()] == ["done"] * 6
+    assert [j.status for j in ctx.queue.list()] == ["done"] * 8  # 2 finding faces, 2 clean-ups, 2 trainings, 2 swaps

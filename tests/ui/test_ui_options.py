@@ -12,6 +12,7 @@ gr = pytest.importorskip("gradio", reason="the ui extra (gradio) is not installe
 
 from masquerade.convert.config import ConvertConfig  # noqa: E402
 from masquerade.extract import ExtractConfig  # noqa: E402
+from masquerade.faceset_curate import CurateConfig  # noqa: E402
 from masquerade.options import ConfigFileError, options  # noqa: E402
 from masquerade.models.hd import HDConfig  # noqa: E402
 from masquerade.models.lite import LiteConfig  # noqa: E402
@@ -22,7 +23,7 @@ from masquerade.ui import form  # noqa: E402
 from masquerade.ui.workspace import Workspace  # noqa: E402
 
 
-@pytest.mark.parametrize("cls", [ExtractConfig, TrainConfig, ConvertConfig])
+@pytest.mark.parametrize("cls", [ExtractConfig, TrainConfig, ConvertConfig, CurateConfig])
 def test_every_ui_option_gets_a_widget_with_its_default_and_choices(cls):
     with gr.Blocks():
         made = form.widgets(cls, "x")
@@ -62,7 +63,8 @@ def test_form_values_are_typed_and_checked_and_errors_name_settings_as_the_page_
         form.read(TrainConfig, ["steps"], ["many"])
 
 
-UI_CONFIGS = [ExtractConfig, TrainConfig, ConvertConfig, UpscalerTrainConfig, LiteConfig, HDConfig, OriginalConfig]
+UI_CONFIGS = [ExtractConfig, TrainConfig, ConvertConfig, UpscalerTrainConfig, LiteConfig, HDConfig, OriginalConfig,
+              CurateConfig]
 FOR_EXPERTS = re.compile(r"--[a-z]|\.jsonl|\.html|ctrl-c|`|\bssim\b|\bl1\b|\bgan\b|\blr\b|->|\d+(\.\d+)? ?-> ?\d|"
                          r"correlation|\berror\b|\bdistance\b|\bflag\b", re.I)
 

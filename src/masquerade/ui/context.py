@@ -35,7 +35,7 @@ CSS = """
 STATUS_WORDS = {"queued": "waiting", "running": "running", "done": "finished", "failed": "failed",
                 "cancelled": "cancelled", "stopped": "stopped", "interrupted": "interrupted (start it again)"}
 TASK_WORDS = {"extract": ("finding faces", "frames"), "train": ("training", "steps"), "convert": ("swapping", "frames"),
-              "train-upscaler": ("training the face sharpener", "steps")}
+              "train-upscaler": ("training the face sharpener", "steps"), "embed": ("recognising faces", "faces")}
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The "Person A" and "Person B" steps: a person's clips become one face set named after that person; then
-the faces are looked through and bad ones dropped.
+the faces are looked through, cleaned up (ui/cleanup_panel.py) and bad ones dropped.
 
 Why one tab per person and not one Extract form: a face set is one person. A form that takes any uploads
 and a name let a new user put two people's clips in one face set; here each upload goes to the person whose
@@ -15,6 +15,7 @@ import gradio as gr
 
 from ..extract import ExtractConfig
 from . import form
+from .cleanup_panel import Panel
 from .context import UIContext, active, guarded, job_html, latest, message, quiet, upload_dir
 from .faces import face_files, remove_faces
 from .jobs import DONE
@@ -58,6 +59,7 @@ def build(ctx: UIContext, timer: gr.Timer, tabs: gr.Tabs, side: str) -> dict[str
     status = gr.HTML(job_html(latest(queue, "extract", person=side), empty="No faces found yet."),
                      elem_id=f"{p}-status")
     msg = gr.Markdown("", elem_id=f"{p}-msg", elem_classes="mq-msg")
+    cleanup = Panel(ctx, side)  # folded: other people, near-identical frames, coverage (ui/cleanup_panel.py)
     gr.Markdown(f"### Faces of {who}\nClick a face that is not {who}, blurred or cut off, then *Drop chosen faces*.")
     with gr.Row():
         drop = gr.Dropdown([], multiselect=True, label="Chosen faces (click faces to choose)", elem_id=f"{p}-drop",
@@ -140,7 +142,8 @@ def build(ctx: UIContext, timer: gr.Timer, tabs: gr.Tabs, side: str) -> dict[str
     start.click(guarded(on_start, 2), [name, media, *fields.values()], [status, msg])
     name.change(show_faces, [name], [gallery, drop, shown])
     gallery.select(on_select, [shown, drop], [drop])
-    drop_btn.click(guarded(on_drop, 4), [name, drop], [gallery, drop, shown, msg])
+    dropped = drop_btn.click(guarded(on_drop, 4), [name, drop], [gallery, drop, shown, msg])
+    cleanup.wire(timer, name, [gallery, drop, shown], show_faces, dropped)
     next_btn.click(lambda: gr.Tabs(selected=NEXT[side][1]), None, [tabs])
     timer.tick(quiet(tick, 8), [seen, name], [status, name, gallery, drop, shown, msg, next_btn, seen],
                show_progress="hidden")

@@ -61,7 +61,7 @@ def make_runners(ws: Workspace) -> dict[str, Runner]:
     Module-level functions bound with `partial` (not closures): each job runs in a process of its own, which
     receives its runner by pickling (see `jobs`)."""
     return {"extract": partial(extract_job, ws), "train": partial(train_job, ws), "convert": partial(convert_job, ws),
-            "sharpen": partial(sharpen_job, ws)}
+            "sharpen": partial(sharpen_job, ws), "curate": partial(curate_job, ws)}
 
 
 def extract_job(ws: Workspace, p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
@@ -129,6 +129,50 @@ def sharpen_job(ws: Workspace, p: dict[str, Any], ctx: JobContext) -> dict[str, 
     ctx.log(f"{res.steps} steps in {res.seconds:.0f}s")
     return {"model": model_dir.name, "side": side, "steps": res.steps, "stopped": res.stopped,
             **{k: float(v) for k, v in (res.metrics or {}).items()}}
+
+
+# What `curate` says in words for the command line (paths, flags), and what the page says instead: matched on
+# the message, since the stage raises one NoFaceError type for each; the UI tests check each one still matches.
+CURATE_PLAIN = (("reference photo", "no face was found in the photo of the person to keep; add one where the face "
+                                    "is clearly seen"),
+                ("is within", "no face here looks like the person in the photo; check that the photo shows this "
+                              "person"),
+                ("every face would be set aside", "these settings would set aside every face; make them less strict "
+                                                  "under Advanced"),
+                ("is writing to this face set", "this person's faces are being changed by another job; wait for it "
+                                                "to finish, then try again"))
+
+
+def curate_job(ws: Workspace, p: dict[str, Any], ctx: JobContext) -> dict[str, Any]:
+    """Clean up one person's face set with the stage function `masquerade faces` calls: a dry run (nothing
+    moves) first, then the same parameters with `dry_run` false. The face-recognition step reports progress,
+    and its embeddings are cached in the face set, so the second run costs little."""
+    from ..errors import MasqueradeError
+    from ..faceset_curate import CurateConfig, curate
+    from ..media import IMAGE_SUFFIXES
+    from .workspace import PathRefused
+
+    folder = ws.resolve(check_name(p["faceset"]), "facesets")
+    photo = ws.resolve(p["reference"], "uploads") if p.get("reference") else None
+    if photo is not None and photo.suffix.lower() not in IMAGE_SUFFIXES:
+        raise PathRefused("the person to keep is shown by a photo, not a clip")
+    dry = bool(p.get("dry_run", True))
+    config = CurateConfig(reference=photo, sheet=True, **job_settings(CurateConfig, p))
+    ctx.log(("checking" if dry else "cleaning up") + f" facesets/{folder.name}" +
+            (f" (the person in uploads/{photo.name})" if photo else ""))
+    try:
+        report = curate(folder, config, dry_run=dry, progress=ctx.progress)
+    except MasqueradeError as exc:
+        ctx.log(str(exc))  # the stage's own words stay in the job's log
+        plain = next((words for key, words in CURATE_PLAIN if key in str(exc)), None)
+        if plain is None:
+            raise
+        raise type(exc)(plain) from None
+    ctx.log(f"kept {report.kept} of {report.faces}; set aside {report.set_aside or 'nothing'}"
+            + (" (dry run)" if dry else ""))
+    return {"faceset": folder.name, "dry_run": dry, "faces": report.faces, "kept": report.kept,
+            "set_aside": dict(report.set_aside), "embedded": report.embedded, "reference": photo is not None,
+            "one_person": config.one_person, "sheet": ws.rel(report.sheet) if report.sheet else None}
 
 
 def model_step(model_dir: Path) -> int | None:
