@@ -60,7 +60,7 @@ def test_training_gives_back_threads_and_precision_even_when_it_fails(faceset_a,
             raise RuntimeError("the progress display broke")
 
     cfg = TrainConfig(model="lite", model_options=dict(TINY), batch_size=2, steps=3, lr=1e-3, device="cpu",
-                      precision="bf16", threads=n, save_every=0, preview_every=0, plan="manual", holdout=0.0,
+                      precision="bf16-math", threads=n, save_every=0, preview_every=0, plan="manual", holdout=0.0,
                       compile=False)
     with pytest.raises(RuntimeError, match="progress display"):
         train(faceset_a, faceset_b, tmp_path / "m", cfg, progress=progress)
@@ -105,7 +105,7 @@ def test_bf16_training_and_fp32_convert_side_by_side_in_the_ui_runner(tmp_path, 
     runners = {kind: Probed(r) for kind, r in make_runners(ws).items()}
     q = JobQueue(ws.area("jobs"), runners, devices=("cpu", "second"))  # two workers: the jobs overlap
     try:
-        trainer = q.submit("train", {**base, "model": "busy", "precision": "bf16", "threads": 1,
+        trainer = q.submit("train", {**base, "model": "busy", "precision": "bf16-math", "threads": 1,
                                       "steps": None}, "cpu")
         deadline = time.monotonic() + 120
         while q.get(trainer.id).progress.get("done", 0) < 1:  # training is in its bf16 steps now

@@ -101,15 +101,17 @@ def test_only_small_wide_layers_take_the_matrix_product():
     channels out) switch; its larger maps, narrower layers and every `lite` layer stay convolutions."""
     from masquerade.models.layers import Conv2d
 
-    def switched(net, s):
+    def switched(net, s, dtype=torch.float32):
         taken = []
         hooks = [m.register_forward_hook(lambda m, i, o, name=name: taken.append(name) if m._as_gemm(i[0]) else None)
                  for name, m in net.named_modules() if isinstance(m, Conv2d)]
         with torch.no_grad():
-            net.reconstruct(torch.rand(1, 3, s, s), torch.rand(1, 3, s, s))
+            net.reconstruct(torch.rand(1, 3, s, s, dtype=dtype), torch.rand(1, 3, s, s, dtype=dtype))
         for h in hooks:
             h.remove()
         return sorted(set(taken))
 
     assert switched(build_model("original"), 64) == ["decoders.a.0.0.0", "decoders.b.0.0.0", "encoder.3.0", "inter.1.0"]
     assert switched(build_model("lite"), 64) == []
+    # In bf16 (AMX) the GEMM also wins at a 4x4 output from 256 channels: lite's encoder end and upscale.
+    assert switched(build_model("lite").to(torch.bfloat16), 64, torch.bfloat16) == ["encoder.3.0", "inter.1.0"]

@@ -91,7 +91,7 @@ class FaceAutoencoder(nn.Module):
             code = z.new_zeros(z.shape[0], self.expression.size)
         else:
             code = self.expression(measures.to(z.device), source)
-        return torch.cat([z, emap(code).to(z.dtype)], dim=1)
+        return torch.cat([z, emap(code.to(z.dtype)).to(z.dtype)], dim=1)  # (bf16 training: its weights are bf16)
 
     def reconstruct(self, xa: torch.Tensor, xb: torch.Tensor, ea: torch.Tensor | None = None,
                     eb: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:

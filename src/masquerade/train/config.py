@@ -15,7 +15,7 @@ from .plan import DETAIL_SHARE
 
 torch = LazyModule("torch")  # imported on first use: `train --help` reads this module's options without it
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "bf16-math")
 SCHEDULES = ("constant", "cosine")
 PLANS = ("auto", "manual")
 DEFAULT_SHARE = 0.05  # of each face set held out for validation (train.validation); the upscaler holds out the same
@@ -49,8 +49,11 @@ class TrainConfig:
                                    title="Warm-up steps", tip="Raise the learning rate slowly over this many first steps.", group="Learning")
     device: str = opt("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps.", ui=False)
     precision: str = opt("auto", choices=PRECISIONS,
-                         help="auto (on a GPU: bf16 where native; on a CPU with native bf16: whichever of fp32 and bf16 math times faster on this machine, kept for the model), fp32 or bf16.",
-                         title="Number precision", tip="Auto picks the faster arithmetic this computer supports. Change it only if the pictures look wrong.", group="Speed")
+                         help="auto (on a GPU: bf16 where native; on a CPU: fp32, the one whose runs always trained well here), fp32, "
+                              "bf16 (weights and activations computed in bf16, channels-last, with fp32 master weights, Adam state and loss: "
+                              "the fastest on CPUs with native bf16; a resume is not yet bit-exact; on a GPU: bf16 autocast), "
+                              "or bf16-math (fp32 tensors, oneDNN rounds inside its convolutions and matmuls to bf16).",
+                         title="Number precision", tip="Auto picks arithmetic that trains well on this computer. Change it only to trade some accuracy for speed.", group="Speed")
     channels_last: bool | None = opt(None, cli=False, ui=False,
                                      help="Channels-last memory layout (default: on with bf16; it is slower in fp32 on a CPU).")
     compile: bool = opt(False, help="torch.compile the step (pays 10-20 s once; faster after).",
@@ -131,7 +134,7 @@ class TrainResult:
     weights_hash: str  # sha256 of the newest snapshot's weights file (the model hash provenance records)
     last_preview: Path | None
     world_size: int = 1  # processes that trained together (torchrun); samples_per_second counts them all
-    precision: str = "fp32"  # how the steps computed: fp32, bf16-math (CPU) or bf16-autocast (GPU)
+    precision: str = "fp32"  # how the steps computed: fp32, bf16 or bf16-math (CPU), or bf16-autocast (GPU)
     notes: tuple[str, ...] = ()  # what the user should know: resumed from an older snapshot, rolled back, ...
     rollbacks: int = 0  # times the divergence guard rolled training back in this call (see guard.py)
     lr_scale: float = 1.0  # the guard's learning-rate multiplier now (halved at each rollback, kept on resume)
@@ -157,40 +160,52 @@ def lr_at(step: int, base: float, schedule: str, warmup: int, total: int | None)
 
 @dataclass(frozen=True)
 class Precision:
-    """How a training step computes: fp32; bf16 autocast (GPUs); or, on CPUs with native bf16, fp32
-    tensors whose convolutions and matmuls oneDNN computes in bf16 ("bf16 math").
+    """How a training step computes: fp32; bf16 autocast (GPUs); or, on CPUs with native bf16, either "bf16":
+    weights and activations in bf16, channels-last, from fp32 master weights that the optimiser updates (the
+    step casts them once; the loss runs in fp32), or "bf16 math": fp32 tensors whose convolutions and matmuls
+    oneDNN computes in bf16.
 
-    Why not autocast on the CPU: its per-layer casts of weights and activations cost a tenth of the step,
-    and oneDNN's fp32-in/bf16-math kernels are faster still. Measured on the 2-core box, batch 16 per side:
-    `original` 12.6 samples/s with autocast + channels-last, 17.7 with bf16 math; `lite` 119 vs 166.
+    Why not autocast on the CPU: it casts per op, and back to fp32 wherever its lists say, so a tenth of the
+    step went to casts. "bf16" casts each weight once per step and keeps activations in bf16 end to end, so
+    it halves the memory traffic that bounds the small convolutions; "bf16 math" keeps fp32 traffic.
+    Which is fastest depends on the machine (`autotune`).
     """
 
     autocast: torch.dtype | None = None
     cpu_bf16_math: bool = False
+    cpu_bf16: bool = False
 
     @property
     def label(self) -> str:
-        return "bf16-autocast" if self.autocast is not None else "bf16-math" if self.cpu_bf16_math else "fp32"
+        if self.autocast is not None:
+            return "bf16-autocast"
+        return "bf16" if self.cpu_bf16 else "bf16-math" if self.cpu_bf16_math else "fp32"
 
     @property
     def channels_last(self) -> bool:
         """The default layout: channels-last pays with bf16 kernels (in plain fp32 on a CPU it is slower)."""
-        return self.autocast is not None or self.cpu_bf16_math
+        return self.autocast is not None or self.cpu_bf16_math or self.cpu_bf16
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 in hardware (AVX512-BF16 or AMX on a CPU)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
 
 
 def resolve_precision(precision: str, device: torch.device) -> Precision:
     """`auto` uses bf16 only where it is native: on a CPU without AVX512-BF16/AMX, bf16 matmuls are
-    emulated and ~400× slower than fp32 (measured on the 2-core box)."""
+    emulated and ~400× slower than fp32 (measured on the 2-core box). On a CPU `auto` means "bf16" here;
+    training times it against the others first (`autotune`), except under DDP where ranks must agree."""
     if precision == "fp32":
         return Precision()
-    if precision not in ("auto", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
-    if device.type == "cuda":
-        native = torch.cuda.is_bf16_supported()
-    elif device.type == "cpu":
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    else:
-        native = False
-    if not (precision == "bf16" or native):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "auto" and not native_bf16(device):
         return Precision()
-    return Precision(cpu_bf16_math=True) if device.type == "cpu" else Precision(autocast=torch.bfloat16)
+    if device.type != "cpu":
+        return Precision(autocast=torch.bfloat16)
+    return Precision(cpu_bf16_math=True) if precision == "bf16-math" else Precision(cpu_bf16=True)

@@ -55,11 +55,22 @@ class StepRunner:
         return torch.autocast(self.device.type, dtype=self.precision.autocast)
 
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        if self.precision.cpu_bf16:
+            return x.to(torch.bfloat16, memory_format=torch.channels_last if self.channels_last else torch.preserve_format)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _run(self, *inputs):
+        """The network's pass. In "bf16" the fp32 master weights are cast to bf16 for this pass only (autograd
+        casts their gradients back to fp32), so the optimiser, the snapshots and the guard see fp32 weights."""
+        if not self.precision.cpu_bf16:
+            return self.model(*inputs)
+        weights = {name: p.to(torch.bfloat16) for name, p in self.model.named_parameters()}
+        out = torch.func.functional_call(self.model, weights, inputs, strict=False)
+        return tuple(o.float() for o in out)  # the loss runs in fp32
 
     def _losses(self, ia, ta, ma, pa, ib, tb, mb, pb, ea=None, eb=None, va=None, vb=None):
         with self._ctx():
-            fa, mpa, fb, mpb = self.model(self._prep(ia), self._prep(ib), ea, eb)
+            fa, mpa, fb, mpb = self._run(self._prep(ia), self._prep(ib), ea, eb)
         la = reconstruction_loss(fa, mpa, ta, ma, pa, self.weights, va)  # va, vb: visible face (occluders out)
         lb = reconstruction_loss(fb, mpb, tb, mb, pb, self.weights, vb)
         return la, lb, fa, fb

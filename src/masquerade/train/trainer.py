@@ -337,10 +337,10 @@ def _nod_reading(saved: dict[str, Any] | None, config: TrainConfig) -> str:
 
 def _precision(config: TrainConfig, device: torch.device, saved: dict[str, Any] | None,
                ranks: distributed.Ranks, name: str, arch, batch: int) -> Precision:
-    """The step's precision. `auto` on a CPU with native bf16 times fp32 against bf16 math once per model
-    folder (see `autotune`) and keeps the choice, so a resumed run computes exactly as before."""
+    """The step's precision. `auto` on a CPU with native bf16 times fp32 and bf16 math (`AUTO_CANDIDATES`) once
+    per model folder (see `autotune`) and keeps the choice, so a resumed run computes exactly as before."""
     plan = resolve_precision(config.precision, device)
-    if not (plan.cpu_bf16_math and config.precision == "auto") or ranks.enabled:
+    if config.precision != "auto" or plan == Precision() or device.type != "cpu" or ranks.enabled:
         return plan  # several ranks must agree: they keep the default rather than each timing its own
     recorded = (saved or {}).get("precision")
     for candidate in CANDIDATES:
