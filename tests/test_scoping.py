@@ -61,7 +61,7 @@ def test_training_gives_back_threads_and_precision_even_when_it_fails(faceset_a,
 
     cfg = TrainConfig(model="lite", model_options=dict(TINY), batch_size=2, steps=3, lr=1e-3, device="cpu",
                       precision="bf16-math", threads=n, save_every=0, preview_every=0, plan="manual", holdout=0.0,
-                      compile=False)
+                      compile=False, mask_minutes=0.0)
     with pytest.raises(RuntimeError, match="progress display"):
         train(faceset_a, faceset_b, tmp_path / "m", cfg, progress=progress)
     assert seen == [(n, 1), (n, 2)]  # the run used its own thread count...
@@ -97,7 +97,7 @@ def test_bf16_training_and_fp32_convert_side_by_side_in_the_ui_runner(tmp_path, 
     shutil.copytree(faceset_b, ws.area("facesets") / "bob")
     shutil.copy(clip_a[0], ws.area("uploads") / "clip.mp4")
     base = {"a": "alice", "b": "bob", "arch": "lite", "model_options": TINY, "batch_size": 2, "lr": 1e-3,
-            "preview_every": 0, "save_every": 0, "device": "cpu"}
+            "preview_every": 0, "save_every": 0, "device": "cpu", "mask_minutes": 0.0}
     train(ws.area("facesets") / "alice", ws.area("facesets") / "bob", ws.area("models") / "m",
           TrainConfig(model="lite", model_options=dict(TINY), batch_size=2, steps=1, device="cpu", precision="fp32",
                       save_every=0, preview_every=0, plan="manual", holdout=0.0))  # the model convert uses

@@ -66,7 +66,7 @@ def test_step_computes_in_bf16_and_keeps_fp32_master_weights_and_adam_state(tiny
 
 
 def test_bf16_training_learns_like_fp32_and_saves_fp32(faceset_a, faceset_b, tiny_config, tmp_path):
-    cfg = replace(tiny_config, steps=30)
+    cfg = replace(tiny_config, steps=12)
     fp32 = train(faceset_a, faceset_b, tmp_path / "fp32", cfg)
     bf16 = train(faceset_a, faceset_b, tmp_path / "bf16", replace(cfg, precision="bf16"))
     assert (fp32.precision, bf16.precision) == ("fp32", "bf16")

@@ -62,7 +62,7 @@ def test_runners_train_stop_resume_and_preview(ws):
     q = JobQueue(ws.area("jobs"), make_runners(ws))
     try:
         base = {"a": "alice", "b": "bob", "model": "m", "arch": "lite", "model_options": TINY, "batch_size": 2,
-                "lr": 1e-3, "preview_every": 2, "save_every": 2, "device": "cpu"}
+                "lr": 1e-3, "preview_every": 2, "save_every": 2, "device": "cpu", "mask_minutes": 0.0}
         endless = q.submit("train", {**base, "steps": None})
         deadline = time.monotonic() + 60
         while q.get(endless.id).progress.get("done", 0) < 2 and time.monotonic() < deadline:

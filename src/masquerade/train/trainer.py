@@ -124,7 +124,7 @@ def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | 
     if ranks.main:  # `snapshots/` first: from now on the folder reads as a model folder, even if killed
         (model_dir / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
         sweep(model_dir)
-    mask_minutes = _mask_first(fs_a, fs_b, model_dir, config, progress) if ranks.main else 0.0
+    mask_minutes = _mask_first(fs_a, fs_b, model_dir, config, progress, should_stop) if ranks.main else 0.0
     distributed.barrier(ranks)  # the mask net is saved before any rank reads it for the training faces
 
     batch = config.batch_size or type(arch).default_batch_size
@@ -296,7 +296,8 @@ def _notes(resumed: Resumed | None, guard: Guard) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def _mask_first(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: ProgressFn) -> float:
+def _mask_first(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: ProgressFn,
+                should_stop: Callable[[], bool] | None = None) -> float:
     """Train the occlusion mask net on both face sets before the swap model, unless it is off (`mask_minutes`
     0) or the folder has one already (`occlusion.needs_training`); returns the minutes it took (out of
     `--minutes`)."""
@@ -310,7 +311,7 @@ def _mask_first(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: Prog
     if mask_config is None or not needs_training(None if found is None else json.loads(found.read_text()), mask_config):
         return 0.0
     mask_config.seed, mask_config.device, mask_config.threads = config.seed, config.device, config.threads
-    return train_mask_net([fs_a, fs_b], model_dir, mask_config, progress).seconds / 60
+    return train_mask_net([fs_a, fs_b], model_dir, mask_config, progress, should_stop).seconds / 60  # Ctrl-C stops it too
 
 
 def _nod_reading_note(saved: dict[str, Any] | None, arch, config: TrainConfig) -> list[str]:
