@@ -50,8 +50,9 @@ EQUALIZED_LIST_SIZE = 8
 # A clear peak whose payload failed: nudges of the lattice's (scale factor, angle in degrees) tried in turn
 REFINE_STEPS = ((1.004, 0.0), (0.996, 0.0), (1.0, 0.3), (1.0, -0.3))
 # Testing a weak mark against the marks this user's store knows (`known`): the correlation of the soft code
-# bits with one known codeword, in standard deviations, must reach KNOWN_THRESHOLD (unmarked content gives
-# N(0, 1) per test: P(z >= 7) = 1.3e-12, times the known ids and candidates tested), behind a sync peak of
+# bits (plain and equalized: two tests) with one known codeword, in standard deviations, must reach
+# KNOWN_THRESHOLD (unmarked content gives N(0, 1) per test: P(z >= 7) = 1.3e-12, times the known ids, the
+# candidates and the two readings tested), behind a sync peak of
 # at least KNOWN_SYNC_MIN, and beat every other known id by KNOWN_MARGIN (ids of one model share 40% of
 # their code bits, so a neighbour of the true id scores about 0.4 of it).
 KNOWN_THRESHOLD = 7.0
@@ -238,14 +239,15 @@ def _match_known(candidates: list[tuple], known: Iterable[str]) -> Detection | N
     for z, acc, sync, lattice, mirrored in candidates:
         if z < KNOWN_SYNC_MIN:
             continue
-        soft = _soft(np.roll(acc, (-sync[1], -sync[2]), axis=(0, 1)))
-        soft = (soft - soft.mean()) / (soft.std() + 1e-12)
-        scores = signs @ soft / np.sqrt(soft.size)
-        order = np.argsort(-scores)
-        top = float(scores[order[0]])
-        runner_up = float(scores[order[1]]) if len(order) > 1 else 0.0
-        if top >= KNOWN_THRESHOLD and top - runner_up >= KNOWN_MARGIN and (best is None or top > best[0]):
-            best = (top, ids[order[0]], sync, lattice, mirrored)
+        aligned = np.roll(acc, (-sync[1], -sync[2]), axis=(0, 1))
+        for soft in (_soft(aligned), _soft(_equalized(aligned))):  # the equalized reading scores ~1 z higher
+            soft = (soft - soft.mean()) / (soft.std() + 1e-12)  # after a strong codec, the plain one at times
+            scores = signs @ soft / np.sqrt(soft.size)
+            order = np.argsort(-scores)
+            top = float(scores[order[0]])
+            runner_up = float(scores[order[1]]) if len(order) > 1 else 0.0
+            if top >= KNOWN_THRESHOLD and top - runner_up >= KNOWN_MARGIN and (best is None or top > best[0]):
+                best = (top, ids[order[0]], sync, lattice, mirrored)
     if best is None:
         return None
     _, known_id, sync, lattice, mirrored = best
