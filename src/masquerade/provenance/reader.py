@@ -55,6 +55,8 @@ REFINE_STEPS = ((1.004, 0.0), (0.996, 0.0), (1.0, 0.3), (1.0, -0.3))
 # candidates and the two readings tested), behind a sync peak of
 # at least KNOWN_SYNC_MIN, and beat every other known id by KNOWN_MARGIN (ids of one model share 40% of
 # their code bits, so a neighbour of the true id scores about 0.4 of it).
+# A large upscale (`_coarse_lattice`): the smallest scale it looks for, and the cheap fold's peak it needs
+COARSE_MIN_SCALE, COARSE_SCREEN_Z = 1.4, 4.5
 KNOWN_THRESHOLD = 7.0
 KNOWN_SYNC_MIN = 4.0
 KNOWN_MARGIN = 2.0
@@ -346,11 +348,44 @@ def _decode_one(luma: np.ndarray) -> tuple[Detection, tuple]:
             best = (sync, acc, lattice, mirrored)
         if sync[0] >= SURE_THRESHOLD:  # no other geometry can do better than an unmistakable peak
             break
+    if best[0][0] < DETECT_THRESHOLD and min(luma.shape) >= 2 * COARSE_MIN_SCALE * TILE_PX:
+        coarse = _coarse_lattice(luma)
+        if coarse is not None:
+            sync, acc, mirrored = _oriented(_fold_as(luma, coarse))
+            if sync[0] > best[0][0]:
+                best = (sync, acc, coarse, mirrored)
     sync, acc, lattice, mirrored = best
     found = _decode_folded(acc, sync, lattice, mirrored)
     if found.detected or lattice is None or sync[0] < DETECT_THRESHOLD:
         return found, best
     return _refined(luma, best) or found, best
+
+
+def _coarse_lattice(luma: np.ndarray) -> geometry.Lattice | None:
+    """A large upscale's lattice, read from a half-size search plane; None unless its cheap fold shows a
+    peak of COARSE_SCREEN_Z.
+
+    Why: at 1.8x or 2x the mark's cells are 7 to 8 px wide and live below the band the search plane keeps
+    (its whitening is tuned to find marks at 0.3x to 1.5x), and the central window holds few tiles. On a
+    smooth generated frame upscaled 2x, the true lattice gave a sync z of 15 while the search found none.
+    Half size brings the mark back into the band and doubles the tiles in the window. Tried only when no
+    geometry showed a clear peak (an unmarked picture pays one small whitening and FFT pair)."""
+    side = 2 * geometry.ACF_MAX_SIDE
+    h, w = luma.shape
+    y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    window = luma[y0 : y0 + side, x0 : x0 + side]
+    half = cv2.resize(window, (window.shape[1] // 2, window.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    plane = _whiten(half, SEARCH_SMOOTH)
+    powers = [geometry.power_spectrum(plane, TILE_PX)]
+    best = None
+    for lattice in geometry.estimate(powers, plane.shape, TILE_PX):
+        if 2 * lattice.scale < COARSE_MIN_SCALE:
+            continue  # the search at full size covers these
+        canonical, valid = geometry.to_canonical(plane, lattice, SCREEN_MAX_PIXELS)
+        z = _oriented(_fold(cv2.multiply(canonical, valid)))[0][0]
+        if z >= COARSE_SCREEN_Z and (best is None or z > best[0]):
+            best = (z, lattice)
+    return geometry.Lattice(best[1].matrix * 2.0, best[1].strength) if best else None
 
 
 def _nudged(lattice: geometry.Lattice, scale: float, degrees: float) -> geometry.Lattice:
