@@ -115,22 +115,22 @@ def max_scale(shape: tuple[int, int], period: int) -> float:
     return float(min(MAX_SCALE, max(SMALL_MAX_SCALE, side / (2.0 * period))))
 
 
-def fft_shape(shape: tuple[int, int], period: int) -> tuple[int, int]:
+def fft_shape(shape: tuple[int, int], period: int, top: float | None = None) -> tuple[int, int]:
     """The FFT size for a picture of `shape`: its window, zero-padded when the window is too small for the
     largest searched period to fit in a cyclic autocorrelation (small, cropped or downscaled pictures;
-    padding makes the autocorrelation linear up to that lag)."""
+    padding makes the autocorrelation linear up to that lag). `top` overrides the largest searched scale."""
     h, w = min(shape[0], ACF_MAX_SIDE), min(shape[1], ACF_MAX_SIDE)
-    lag = int(max_scale(shape, period) * period * 1.05) + 4
+    lag = int((top or max_scale(shape, period)) * period * 1.05) + 4
     if min(h, w) / 2 < lag:  # no wrap-around up to `lag` needs n >= side + lag, and n/2 >= lag
         return (sfft.next_fast_len(max(h, min(h + lag, 2 * h), 2 * lag), real=True),
                 sfft.next_fast_len(max(w, min(w + lag, 2 * w), 2 * lag), real=True))
     return h, w
 
 
-def power_spectrum(whitened: np.ndarray, period: int) -> np.ndarray:
+def power_spectrum(whitened: np.ndarray, period: int, top: float | None = None) -> np.ndarray:
     """|FFT|^2 of one whitened luma plane (windowed, padded as `fft_shape` says); sum these over a video."""
     f = window(whitened).astype(np.float32)
-    spec = sfft.rfft2(f - f.mean(), s=fft_shape(whitened.shape, period), workers=1)
+    spec = sfft.rfft2(f - f.mean(), s=fft_shape(whitened.shape, period, top), workers=1)
     return (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
 
 
@@ -253,17 +253,20 @@ def _refine(hp: np.ndarray, centre: tuple[int, int], v1: np.ndarray, v2: np.ndar
 
 
 def estimate(powers: Sequence[np.ndarray] | np.ndarray, shape: tuple[int, int], period: int,
-             keep: int = 3, min_score: float = MIN_LATTICE_SCORE) -> list[Lattice]:
+             keep: int = 3, min_score: float = MIN_LATTICE_SCORE, weak: bool = False,
+             top: float | None = None) -> list[Lattice]:
     """Up to `keep` plausible tile lattices in a summed power spectrum of windowed frames of `shape`, best
     first ([] if none stands out). The decoder's sync peak makes the final choice among them; a video,
-    whose pooled cheap folds screen candidates at little cost, asks for more and weaker ones."""
+    whose pooled cheap folds screen candidates at little cost, asks for more and weaker ones (`weak`:
+    also lattices whose peaks are too low for the least-squares fit, at their unrefined basis). `top`
+    lowers the largest scale searched (the power spectra must have been made with the same `top`)."""
     power = powers if isinstance(powers, np.ndarray) else np.sum(powers, axis=0)
-    h, w = fft_shape(shape, period)
+    h, w = fft_shape(shape, period, top)
     hp = _acf(power, (h, w))
     centre = (h // 2, w // 2)
     # lags must leave some overlap: at most the window size minus one cell-ish margin
     reach = min(min(shape[0], ACF_MAX_SIDE) - 16, min(shape[1], ACF_MAX_SIDE) - 16, h / 2 - 4, w / 2 - 4)
-    radius = int(min(max_scale(shape, period) * period * 1.05, reach))
+    radius = int(min((top or max_scale(shape, period)) * period * 1.05, reach))
     if radius < MIN_SCALE * period + 8:
         return []
     sub = hp[centre[0] - radius : centre[0] + radius + 1, centre[1] - radius : centre[1] + radius + 1]
@@ -297,9 +300,9 @@ def estimate(powers: Sequence[np.ndarray] | np.ndarray, shape: tuple[int, int], 
     for score, v1, v2 in scored:
         if score < min_score or len(found) >= keep:
             break
-        # a weak lattice (few peaks above 4 noise units) keeps its unrefined basis: the decoder's sync
-        # peak still judges it, and a video's screening picks among several such
-        basis, _ = _refine(hp, centre, v1, v2, noise)
+        basis, fitted = _refine(hp, centre, v1, v2, noise)
+        if not fitted and not weak:  # fewer than two peaks above 4 noise units: a fit to noise, mostly
+            continue
         lattice = Lattice(matrix=basis / period, strength=score)
         if lattice.plausible() and all(np.abs(lattice.matrix - f.matrix).max() > 0.01 for f in found):
             found.append(lattice)

@@ -256,14 +256,14 @@ def _match_known(candidates: list[tuple], known: Iterable[str]) -> Detection | N
     return _detection(codes[known_id][0].copy(), True, True, sync, lattice, mirrored, matched_known=True)
 
 
-def _lattices(planes: list[np.ndarray], keep: int = 3,
-              min_score: float = geometry.MIN_LATTICE_SCORE) -> list[geometry.Lattice]:
+def _lattices(planes: list[np.ndarray], keep: int = 3, min_score: float = geometry.MIN_LATTICE_SCORE,
+              weak: bool = False) -> list[geometry.Lattice]:
     """The changed geometries worth trying, most likely first: the lattices the pooled autocorrelation of
     the search planes shows, less the identity (the decoders try "as embedded" first, before any search)."""
     shapes = [p.shape for p in planes]
     shape = max(set(shapes), key=shapes.count)  # a video's frames share one; stray sizes do not vote
     powers = [geometry.power_spectrum(p, TILE_PX) for p in planes if p.shape == shape]
-    return [lat for lat in geometry.estimate(powers, shape, TILE_PX, keep, min_score) if not lat.is_identity()]
+    return [lat for lat in geometry.estimate(powers, shape, TILE_PX, keep, min_score, weak) if not lat.is_identity()]
 
 
 def _fold_as(luma: np.ndarray, lattice: geometry.Lattice | None) -> np.ndarray:
@@ -376,9 +376,10 @@ def _coarse_lattice(luma: np.ndarray) -> geometry.Lattice | None:
     window = luma[y0 : y0 + side, x0 : x0 + side]
     half = cv2.resize(window, (window.shape[1] // 2, window.shape[0] // 2), interpolation=cv2.INTER_AREA)
     plane = _whiten(half, SEARCH_SMOOTH)
-    powers = [geometry.power_spectrum(plane, TILE_PX)]
+    top = geometry.MAX_SCALE / 2.0  # at half size, the largest scale searched at full size
+    powers = [geometry.power_spectrum(plane, TILE_PX, top)]
     best = None
-    for lattice in geometry.estimate(powers, plane.shape, TILE_PX):
+    for lattice in geometry.estimate(powers, plane.shape, TILE_PX, top=top):
         if 2 * lattice.scale < COARSE_MIN_SCALE:
             continue  # the search at full size covers these
         canonical, valid = geometry.to_canonical(plane, lattice, SCREEN_MAX_PIXELS)
@@ -470,7 +471,7 @@ def decode_frames(frames: Iterable[np.ndarray], known: Iterable[str] = ()) -> De
         if found.detected:
             return found
     planes = [_search_plane(luma) for luma in lumas[:: max(1, len(lumas) // GEOMETRY_FRAMES)]]
-    for lattice in _screened_pool(planes, _lattices(planes, VIDEO_CANDIDATES, VIDEO_MIN_LATTICE_SCORE)):
+    for lattice in _screened_pool(planes, _lattices(planes, VIDEO_CANDIDATES, VIDEO_MIN_LATTICE_SCORE, weak=True)):
         candidates += _pool_candidates(lumas, lattice)
     found = _first_detected(candidates)
     if found.detected or not known:
