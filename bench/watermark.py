@@ -61,7 +61,26 @@ ATTACKS = {
     "crop_25%_then_rescale_0.75_unrestored": lambda x: attacks.crop_then_resize(x, 0.25, 0.75),
     "stretch_0.9x_horizontal_unrestored": lambda x: attacks.stretch(x, 0.9),
     "jpeg_q50_then_rescale_0.5_unrestored_then_brightness_0.8": lambda x: attacks.jpeg_resize_brightness(x),
+    # issue #28: mirrored, placed in a larger frame, upscaled 2x, a strong JPEG at under half size
+    "mirror": attacks.mirror,
+    "mirror_then_rescale_0.75_unrestored": lambda x: attacks.resize(attacks.mirror(x), 0.75),
+    "letterbox_1080p_1.8x": lambda x: attacks.letterbox(x, 1.8),
+    "rescale_2.0_unrestored_bilinear": lambda x: attacks.resize(x, 2.0, "bilinear"),
+    "small_jpeg_q30_0.45_unrestored": lambda x: attacks.small_jpeg(x, 0.45, 30),
+    "small_jpeg_q30_0.4_unrestored": lambda x: attacks.small_jpeg(x, 0.4, 30),
 }
+# Whole videos re-uploaded (issue #28): a converted 5 s clip (marked, H.264 CRF 18 as the writer leaves it)
+# re-encoded by x264 at its default preset, decoded as `verify` does (60 frames, every second one)
+REUPLOADS = {
+    **{f"reupload_{f}x_crf{c}": {"factor": f, "crf": c} for f in (0.5, 0.75) for c in (23, 30, 35)},
+    "reupload_letterboxed_crf30": {"factor": 1.0, "crf": 30, "box": "other_aspect"},
+    "reupload_mirrored_crf30": {"factor": 1.0, "crf": 30, "flip": True},
+}
+CLIP_SECONDS = 5
+# the store-informed match (`known`): the true id among 999 others, half of them from the same model
+rng = np.random.default_rng(28)
+KNOWN = [wm.mark_id(MODEL_HASH if i % 2 else f"{int(h):08x}", int(n))
+         for i, (h, n) in enumerate(zip(rng.integers(0, 2**32, 999), rng.integers(0, 2**36, 999)))]
 CHAIN = "resolution_chain_1080p_720p_480p_unrestored"
 
 
@@ -96,6 +115,19 @@ def face_sources() -> tuple[list[np.ndarray], list[list[np.ndarray]]] | None:
     return stills, videos
 
 
+def face_clips() -> list[list[np.ndarray]]:
+    """The first 5 s (30 fps) of each real clip."""
+    return [read_clip(c, n=30 * CLIP_SECONDS) for c in sorted(FACES.glob("*.mp4"))] if FACES.is_dir() else []
+
+
+def generated_clips() -> list[list[np.ndarray]]:
+    """Two generated 720p clips of 5 s (25 fps)."""
+    from masquerade.samples import make_clip
+
+    return [make_clip(name, frames=25 * CLIP_SECONDS, size=(1280, 720), fps=25, seed=seed).frames
+            for name, seed in (("astronaut", 3), ("grace_hopper", 4))]
+
+
 def generated_sources() -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
     from masquerade.samples import make_clip
 
@@ -118,15 +150,56 @@ def score(detections: list[wm.Detection], truth: np.ndarray) -> dict:
                                                        for d in detections])), 3)}
 
 
+def score_known(detections: list[wm.Detection]) -> dict:
+    """The same pictures decoded with `known` (the true id among 999 others, as verify does with the store)."""
+    return {"detection_rate_with_store": round(float(np.mean([d.detected and d.mark_id == wm.mark_id(MODEL_HASH, NONCE)
+                                                               for d in detections])), 3),
+            "wrong_id_with_store": int(sum(d.detected and d.mark_id != wm.mark_id(MODEL_HASH, NONCE) for d in detections))}
+
+
+def run_reuploads(clips: list[list[np.ndarray]], fps: int) -> dict:
+    """Each REUPLOADS variant of each clip: blind and with the store, and the same on the unmarked clip."""
+    known = KNOWN + [wm.mark_id(MODEL_HASH, NONCE)]
+    out: dict = {}
+    converted = [attacks.h264([wm.embed(f, MODEL_HASH, nonce=NONCE) for f in clip], crf=18, fps=fps) for clip in clips]
+    plain = [attacks.h264(clip, crf=18, fps=fps) for clip in clips]
+    for name, how in REUPLOADS.items():
+        kwargs = {k: v for k, v in how.items() if k not in ("factor", "crf")}
+        if kwargs.get("box") == "other_aspect":  # a square picture pillarboxed in 720p, a wide one boxed in a square
+            wide = clips[0][0].shape[1] > clips[0][0].shape[0]
+            kwargs["box"] = (1080, 1080) if wide else (1280, 720)
+        blind, informed, alarms, seconds = [], [], 0, []
+        for marked, unmarked in zip(converted, plain):
+            frames = attacks.reupload(marked, how["factor"], how["crf"], fps=fps, **kwargs)[::2][:60]
+            t = time.perf_counter()
+            blind.append(wm.decode_frames(frames))
+            seconds.append(time.perf_counter() - t)
+            informed.append(blind[-1] if blind[-1].detected else wm.decode_frames(frames, known=known))
+            ref = attacks.reupload(unmarked, how["factor"], how["crf"], fps=fps, **kwargs)[::2][:60]
+            alarms += wm.decode_frames(ref, known=known).detected
+        out[name] = {"clips": len(clips), "frame_size": f"{frames[0].shape[1]}x{frames[0].shape[0]}",
+                     **score(blind, wm.payload_bits(MODEL_HASH, NONCE)), **score_known(informed),
+                     "scores_z": [round(d.score, 1) for d in informed],
+                     "false_alarms_unmarked_clips_with_store": int(alarms),
+                     "decode_s_per_clip_blind": round(float(np.mean(seconds)), 1)}
+    return out
+
+
 def run_source(stills: list[np.ndarray], videos: list[list[np.ndarray]]) -> dict:
     truth = wm.payload_bits(MODEL_HASH, NONCE)
     marked = [wm.embed(f, MODEL_HASH, nonce=NONCE) for f in stills]
     out: dict = {"frames": len(stills), "frame_size": f"{stills[0].shape[1]}x{stills[0].shape[0]}",
                  "psnr_db_mean": round(float(np.mean([psnr(m, f) for m, f in zip(marked, stills)])), 2),
                  "psnr_db_min": round(float(min(psnr(m, f) for m, f in zip(marked, stills))), 2), "attacks": {}}
+    known = KNOWN + [wm.mark_id(MODEL_HASH, NONCE)]
     for name, attack in ATTACKS.items():
-        result = score([wm.decode(attack(m)) for m in marked], truth)
+        attacked = [attack(m) for m in marked]
+        detections = [wm.decode(a) for a in attacked]
+        result = score(detections, truth)
         result["false_alarms_unmarked"] = int(sum(wm.decode(attack(f)).detected for f in stills))
+        if result["detection_rate"] < 1.0:
+            result.update(score_known([d if d.detected else wm.decode(a, known=known) for d, a in zip(detections, attacked)]))
+            result["false_alarms_unmarked_with_store"] = int(sum(wm.decode(attack(f), known=known).detected for f in stills))
         out["attacks"][name] = result
     big = [cover(f, 1920, 1080) for f in stills]
     result = score([wm.decode(attacks.resolution_chain(wm.embed(b, MODEL_HASH, nonce=NONCE))) for b in big], truth)
@@ -213,6 +286,10 @@ def timing_1core(stills: list[np.ndarray], n: int = 10) -> dict:
 
 
 def false_positives(n: int = 1000, per_video: int = 30) -> dict:
+    return _false_positives(n, per_video)
+
+
+def _false_positives(n: int, per_video: int) -> dict:
     """Single images at the shipped threshold, then the same images pooled as pseudo-videos.
 
     Pooling unrelated frames is the worst case for `decode_frames`, which keeps the best of several pools.
@@ -221,6 +298,10 @@ def false_positives(n: int = 1000, per_video: int = 30) -> dict:
     detections = [wm.decode(img) for img in images]
     scores = [d.score for d in detections]
     videos = [wm.decode_frames(images[i : i + per_video]) for i in range(0, n - per_video + 1, per_video)]
+    known = KNOWN + [wm.mark_id(MODEL_HASH, NONCE)]
+    with_store = [wm.decode(img, known=known) for img in images]
+    videos_with_store = [wm.decode_frames(images[i : i + per_video], known=known)
+                         for i in range(0, n - per_video + 1, per_video)]
     return {
         "images": len(scores),
         "flagged": int(sum(d.detected for d in detections)),
@@ -233,6 +314,9 @@ def false_positives(n: int = 1000, per_video: int = 30) -> dict:
         "pooled_frames_each": per_video,
         "pooled_videos_flagged": int(sum(v.detected for v in videos)),
         "pooled_max_score_z": round(float(max(v.score for v in videos)), 2),
+        "known_ids_tested": len(known),
+        "flagged_with_store": int(sum(d.detected for d in with_store)),
+        "pooled_videos_flagged_with_store": int(sum(v.detected for v in videos_with_store)),
     }
 
 
@@ -259,9 +343,22 @@ def dwtdct_reference() -> dict:
 
 
 def main() -> None:
+    import sys
+
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     started = time.perf_counter()
     faces = face_sources()
     gen_stills, gen_videos = generated_sources()
+    if only:
+        part = {"reuploads_real": lambda: {"reuploads_real_faces": run_reuploads(face_clips(), 30) if faces else None},
+                "reuploads_generated": lambda: {"reuploads_generated_720p": run_reuploads(generated_clips(), 25)},
+                "stills_real": lambda: {"real_faces": run_source(*faces) if faces else None},
+                "stills_generated": lambda: {"generated_720p": run_source(gen_stills, gen_videos)},
+                "timing": lambda: {"timing": timing(gen_stills[0]), "decode_ms_720p_1core": timing_1core(gen_stills)},
+                "false_positives": lambda: false_positives()}[only]()
+        part["seconds"] = round(time.perf_counter() - started, 1)
+        print(json.dumps(part, indent=2))
+        return
     out = {
         "payload_bits": wm.PAYLOAD_BITS,
         "payload": "4-bit version + 32-bit model hash prefix + 36-bit per-file nonce + CRC-16; K=7 rate-1/3 code",
@@ -269,6 +366,8 @@ def main() -> None:
         "single_core": True,
         "real_faces": run_source(*faces) if faces else {"skipped": f"{FACES} not found"},
         "generated_720p": run_source(gen_stills, gen_videos),
+        "reuploads_real_faces": run_reuploads(face_clips(), 30) if faces else {"skipped": f"{FACES} not found"},
+        "reuploads_generated_720p": run_reuploads(generated_clips(), 25),
         "timing": timing(gen_stills[0]),
         "decode_ms_720p_1core": timing_1core(gen_stills),
         "false_positives_1000_unmarked": false_positives(),

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from masquerade.provenance import attacks, geometry
+from masquerade.provenance import attacks, geometry, reader
 from masquerade.provenance import watermark as wm
 
 HASH = "a1b2c3d4e5f60718"
@@ -129,7 +129,7 @@ def test_h264_crf35_on_a_real_face_clip_pooled(name, start):
 
 def test_lattice_of_a_stretched_rotated_picture(pictures):
     """The estimator returns the transform itself: columns are the tile's basis vectors over the period."""
-    plane = wm._search_plane(wm._luma(attacks.stretch(attacks.rotate(pictures["astronaut"], 3), 0.9)))
+    plane = reader._search_plane(wm._luma(attacks.stretch(attacks.rotate(pictures["astronaut"], 3), 0.9)))
     found = geometry.estimate([geometry.power_spectrum(plane, wm.TILE_PX)], plane.shape, wm.TILE_PX)
     a = np.deg2rad(3)
     expected = np.diag([0.9, 1.0]) @ np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
@@ -152,7 +152,7 @@ def test_no_degenerate_geometry_on_unmarked_corpus():
     from masquerade.provenance import corpus
 
     for img in corpus.unmarked_images(60, seed=0):
-        plane = wm._search_plane(wm._luma(img))
+        plane = reader._search_plane(wm._luma(img))
         for lattice in geometry.estimate([geometry.power_spectrum(plane, wm.TILE_PX)], plane.shape, wm.TILE_PX):
             assert lattice.plausible()
 

@@ -3,7 +3,8 @@
 Each takes and returns RGB uint8 (the H.264 one takes and returns a list of frames). They work in memory
 and write nothing to disk. Two families: the classic ones that give back an image of the original size
 (`rescale` goes down and back up), and the re-upload ones that change the geometry for good (`resize`,
-`to_height`, `rotate`, `stretch`, `crop_then_resize`), which is what a platform or a screenshot does.
+`to_height`, `rotate`, `stretch`, `crop_then_resize`, `mirror`, `letterbox`, `small_jpeg`), which is what a
+platform or a screenshot does; `reupload` does it to a whole video.
 """
 
 from __future__ import annotations
@@ -94,7 +95,49 @@ def crop(rgb: np.ndarray, fraction: float = 0.1, side: str = "left") -> np.ndarr
     }[side].copy()
 
 
-def h264(frames: list[np.ndarray], crf: int = 28, fps: int = 25) -> list[np.ndarray]:
+def mirror(rgb: np.ndarray) -> np.ndarray:
+    """Flip left to right (a front camera's preview, the "flip" of every editor)."""
+    return np.ascontiguousarray(rgb[:, ::-1])
+
+
+def letterbox(rgb: np.ndarray, factor: float = 1.8, canvas: tuple[int, int] = (1920, 1080),
+              colour: int = 0) -> np.ndarray:
+    """Scale the picture by `factor` (bicubic, as players and editors do) and centre it on a plain
+    canvas of `canvas` (width, height): bars above and below, or beside, or both."""
+    h, w = rgb.shape[:2]
+    big = cv2.resize(rgb, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_CUBIC)
+    bh, bw = min(big.shape[0], canvas[1]), min(big.shape[1], canvas[0])
+    out = np.full((canvas[1], canvas[0], 3), colour, np.uint8)
+    y0, x0 = (canvas[1] - bh) // 2, (canvas[0] - bw) // 2
+    by, bx = (big.shape[0] - bh) // 2, (big.shape[1] - bw) // 2
+    out[y0 : y0 + bh, x0 : x0 + bw] = big[by : by + bh, bx : bx + bw]
+    return out
+
+
+def small_jpeg(rgb: np.ndarray, factor: float = 0.45, quality: int = 30) -> np.ndarray:
+    """A strong JPEG of a copy at under half size (a messenger's or a thumbnail's re-encode)."""
+    return jpeg(resize(rgb, factor, "area"), quality)
+
+
+def reupload(frames: list[np.ndarray], factor: float = 0.5, crf: int = 30, *, flip: bool = False,
+             box: tuple[int, int] | None = None, preset: str = "medium", fps: int = 30) -> list[np.ndarray]:
+    """A whole video re-uploaded: optionally mirrored, scaled by `factor` (area, as a platform's
+    downscaler), optionally placed in a `box` (width, height) canvas with black bars (scaled to fit
+    first), then re-encoded with H.264 at `crf` (x264's default preset unless told) and decoded."""
+    out = []
+    for frame in frames:
+        if flip:
+            frame = mirror(frame)
+        if box is not None:
+            fit = min(box[0] / frame.shape[1], box[1] / frame.shape[0]) * factor
+            frame = letterbox(frame, fit, box)
+        elif factor != 1.0:
+            frame = resize(frame, factor, "area")
+        out.append(frame)
+    return h264(out, crf=crf, fps=fps, preset=preset)
+
+
+def h264(frames: list[np.ndarray], crf: int = 28, fps: int = 25, preset: str = "veryfast") -> list[np.ndarray]:
     """Encode to H.264 yuv420p MP4 in memory at the given CRF and decode back."""
     import av
 
@@ -103,7 +146,7 @@ def h264(frames: list[np.ndarray], crf: int = 28, fps: int = 25) -> list[np.ndar
     with av.open(buf, "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        stream.options = {"crf": str(crf), "preset": preset}
         for frame in frames:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[: h - h % 2, : w - w % 2]), format="rgb24")
             for packet in stream.encode(vf):

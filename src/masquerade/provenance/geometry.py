@@ -11,7 +11,9 @@ power spectrum. The host picture's own correlations are mostly removed by the wh
 
 Limits, by construction: rotations within about +-20 degrees (the lattice is square, so a 90 degree turn
 is indistinguishable from none; v1 is taken as the vector nearest +x) and tile periods between
-`MIN_SCALE` and `MAX_SCALE` times the embedded one. Mirrored images are not searched.
+`MIN_SCALE` and `MAX_SCALE` times the embedded one. A mirror image has the same (square) lattice: the
+decoder tells it apart by flipping the folded tile. Plain borders around the picture (`content_box`) are
+cut off before any of this, so the search reads the picture alone.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import cv2
 import numpy as np
 from scipy import fft as sfft
 
-MIN_SCALE, MAX_SCALE = 0.3, 1.6
+MIN_SCALE, MAX_SCALE = 0.3, 2.2  # an upscale to 2x and a picture blown up inside a larger frame (~1.8x)
+SMALL_MAX_SCALE = 1.6  # the most a picture too small for two tiles of MAX_SCALE is searched up to
 MAX_ANGLE_DEG = 20.0
 ACF_MAX_SIDE = 768  # larger frames use a central window for the estimate (still many tiles)
 _CANDIDATES = 5  # local maxima kept per axis before pairing
 _CAP = 8.0  # lattice points count up to this many noise standard deviations each
+_SCAN_STEP = 0.004  # relative scale step of the upright-lattice scan (a lattice point 1 px off at 2x)
 MIN_LATTICE_SCORE = 2.5  # mean capped peak height below which a lattice is not worth trying
 
 
@@ -55,6 +59,46 @@ class Lattice:
         return bool(np.abs(self.matrix - np.eye(2)).max() < tol)
 
 
+BORDER_STD = 1.0  # grey levels: a line this uniform is border, not picture (a marked line varies by ~2)
+BORDER_MIN = 4  # fewer plain lines than this at an edge are left in place (a dark row of the picture itself)
+
+
+def _plain_run(lines: np.ndarray, step: int = 8) -> int:
+    """How many of the lines (rows of a 2-D array, from the edge inward) are plain and of one colour."""
+    ref = float(np.median(lines[0]))
+    n = 0
+    while n < lines.shape[0]:
+        block = lines[n : n + step]
+        plain = (block.std(axis=1) <= BORDER_STD) & (np.abs(block.mean(axis=1) - ref) <= 4 * BORDER_STD + 2)
+        if not plain.all():
+            return n + int(np.argmin(plain))
+        n += block.shape[0]
+    return n
+
+
+def content_box(luma: np.ndarray) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the picture inside plain borders: the bars of a letterboxed or pillarboxed
+    video, the canvas a picture was placed on. The whole frame when no edge is plain (the usual case,
+    decided from the four outermost lines) or when everything is (a flat picture has no "inside").
+
+    The edge of the picture next to a bar rings after compression, so the box keeps 2 px off it."""
+    h, w = luma.shape
+    edges = (luma[0], luma[-1], luma[:, 0], luma[:, -1])
+    if not any(float(e.std()) <= BORDER_STD for e in edges):
+        return 0, h, 0, w
+    top = _plain_run(luma)
+    if top >= h:
+        return 0, h, 0, w
+    bottom = _plain_run(luma[::-1])
+    left = _plain_run(luma.T)
+    right = _plain_run(luma.T[::-1])
+    cut = [c + 2 if c >= BORDER_MIN else 0 for c in (top, bottom, left, right)]
+    y0, y1, x0, x1 = cut[0], h - cut[1], cut[2], w - cut[3]
+    if y1 - y0 < 64 or x1 - x0 < 64:  # nothing sensible is left: search the whole frame
+        return 0, h, 0, w
+    return y0, y1, x0, x1
+
+
 def window(f: np.ndarray) -> np.ndarray:
     """The central part of a plane that the autocorrelation reads (all of it up to ACF_MAX_SIDE a side)."""
     h, w = f.shape
@@ -62,22 +106,31 @@ def window(f: np.ndarray) -> np.ndarray:
     return f[y0 : y0 + ACF_MAX_SIDE, x0 : x0 + ACF_MAX_SIDE]
 
 
-def fft_shape(shape: tuple[int, int], period: int) -> tuple[int, int]:
+def max_scale(shape: tuple[int, int], period: int) -> float:
+    """The largest tile scale searched in a picture of `shape`: MAX_SCALE where about two tiles of that
+    size fit in the window (an upscaled picture is large), SMALL_MAX_SCALE at least (a tile and a half in
+    a small picture still shows its lattice). Small pictures thus pay no larger FFT for scales they
+    cannot hold."""
+    side = min(shape[0], shape[1], ACF_MAX_SIDE)
+    return float(min(MAX_SCALE, max(SMALL_MAX_SCALE, side / (2.0 * period))))
+
+
+def fft_shape(shape: tuple[int, int], period: int, top: float | None = None) -> tuple[int, int]:
     """The FFT size for a picture of `shape`: its window, zero-padded when the window is too small for the
     largest searched period to fit in a cyclic autocorrelation (small, cropped or downscaled pictures;
-    padding makes the autocorrelation linear up to that lag)."""
+    padding makes the autocorrelation linear up to that lag). `top` overrides the largest searched scale."""
     h, w = min(shape[0], ACF_MAX_SIDE), min(shape[1], ACF_MAX_SIDE)
-    lag = int(MAX_SCALE * period * 1.05) + 4
+    lag = int((top or max_scale(shape, period)) * period * 1.05) + 4
     if min(h, w) / 2 < lag:  # no wrap-around up to `lag` needs n >= side + lag, and n/2 >= lag
         return (sfft.next_fast_len(max(h, min(h + lag, 2 * h), 2 * lag), real=True),
                 sfft.next_fast_len(max(w, min(w + lag, 2 * w), 2 * lag), real=True))
     return h, w
 
 
-def power_spectrum(whitened: np.ndarray, period: int) -> np.ndarray:
+def power_spectrum(whitened: np.ndarray, period: int, top: float | None = None) -> np.ndarray:
     """|FFT|^2 of one whitened luma plane (windowed, padded as `fft_shape` says); sum these over a video."""
     f = window(whitened).astype(np.float32)
-    spec = sfft.rfft2(f - f.mean(), s=fft_shape(whitened.shape, period), workers=1)
+    spec = sfft.rfft2(f - f.mean(), s=fft_shape(whitened.shape, period, top), workers=1)
     return (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
 
 
@@ -200,16 +253,20 @@ def _refine(hp: np.ndarray, centre: tuple[int, int], v1: np.ndarray, v2: np.ndar
 
 
 def estimate(powers: Sequence[np.ndarray] | np.ndarray, shape: tuple[int, int], period: int,
-             keep: int = 3) -> list[Lattice]:
+             keep: int = 3, min_score: float = MIN_LATTICE_SCORE, weak: bool = False,
+             top: float | None = None) -> list[Lattice]:
     """Up to `keep` plausible tile lattices in a summed power spectrum of windowed frames of `shape`, best
-    first ([] if none stands out). The decoder's sync peak makes the final choice among them."""
+    first ([] if none stands out). The decoder's sync peak makes the final choice among them; a video,
+    whose pooled cheap folds screen candidates at little cost, asks for more and weaker ones (`weak`:
+    also lattices whose peaks are too low for the least-squares fit, at their unrefined basis). `top`
+    lowers the largest scale searched (the power spectra must have been made with the same `top`)."""
     power = powers if isinstance(powers, np.ndarray) else np.sum(powers, axis=0)
-    h, w = fft_shape(shape, period)
+    h, w = fft_shape(shape, period, top)
     hp = _acf(power, (h, w))
     centre = (h // 2, w // 2)
     # lags must leave some overlap: at most the window size minus one cell-ish margin
     reach = min(min(shape[0], ACF_MAX_SIDE) - 16, min(shape[1], ACF_MAX_SIDE) - 16, h / 2 - 4, w / 2 - 4)
-    radius = int(min(MAX_SCALE * period * 1.05, reach))
+    radius = int(min((top or max_scale(shape, period)) * period * 1.05, reach))
     if radius < MIN_SCALE * period + 8:
         return []
     sub = hp[centre[0] - radius : centre[0] + radius + 1, centre[1] - radius : centre[1] + radius + 1]
@@ -230,16 +287,24 @@ def estimate(powers: Sequence[np.ndarray] | np.ndarray, shape: tuple[int, int], 
     v2 = (base[:, None, 1, :] / halves[None, :, 1, None]).reshape(-1, 2)
     long_enough = np.minimum(np.hypot(*v1.T), np.hypot(*v2.T)) >= MIN_SCALE * period * 0.95
     v1, v2 = v1[long_enough], v2[long_enough]
+    # Upright square lattices over the whole scale range, too: a weak mark (a small, heavily re-encoded
+    # video) leaves lattice peaks too low to be among any sector's strongest local maxima, but the scan
+    # scores each scale on all its lattice points at once, and re-uploads rarely rotate.
+    scan = np.arange(MIN_SCALE, radius / period, _SCAN_STEP)[:, None] * period
+    v1 = np.vstack([v1, np.hstack([scan, np.zeros_like(scan)])])
+    v2 = np.vstack([v2, np.hstack([np.zeros_like(scan), scan])])
     scores = _lattice_scores(cv2.dilate(hp, np.ones((3, 3), np.uint8)), centre, v1, v2, noise)
     order = np.argsort(-scores, kind="stable")
     scored = [(float(scores[i]), v1[i], v2[i]) for i in order]
     found: list[Lattice] = []
     for score, v1, v2 in scored:
-        if score < MIN_LATTICE_SCORE or len(found) >= keep:
+        if score < min_score or len(found) >= keep:
             break
         basis, fitted = _refine(hp, centre, v1, v2, noise)
+        if not fitted and not weak:  # fewer than two peaks above 4 noise units: a fit to noise, mostly
+            continue
         lattice = Lattice(matrix=basis / period, strength=score)
-        if fitted > 0 and lattice.plausible() and all(np.abs(lattice.matrix - f.matrix).max() > 0.01 for f in found):
+        if lattice.plausible() and all(np.abs(lattice.matrix - f.matrix).max() > 0.01 for f in found):
             found.append(lattice)
     return found
 

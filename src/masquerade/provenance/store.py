@@ -92,6 +92,17 @@ def lookup(mark_id: str) -> list[StoredManifest]:
     return sorted(found, key=lambda m: m.signed_at, reverse=True)
 
 
+def mark_ids() -> list[str]:
+    """Every mark id the store holds a manifest for (the marks this user's Masquerade made), sorted.
+
+    `verify` hands them to the watermark decoder, which can then test a weak mark against each of them
+    (`watermark.decode_frames(..., known=...)`): far more sensitive than reading 88 unknown bits."""
+    root = store_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and _ID.match(p.name) and any(p.glob("*.json")))
+
+
 def manifest_bytes(entry: StoredManifest) -> bytes:
     """The stored signed manifest (a C2PA manifest store, JUMBF) for `entry`."""
     return (store_dir() / entry.mark_id / entry.manifest_file).read_bytes()

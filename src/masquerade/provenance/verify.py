@@ -107,7 +107,7 @@ def _watermark(path: Path) -> tuple[watermark.Detection, int]:
 
     info = probe(path)
     if info.kind == "image":
-        return watermark.decode(read_image(path)), 1
+        return watermark.decode(read_image(path), known=store.mark_ids()), 1
     step = min(MAX_STEP, max(1, (info.frame_count or 0) // MAX_FRAMES))  # spread out, but decode <= 600 frames
     frames = []
     stream = read_frames(path, every_nth=step)
@@ -120,7 +120,7 @@ def _watermark(path: Path) -> tuple[watermark.Detection, int]:
         stream.close()
     if not frames:
         raise MasqueradeError(f"{path}: no decodable frames")
-    return watermark.decode_frames(frames), len(frames)
+    return watermark.decode_frames(frames, known=store.mark_ids()), len(frames)
 
 
 def files_to_verify(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:

@@ -18,12 +18,10 @@ Why this design (the attacks it must survive are in `attacks`; numbers in docs/p
 - Strength is uniform, set by a PSNR target (`TARGET_PSNR_DB`): it measured better than texture masking here,
   because flat areas carry the mark with the least host noise once the decoder normalises local contrast.
 - Detection needs both a sync peak (a z-score) above a threshold calibrated on unmarked images *and* a
-  matching CRC, so random content passes only by a double coincidence. Behind a clear sync peak, a list
-  Viterbi decoder offers the CRC the next few payloads too: after heavy H.264 the right one is often
-  second to fifth (`LIST_SIZE`).
-- Decoding is budgeted per core: "as embedded" is tested first on a cheap plane and ends the search when
-  unmistakable; otherwise the estimated lattices go first; a spurious small-scale lattice on unmarked
-  content is cropped (`CANONICAL_MAX_PIXELS`) rather than resampled to ten times the picture.
+  matching CRC, so random content passes only by a double coincidence. Reading it back (the geometry
+  search, mirror images, plain borders, list decoding, the store-informed match) is `reader`'s job; its
+  `decode` and `decode_frames` are re-exported here. The embedder is unchanged since version 2 of the
+  payload, so every file marked since then carries exactly this mark.
 """
 
 from __future__ import annotations
@@ -32,12 +30,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
 
-from . import ecc, geometry
+from . import ecc
 
 CELL_PX = 4
 TILE_CELLS = 32
@@ -53,20 +50,6 @@ ID_BITS = VERSION_BITS + HASH_BITS + NONCE_BITS
 PAYLOAD_BITS = ID_BITS + CRC_BITS
 CODE_BITS = ecc.coded_length(PAYLOAD_BITS)
 TARGET_PSNR_DB = 42.4  # lands at >= 42 dB after rounding to integers
-# Sync-peak z-score above which a frame counts as marked, *and* the CRC-16 must match: on 1,000 unmarked
-# images and frames (bench/watermark.py) about 0.3% reach this score and none passes the CRC, so a false
-# alarm needs two independent coincidences (about 0.003 x LIST_SIZE x 2^-16 per picture).
-DETECT_THRESHOLD = 5.0
-SEARCH_SMOOTH = CELL_PX / 8.0  # lighter high cut for the geometry search (see `_whiten`)
-POOLS_DECODED = 4  # video: the strongest pools that get a full (Viterbi + CRC) decode
-SURE_THRESHOLD = 9.0  # a sync peak this high ends the search over geometries early
-# Messages the list Viterbi decoder offers the CRC when the best one fails it (only for a sync peak above
-# DETECT_THRESHOLD): heavy H.264 leaves the right payload a few places down the list. Each extra candidate
-# is one more 2^-16 chance for an unmarked picture, so at most 16 x 0.3% x 2^-16 (about 1e-6) per picture.
-LIST_SIZE = 16
-CANONICAL_MAX_PIXELS = 1_000_000  # a resampled hypothesis beyond this (a 0.3x lattice) is cropped centrally
-SCREEN_MAX_PIXELS = 400_000  # the cheap fold that picks which lattice gets a full one (`_screened`)
-PEAK_EXCLUDE = 6  # pixels around the sync peak left out of the noise estimate
 ALGORITHM = "org.masquerade.watermark.2"  # the soft-binding algorithm name recorded in manifests
 
 _KEY = b"masquerade-watermark-key-v1"
@@ -86,6 +69,8 @@ class Detection:
     shift: tuple[int, int]
     scale: float = 1.0  # size of the picture relative to the marked original (0.5: halved)
     angle_deg: float = 0.0  # rotation found (counter-clockwise positive)
+    mirrored: bool = False  # the picture was flipped left to right (a front camera, an editor's "flip")
+    matched_known: bool = False  # found by testing the marks this user made (`known`), not read blind
 
     @property
     def mark_id(self) -> str:
@@ -202,210 +187,5 @@ def _band_pass(luma: np.ndarray, smooth: float = CELL_PX / 4.0) -> np.ndarray:
     return cv2.GaussianBlur(luma, (0, 0), smooth) - low
 
 
-def _whiten(luma: np.ndarray, smooth: float = CELL_PX / 4.0) -> np.ndarray:
-    """Band-passed luma with local contrast normalised and outliers (edges) clipped: busy areas stop dominating.
-
-    The default band is matched to the mark at its embedded size; the geometry search uses a lighter
-    `smooth`, because a downscaled mark lives at higher frequencies.
-    """
-    f = _band_pass(luma, smooth)
-    energy = cv2.sqrBoxFilter(f, cv2.CV_32F, (3 * CELL_PX - 1, 3 * CELL_PX - 1))
-    np.maximum(energy, 0.0, out=energy)  # running sums can dip below zero by rounding; sqrt would give NaN
-    f = cv2.divide(f, cv2.sqrt(energy) + 1.0)
-    scale = cv2.norm(f, cv2.NORM_L1) / f.size + 1e-6  # mean |f| in one pass
-    np.clip(f, -1.5 * scale, 1.5 * scale, out=f)
-    return f
-
-
-def _fold(f: np.ndarray) -> np.ndarray:
-    """Sum all tiles of a whitened plane into one TILE_PX×TILE_PX accumulator."""
-    h, w = f.shape
-    ph, pw = -h % TILE_PX, -w % TILE_PX
-    if ph or pw:
-        f = np.pad(f, ((0, ph), (0, pw)))
-    H, W = f.shape
-    return f.reshape(H // TILE_PX, TILE_PX, W // TILE_PX, TILE_PX).sum(axis=(0, 2), dtype=np.float64)
-
-
-def _peak_z(surface: np.ndarray, dy: int, dx: int) -> float:
-    """Peak height in standard deviations of the surface *away from* the peak (its own shoulders excluded)."""
-    rolled = np.roll(surface, (PEAK_EXCLUDE - dy, PEAK_EXCLUDE - dx), axis=(0, 1))
-    keep = np.ones(surface.shape, dtype=bool)
-    keep[: 2 * PEAK_EXCLUDE + 1, : 2 * PEAK_EXCLUDE + 1] = False
-    rest = rolled[keep]
-    std = float(rest.std())
-    return float((surface[dy, dx] - rest.mean()) / std) if std > 1e-12 and np.isfinite(std) else 0.0
-
-
-def _sync(acc: np.ndarray) -> tuple[float, int, int]:
-    """Find the tile's cyclic offset in a folded accumulator; return (z-score, dy, dx)."""
-    surface = np.fft.irfft2(np.fft.rfft2(acc) * _layout().sync_fft_conj, s=acc.shape)
-    dy, dx = divmod(int(np.argmax(surface)), TILE_PX)
-    return _peak_z(surface, dy, dx), dy, dx
-
-
-def _crc_ok(bits: np.ndarray) -> bool:
-    return bool(np.array_equal(ecc.crc(bits[:ID_BITS], CRC_BITS, init=TAG), bits[ID_BITS:]))
-
-
-def _decode_folded(acc: np.ndarray, sync: tuple[float, int, int], lattice: geometry.Lattice | None) -> Detection:
-    lay = _layout()
-    score, dy, dx = sync
-    aligned = np.roll(acc, (-dy, -dx), axis=(0, 1))
-    cells = aligned.reshape(TILE_CELLS, CELL_PX, TILE_CELLS, CELL_PX).mean(axis=(1, 3)).reshape(-1)
-    soft = np.zeros(CODE_BITS)
-    np.add.at(soft, lay.pay_bit, cells[lay.pay_idx] * lay.chips[lay.pay_idx])
-    bits = ecc.decode(soft, PAYLOAD_BITS)
-    crc_ok = _crc_ok(bits)
-    if not crc_ok and score >= DETECT_THRESHOLD:  # a clear sync peak but a damaged payload: list decode
-        for listed in ecc.decode_list(soft, PAYLOAD_BITS, LIST_SIZE)[1:]:
-            if _crc_ok(listed):
-                bits, crc_ok = listed, True
-                break
-    value = int("".join(map(str, bits[:ID_BITS])), 2)
-    m = lattice.matrix if lattice is not None else np.eye(2)
-    return Detection(
-        detected=score >= DETECT_THRESHOLD and crc_ok,
-        score=score,
-        bits=bits,
-        version=value >> (HASH_BITS + NONCE_BITS),
-        model_hash=f"{(value >> NONCE_BITS) & 0xFFFFFFFF:08x}",
-        nonce=value & ((1 << NONCE_BITS) - 1),
-        crc_ok=crc_ok,
-        shift=(dy, dx),
-        scale=round(float(np.sqrt(abs(np.linalg.det(m)))), 4),
-        angle_deg=round(float(np.degrees(np.arctan2(-m[1, 0], m[0, 0]))), 2),
-    )
-
-
-def _lattices(planes: list[np.ndarray]) -> list[geometry.Lattice]:
-    """The changed geometries worth trying, most likely first: the lattices the pooled autocorrelation of
-    the search planes shows, less the identity (the decoders try "as embedded" first, before any search)."""
-    shapes = [p.shape for p in planes]
-    shape = max(set(shapes), key=shapes.count)  # a video's frames share one; stray sizes do not vote
-    powers = [geometry.power_spectrum(p, TILE_PX) for p in planes if p.shape == shape]
-    return [lat for lat in geometry.estimate(powers, shape, TILE_PX) if not lat.is_identity()]
-
-
-def _fold_as(luma: np.ndarray, lattice: geometry.Lattice | None) -> np.ndarray:
-    """Resample the luma to the embedded geometry, whiten it there (the band-pass then fits the mark), fold."""
-    if lattice is None:
-        return _fold(_whiten(luma))
-    canonical, valid = geometry.to_canonical(luma, lattice, max(CANONICAL_MAX_PIXELS, luma.size))
-    return _fold(cv2.multiply(_whiten(canonical), valid))
-
-
-def _search_plane(luma: np.ndarray) -> np.ndarray:
-    """The whitened plane the geometry search uses: only the window its autocorrelation reads is whitened,
-    which for a 1080p picture is a third of the work."""
-    return _whiten(np.ascontiguousarray(geometry.window(luma)), SEARCH_SMOOTH)
-
-
-def _checked_luma(rgb: np.ndarray) -> np.ndarray:
-    check_frame(rgb)
-    return _luma(rgb)
-
-
-def _hypotheses(luma: np.ndarray) -> Iterator[geometry.Lattice | None]:
-    """The geometries to try, most likely first; None is "as embedded".
-
-    The search plane folded as it is tells cheaply whether the picture kept its geometry (most outputs are
-    read back at their own size): then "as embedded" goes first and the estimate is never computed.
-    Otherwise the lattices the autocorrelation shows go first (the runners-up screened down to one) and
-    "as embedded" last, which spares a rescaled or rotated picture one full-size whitening when a lattice
-    finds the mark, and bounds an unmarked picture to three full folds.
-    """
-    plane = _search_plane(luma)
-    if _sync(_fold(plane))[0] >= SURE_THRESHOLD:
-        yield None
-        yield from _lattices([plane])
-    else:
-        lattices = _lattices([plane])
-        yield from lattices[:1]  # the estimate's best: a real mark's lattice nearly always
-        yield from _screened(plane, lattices[1:])
-        yield None
-
-
-def _screened(plane: np.ndarray, lattices: list[geometry.Lattice]) -> list[geometry.Lattice]:
-    """Of several lattices, the one whose cheap fold (the search plane, already whitened, resampled at most
-    to SCREEN_MAX_PIXELS) shows the highest sync peak. A real mark's lattice towers over the spurious ones
-    a busy unmarked picture offers, and each full-size fold skipped saves a whole whitening."""
-    if len(lattices) < 2:
-        return lattices
-    def quick_z(lattice: geometry.Lattice) -> float:
-        canonical, valid = geometry.to_canonical(plane, lattice, SCREEN_MAX_PIXELS)
-        return _sync(_fold(cv2.multiply(canonical, valid)))[0]
-    return [max(lattices, key=quick_z)]
-
-
-def decode(rgb: np.ndarray) -> Detection:
-    """Look for the mark in one RGB uint8 frame (any crop offset, rescale, small rotation or stretch).
-
-    Geometries are tried until one shows an unmistakable sync peak; else the strongest peak is decoded.
-    """
-    luma = _checked_luma(rgb)
-    best = None
-    for lattice in _hypotheses(luma):
-        acc = _fold_as(luma, lattice)
-        sync = _sync(acc)
-        if best is None or sync[0] > best[0][0]:
-            best = (sync, acc, lattice)
-        if sync[0] >= SURE_THRESHOLD:  # no other geometry can do better than an unmistakable peak
-            break
-    sync, acc, lattice = best
-    return _decode_folded(acc, sync, lattice)
-
-
-def _pool_candidates(lumas: list[np.ndarray], lattice: geometry.Lattice | None) -> list[tuple]:
-    """(z, folded tile, sync, lattice) for each frame and each pool of frames, under one geometry."""
-    accs = [_fold_as(luma, lattice) for luma in lumas]
-    syncs = [_sync(acc) for acc in accs]
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, (_, dy, dx) in enumerate(syncs):
-        groups.setdefault((dy, dx), []).append(i)
-    candidates = [(syncs[i][0], accs[i], syncs[i], lattice) for i in range(len(accs))]
-    pools = [np.sum(accs, axis=0)] + [np.sum([accs[i] for i in m], axis=0)
-                                      for m in groups.values() if 1 < len(m) < len(accs)]
-    weights = np.array([max(z - 2.0, 0.0) for z, _, _ in syncs])
-    if len(accs) > 1 and weights.sum() > 0:
-        pools.append(np.tensordot(weights / weights.sum() * len(accs), np.asarray(accs), axes=1))
-    for pooled in pools:
-        sync = _sync(pooled)
-        candidates.append((sync[0], pooled, sync, lattice))
-    return candidates
-
-
-def _first_detected(candidates: list[tuple]) -> Detection:
-    """Decode the strongest candidates; the first whose CRC holds wins, else the strongest (not detected)."""
-    candidates.sort(key=lambda c: -c[0])
-    first = None
-    for _, acc, sync, lattice in candidates[:POOLS_DECODED]:
-        found = _decode_folded(acc, sync, lattice)
-        if found.detected:
-            return found
-        first = first or found
-    return first
-
-
-def decode_frames(frames: Iterable[np.ndarray]) -> Detection:
-    """Pool evidence across video frames before deciding.
-
-    Frames are pooled in several ways: all of them (a static mark, e.g. a still camera), each group of
-    frames that agree on the tile offset (codecs' motion compensation drags the mark along with moving
-    content between key frames, so a single global offset would smear the evidence), and all of them
-    weighted by how clearly each shows the mark (heavy compression wipes it from some frames and not
-    others). The strongest pools are decoded and the first whose CRC holds wins. The geometry as embedded
-    goes first; only when it shows no unmistakable mark does the frames' summed power spectrum pick the
-    other geometries to try (one rescale for a whole video).
-    """
-    lumas = [_checked_luma(frame) for frame in frames]
-    if not lumas:
-        raise ValueError("decode_frames needs at least one frame")
-    candidates = _pool_candidates(lumas, None)
-    if max(c[0] for c in candidates) >= SURE_THRESHOLD:
-        found = _first_detected(list(candidates))
-        if found.detected:
-            return found
-    for lattice in _lattices([_search_plane(luma) for luma in lumas]):
-        candidates += _pool_candidates(lumas, lattice)
-    return _first_detected(candidates)
+# The reader (decoding) lives in `reader`; its entry points are part of this module's interface.
+from .reader import DETECT_THRESHOLD, decode, decode_frames  # noqa: E402,F401  (reader imports this module)
