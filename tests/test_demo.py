@@ -11,7 +11,7 @@ pytest.importorskip("dlib")
 
 def test_demo_reduced_mode_writes_a_verified_report(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "-o", str(out), "--minutes", "0.4", "--frames", "16"])
+    code = main(["demo", "-o", str(out), "--minutes", "1.0", "--frames", "16"])
     assert code == 0
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 5  # faces A, faces B, preview, loss plot, before/after

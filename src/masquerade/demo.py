@@ -69,7 +69,10 @@ def _train_within(result: DemoResult, seconds: float, progress: ProgressFn, mode
     a, b = result.facesets["a_train"], result.facesets["b_train"]
     t0 = time.perf_counter()
     calib, batch = 40, 8
-    base = dict(model=model, batch_size=batch, preview_every=0, save_every=0, seed=0)
+    # The demo's clips are still portraits with nothing in front of the faces: its whole budget goes to the swap
+    # model (no occlusion-mask net, no hand maps of the training faces; convert still keeps hands in front).
+    base = dict(model=model, batch_size=batch, preview_every=0, save_every=0, seed=0, mask_minutes=0.0,
+                occluders=False)
     ticks: list[tuple[int, float]] = []
 
     def timed(task, done, total, stats):
