@@ -338,7 +338,7 @@ def _nod_reading(saved: dict[str, Any] | None, config: TrainConfig) -> str:
 
 def _precision(config: TrainConfig, device: torch.device, saved: dict[str, Any] | None,
                ranks: distributed.Ranks, name: str, arch, batch: int) -> Precision:
-    """The step's precision. `auto` on a CPU with native bf16 times fp32 and bf16 math (`AUTO_CANDIDATES`) once
+    """The step's precision. `auto` on a CPU with native bf16 times the `AUTO_CANDIDATES` (fp32 today) once
     per model folder (see `autotune`) and keeps the choice, so a resumed run computes exactly as before."""
     plan = resolve_precision(config.precision, device)
     if config.precision != "auto" or plan == Precision() or device.type != "cpu" or ranks.enabled:
