@@ -48,22 +48,24 @@ console = Console(stderr=True)  # progress and errors
 out = Console()
 
 
-def _notes(result: object) -> None:
-    """Print what a stage wants the user to know besides its result (e.g. that it resumed from an older snapshot)."""
+def _say_notes(notes) -> None:
     from rich.markup import escape
 
-    for note in getattr(result, "notes", None) or ():
+    for note in notes or ():
         console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False, soft_wrap=True)
+
+
+def _notes(result: object) -> None:
+    """Print what a stage wants the user to know besides its result (e.g. that it resumed from an older snapshot)."""
+    _say_notes(getattr(result, "notes", None))
 
 
 def _gpu_note(config: Any) -> None:
     """Before a command that computes: say so when a GPU sits unused because PyTorch cannot reach it."""
-    from types import SimpleNamespace
-
     from .models.store import unused_gpu_note
 
     note = unused_gpu_note(str(getattr(config, "device", "auto")))
-    _notes(SimpleNamespace(notes=[note] if note else []))
+    _say_notes([note] if note else [])
 
 
 def _version(value: bool) -> None:
