@@ -191,3 +191,29 @@ def test_the_mask_fades_in_from_its_top_edge_over_a_longer_distance_than_the_fea
     side = out[:, 15]  # near the side, the fade follows the edge's own curve down
     first = int(np.argmax(m[:, 15] > 0.5))
     assert side[first] < 0.1 and side[first + 12] == 1.0
+
+
+def test_the_skin_blend_reads_the_skin_when_long_hair_covers_most_of_the_edge(monkeypatch):
+    """Long hair falling over both cheeks and the forehead fills most of the feather band: the correction is
+    read on the band's skin only (the chin and jaw here), not on hair against face, so the face still meets
+    the skin around it. Without the skin test the band's median is hair and the skin is thrown out."""
+    import masquerade.convert.blend as blend_module
+    from masquerade.evaluate.border import border_colour
+
+    frame = np.zeros((H, W, 3), np.uint8)
+    frame[:] = (200, 150, 120)
+    yy, xx = np.mgrid[:H, :W]
+    inner = ((xx - 160) / 62.0) ** 2 + ((yy - 120) / 67.0) ** 2 < 1
+    hair = ~inner & (yy < 175)  # over the forehead and both cheeks down to the jaw; the face inside is skin
+    frame[hair] = (40, 30, 25)
+    swapped = np.full((H, W, 3), (235, 170, 150), np.uint8)  # paler and pinker than her skin
+    t = np.linspace(0, 2 * np.pi, 478, endpoint=False)
+    landmarks = np.stack([160 + 70 * np.cos(t), 120 + 75 * np.sin(t)], 1)
+    hull = np.zeros((H, W), np.float32)
+    cv2.ellipse(hull, (160, 120), (70, 75), 0, 0, 360, 1.0, -1)
+    mask = shape_mask(hull, erode=2, blur=8)
+    assert ((mask > 0.02) & (mask < 0.98) & hair).sum() > ((mask > 0.02) & (mask < 0.98) & ~hair).sum()
+    seam = border_colour(frame, blend["skin"](frame, swapped, mask), landmarks)[0]
+    monkeypatch.setattr(blend_module, "_skin_on_both", lambda f, s, inside: np.ones(inside.shape, bool))
+    seam_band_median = border_colour(frame, blend["skin"](frame, swapped, mask), landmarks)[0]
+    assert seam < 3 < seam_band_median, (seam, seam_band_median)

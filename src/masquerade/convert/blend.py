@@ -153,8 +153,8 @@ def match_border(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> np
     the edge of a face is not its mean: light falls off at the cheeks, the neck is in shadow, a forehead
     meets the hair lighter than the nose. Matched on average, the pasted face can still be a shade more orange
     than the skin around it, and the feather shows as a line. Here the difference frame − face is read in the
-    feather band (0 < mask < 1, both images showing skin there; pixels far from the band's median difference,
-    such as hair against forehead or a glasses rim, are left out) and spread smoothly over the face by a
+    feather band (0 < mask < 1) where both images show skin (`_skin_on_both`), pixels far from the band's
+    median difference (a glasses rim, a shadow) left out, and spread smoothly over the face by a
     normalised Gaussian (σ = `BORDER_REACH` of the mask's width): each part of the edge takes its own
     correction, the middle of the face the average of its surroundings. Like a Poisson blend it removes the
     seam, but it only shifts low frequencies and never takes the colour of hair or background at the edge
@@ -170,6 +170,9 @@ def match_border(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> np
     band = (mm > 0.02) & (mm < 0.98)
     if band.sum() < 16:
         return out
+    band &= _skin_on_both(f, s, mm > 0.98)
+    if band.sum() < 16:
+        return out
     diff = f - s
     centre = np.median(diff[band], axis=0)
     use = band & (np.abs(diff - centre).max(-1) < BORDER_OUTLIER)
@@ -181,6 +184,24 @@ def match_border(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> np
     field = np.where(weight[..., None] > 1e-3, spread / np.maximum(weight, 1e-6)[..., None], centre)
     out[y0:y1, x0:x1] = np.clip(s + field * (mm > 0)[..., None], 0, 255).round().astype(np.uint8)
     return out
+
+
+BORDER_SKIN_DE = 20.0  # a band pixel counts where both images are within this Lab distance of their face's skin
+
+
+def _skin_on_both(frame: np.ndarray, swapped: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Pixels where the frame and the swapped face both show skin: each image's colour within
+    `BORDER_SKIN_DE` (CIE76) of the median colour of its own face's interior (`inside`). Long hair falling
+    over a cheek fills much of the feather band, so the band's median difference there is hair against skin;
+    read on skin only, as `evaluate.border` measures the seam, the correction is the skin's. All True where the
+    interior is too small to tell."""
+    if inside.sum() < 16:
+        return np.ones(inside.shape, bool)
+    near = np.ones(inside.shape, bool)
+    for image in (frame, swapped):
+        lab = cv2.cvtColor(np.ascontiguousarray(image) * np.float32(1 / 255), cv2.COLOR_RGB2Lab)
+        near &= np.linalg.norm(lab - np.median(lab[inside], axis=0), axis=-1) < BORDER_SKIN_DE
+    return near
 
 
 def skin(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> np.ndarray:
