@@ -60,7 +60,7 @@ def face_sets(clips: dict[str, Path], folder: Path) -> dict:
     sets = {}
     for key, clip in clips.items():
         path = folder / f"faces_{clip.stem}_{TEMPLATE_NAME}"
-        if not (FaceSet.is_faceset(path) and FaceSet.open(path).manifest.get("complete")):
+        if not (FaceSet.is_faceset(path) and FaceSet.open(path).manifest.complete):
             extract([clip], path, ExtractConfig(size=256))
         sets[key] = FaceSet.open(path)
     return sets

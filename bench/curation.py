@@ -91,7 +91,7 @@ def score(report, fs_records: dict[str, int], who: list[str], chosen: str) -> di
 def run_pair(a: Path, b: Path, args, work: Path) -> dict:
     from masquerade.extract import ExtractConfig, extract
     from masquerade.faceset import FaceSet
-    from masquerade.faceset_curate import EMBEDDINGS, CurateConfig, curate
+    from masquerade.faceset.curate import EMBEDDINGS, CurateConfig, curate
 
     clip, who, refs = alternating_clip(a, b, args.every, work)
     out = work / f"fs-{a.stem}+{b.stem}"

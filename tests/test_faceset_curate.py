@@ -16,8 +16,8 @@ import pytest
 from masquerade.errors import FaceSetError
 from masquerade.extract import ExtractConfig, extract
 from masquerade.faceset import FaceSet
-from masquerade.faceset_curate import EMBEDDINGS, CurateConfig, curate, restore
-from masquerade.faceset_sheet import COUNTS, SHEET, write_sheet
+from masquerade.faceset.curate import EMBEDDINGS, CurateConfig, curate, restore
+from masquerade.faceset.sheet import COUNTS, SHEET, write_sheet
 
 needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None
                                 or importlib.util.find_spec("face_recognition_models") is None,
@@ -99,7 +99,7 @@ def test_a_set_with_faces_set_aside_grows_trains_and_never_gets_them_back(facese
     fs = FaceSet.open(fs_dir)
     assert len(fs) == 26 and len(fs.load_tensors(32)) == 26 and not {r["file"] for r in fs.records} & set(names)
     # a frame read again (as extract's repair does) does not bring back the face set aside from it
-    from masquerade.faceset_sources import identify
+    from masquerade.faceset.sources import identify
     from masquerade.media import probe, read_frames
 
     again = FaceSet.create_or_resume(fs_dir, {k: fs.manifest[k] for k in ("template", "size", "coverage", "detector")})
@@ -272,7 +272,7 @@ def test_contact_sheet_counts_every_face_once_and_shows_empty_bins(faceset_a, tm
 
 @pytest.mark.parametrize("killed_at", ["checkpoint", "unlinking the originals"])
 def test_a_kill_while_setting_aside_loses_nothing_and_restore_finishes(killed_at, faceset_a, tmp_path, monkeypatch):
-    from masquerade import faceset_aside
+    from masquerade.faceset import aside
 
     class Killed(BaseException):
         pass
@@ -284,7 +284,7 @@ def test_a_kill_while_setting_aside_loses_nothing_and_restore_finishes(killed_at
     before = _tree(fs_dir)
     names = [r["file"] for r in FaceSet.open(fs_dir).records[5:8]]
     monkeypatch.setattr(*((FaceSet, "checkpoint", die) if killed_at == "checkpoint" else
-                          (faceset_aside, "unlink_originals", die)))
+                          (aside, "unlink_originals", die)))
     with pytest.raises(Killed):
         with FaceSet.edit(fs_dir) as fs:
             fs.set_aside(names, "blurry")

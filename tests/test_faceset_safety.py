@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from masquerade import faceset_journal
+from masquerade.faceset import journal
 from masquerade.cli import main
 from masquerade.errors import FaceSetError, MasqueradeError, OutputError
 from masquerade.extract import ExtractConfig, extract
@@ -76,7 +76,7 @@ def test_sigkill_mid_extract_then_resume_loses_and_duplicates_nothing(long_clip,
     for sub in ("faces", "masks"):  # no orphan crops, no temp files of the killed runs (swept)
         assert {p.name for p in (out / sub).iterdir()} == set(names)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
-    assert not (out / faceset_journal.JOURNAL).exists()
+    assert not (out / journal.JOURNAL).exists()
 
 
 def _interrupt_after(n):
@@ -107,9 +107,9 @@ def test_torn_journal_line_is_dropped_and_the_run_resumes(long_clip, reference, 
     out = tmp_path / "fs"
     with pytest.raises(KeyboardInterrupt):
         extract([long_clip], out, CONFIG, progress=_interrupt_after(20))
-    with open(out / faceset_journal.JOURNAL, "ab") as f:
+    with open(out / journal.JOURNAL, "ab") as f:
         f.write(b'{"source": {"id": "0123", "next_fr')  # a write cut short by a kill
-    assert len(faceset_journal.read(out)) == 20
+    assert len(journal.read(out)) == 20
     s = extract([long_clip], out, CONFIG)
     assert s.frames_read == 20
     assert _faces(out) == _faces(reference)
@@ -133,7 +133,7 @@ def test_kill_while_finishing_leaves_a_set_that_resumes(crash_at, long_clip, ref
             raise Killed
         return real_write(path, obj, **kw)
 
-    real_remove = faceset_journal.remove
+    real_remove = journal.remove
 
     def remove(root):
         if json.loads((root / "faceset.json").read_text())["complete"]:
@@ -142,16 +142,16 @@ def test_kill_while_finishing_leaves_a_set_that_resumes(crash_at, long_clip, ref
 
     monkeypatch.setattr(atomic, "write_json", write_json)
     if crash_at == "journal removal":
-        monkeypatch.setattr(faceset_journal, "remove", remove)
+        monkeypatch.setattr(journal, "remove", remove)
     with pytest.raises(Killed):
         extract([long_clip], out, CONFIG)
     monkeypatch.undo()
-    assert (out / faceset_journal.JOURNAL).exists()
+    assert (out / journal.JOURNAL).exists()
     if crash_at == "journal removal":  # the set is complete: readers replay the journal harmlessly
         assert _faces(out) == _faces(reference)
     assert extract([long_clip], out, CONFIG).frames_read == 0
     assert _faces(out) == _faces(reference)
-    assert not (out / faceset_journal.JOURNAL).exists()
+    assert not (out / journal.JOURNAL).exists()
 
 
 def test_kill_while_creating_the_set_leaves_a_set_that_resumes(long_clip, reference, tmp_path, monkeypatch):
@@ -181,7 +181,7 @@ def test_extract_appends_instead_of_rewriting(long_clip, tmp_path):
     seen = []
 
     def watch(task, done, total, stats):
-        seen.append(((out / "alignments.json").stat().st_mtime_ns, (out / faceset_journal.JOURNAL).stat().st_size))
+        seen.append(((out / "alignments.json").stat().st_mtime_ns, (out / journal.JOURNAL).stat().st_size))
 
     extract([long_clip], out, ExtractConfig(size=64, every_nth=3), progress=watch)
     assert len({mtime for mtime, _ in seen}) == 1

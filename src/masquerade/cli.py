@@ -396,7 +396,7 @@ def _stages() -> dict:
 
     return {
         "extract": Stage(_extract, "masquerade.extract:ExtractConfig", "extract"),
-        "faces": Stage(cli_faces.faces, "masquerade.faceset_curate:CurateConfig", "faces"),
+        "faces": Stage(cli_faces.faces, "masquerade.faceset.curate:CurateConfig", "faces"),
         "train": Stage(_train, "masquerade.train.config:TrainConfig", "train", extra=_arch_option_flag,
                        file_extra=("model_options",), finish=_train_settings, epilog=_architectures),
         "train-upscaler": Stage(_train_upscaler, "masquerade.train.upscaler_config:UpscalerTrainConfig",

@@ -1,4 +1,4 @@
-"""The `masquerade faces` command: curate a face set to one person and show its coverage (faceset_curate.py).
+"""The `masquerade faces` command: curate a face set to one person and show its coverage (faceset/curate.py).
 
 A module of its own so cli.py keeps one line per stage; like the other commands it only parses, calls the
 stage function and prints.
@@ -30,8 +30,8 @@ def faces(
     from rich.markup import escape
 
     from .cli import console, out
-    from .faceset_curate import curate
-    from .faceset_curate import restore as restore_faces
+    from .faceset.curate import curate
+    from .faceset.curate import restore as restore_faces
     from .terminal import ProgressBars
 
     if restore is not None:

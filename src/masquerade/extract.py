@@ -1,6 +1,6 @@
 """Stage 1: media -> FaceSet. Find faces in every frame, align them to the template, save crops and masks.
 
-A face set only grows: its faces are named by the content of their source (faceset_sources.py), so a later
+A face set only grows: its faces are named by the content of their source (faceset/sources.py), so a later
 run with more footage adds files beside the earlier ones, and a run over footage already in the set (in any
 order, from any path) changes nothing. Each frame costs the same however long the video is: its faces and
 resume point are appended to the face set's journal, which is compacted once when the run completes.
@@ -16,9 +16,8 @@ from typing import Sequence
 from .errors import FaceSetError, MasqueradeError, MediaError, NoFaceError
 from .faces import create_detector, detectors
 from .faces.align import COVERAGES, TEMPLATE_NAME, TEMPLATES, align_face
-from .faceset import FaceSet
-from .faceset_check import MANIFEST, read
-from .faceset_sources import Source, identify
+from .faceset import FaceSet, FaceSetManifest
+from .faceset.sources import Source, identify
 from .media import probe, read_frames
 from .options import check, opt, registry
 from .outputs import refuse_overlap, sweep_partials
@@ -77,11 +76,10 @@ def template_for(output: str | Path) -> str:
     with an unknown template is then refused as made with other settings; a damaged or foreign manifest is
     left to `FaceSet.create_or_resume`, which says what is wrong with it)."""
     try:
-        manifest = read(Path(output), MANIFEST) if FaceSet.is_faceset(output) else None
+        recorded = FaceSetManifest.read(output).template if FaceSet.is_faceset(output) else None
     except FaceSetError:
-        manifest = None
-    recorded = manifest.get("template") if isinstance(manifest, dict) else None
-    return recorded if isinstance(recorded, str) and recorded in TEMPLATES else TEMPLATE_NAME
+        recorded = None
+    return recorded if recorded in TEMPLATES else TEMPLATE_NAME
 
 
 def probe_inputs(inputs: Sequence[str | Path]) -> list[MediaInfo]:
@@ -165,7 +163,7 @@ def extract_sources(sources: Sequence[Source], faceset: FaceSet, config: Extract
                         tally.add("already in the face set")
                         repeats += 1
                     else:
-                        faces = detect_faces(frame, detector, config, tally, faceset.manifest["template"])
+                        faces = detect_faces(frame, detector, config, tally, faceset.manifest.template)
                         new = faceset.add_frame(source, frame, faces)
                         tally.add("kept", new)
                         if new < len(faces):
@@ -225,7 +223,7 @@ def repair(source: Source, faceset: FaceSet, missing: dict[int, list[str]], dete
     last = max(missing)
     for frame in read_frames(source.path, start=min(missing)):
         if frame.index in missing:
-            faces = detect_faces(frame, detector, config, tally, faceset.manifest["template"])
+            faces = detect_faces(frame, detector, config, tally, faceset.manifest.template)
             tally.add("kept", faceset.add_frame(source, frame, faces, replace=missing[frame.index]))
             tally.add("repaired frames")
         if frame.index >= last:

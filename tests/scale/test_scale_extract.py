@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from masquerade.extract import ExtractConfig, extract
+from masquerade.faceset import FaceSetManifest
 from masquerade.media import write_image
 from masquerade.samples import make_clip, write_clip
 from masquerade.scale import ray_extract
@@ -29,8 +30,8 @@ def inputs(tmp_path_factory) -> list[Path]:
     return [b, stills, a]
 
 
-def _snapshot(root: Path) -> tuple[dict, list, dict]:
-    manifest = json.loads((root / "faceset.json").read_text())
+def _snapshot(root: Path) -> tuple[FaceSetManifest, list, dict]:
+    manifest = FaceSetManifest.read(root)
     records = json.loads((root / "alignments.json").read_text())["faces"]
     files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.png"))}
     return manifest, records, files
@@ -70,8 +71,8 @@ def test_interrupted_extract_resumes_finished_files(ray_local, inputs, tmp_path)
     # Nothing lost or doubled: the same faces and resume points (a task cut short resumes mid-clip, where the
     # detector's tracking starts afresh, so landmarks may differ in the last digits; names and counts cannot).
     assert [r["file"] for r in r1] == [r["file"] for r in r2] and f1.keys() == f2.keys()
-    assert m1["sources"] == m2["sources"] and m1["count"] == m2["count"]
-    assert json.loads((tmp_path / "fs" / "faceset.json").read_text())["complete"] is True
+    assert m1.sources == m2.sources and m1.count == m2.count
+    assert FaceSetManifest.read(tmp_path / "fs").complete is True
 
 
 def test_ray_extract_grows_a_face_set(ray_local, inputs, tmp_path):

@@ -9,6 +9,7 @@ import torch
 from safetensors import safe_open
 
 from masquerade.errors import ModelMismatchError
+from masquerade.faceset import FaceSetManifest
 from masquerade.models import load_model
 from masquerade.models.store import find_snapshot, read_manifest, sha256_hex
 from masquerade.train import train
@@ -68,8 +69,8 @@ def test_model_folder_loads_with_safetensors_and_json_only(faceset_a, faceset_b,
     assert model.hash == result.weights_hash == sha256_hex(find_snapshot(model_dir).weights.read_bytes())
     assert model.note is None and result.notes == ()
     assert (model.config.architecture, model.config.size) == ("lite", 64)
-    fs_manifest = json.loads((Path(faceset_a) / "faceset.json").read_text())
-    assert (model.config.template, model.config.coverage) == (fs_manifest["template"], fs_manifest["coverage"])
+    fs_manifest = FaceSetManifest.read(faceset_a)
+    assert (model.config.template, model.config.coverage) == (fs_manifest.template, fs_manifest.coverage)
     faces = torch.rand(3, 3, 64, 64)
     for direction in ("a2b", "b2a", "a2a", "b2b"):
         face, mask = model.swap(faces, direction)

@@ -55,7 +55,7 @@ def ws(tmp_path, faceset_a):
 def test_check_then_set_aside_then_put_back(ws):
     """The check moves nothing and reports its counts; the same job with dry_run off moves exactly those faces
     (the embeddings cached by the check are reused); the put-back list names them and restore brings them back."""
-    from masquerade.faceset_curate import restore
+    from masquerade.faceset.curate import restore
 
     root = ws.area("facesets") / "alice"
     before = FaceSet.open(root)
@@ -112,7 +112,7 @@ def test_what_the_stage_says_for_the_command_line_becomes_plain_words(ws, tmp_pa
 
 def test_a_job_record_cannot_name_the_photo_or_skip_the_sheet_through_its_settings():
     """The photo is an upload the runner resolves inside the workspace; as a setting it would be any path."""
-    from masquerade.faceset_curate import CurateConfig
+    from masquerade.faceset.curate import CurateConfig
     from masquerade.ui.runners import job_settings
 
     got = job_settings(CurateConfig, {"settings": {"reference": "/etc/passwd", "sheet": False, "min_score": 0.2}})

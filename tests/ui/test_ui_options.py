@@ -12,7 +12,7 @@ gr = pytest.importorskip("gradio", reason="the ui extra (gradio) is not installe
 
 from masquerade.convert.config import ConvertConfig  # noqa: E402
 from masquerade.extract import ExtractConfig  # noqa: E402
-from masquerade.faceset_curate import CurateConfig  # noqa: E402
+from masquerade.faceset.curate import CurateConfig  # noqa: E402
 from masquerade.options import ConfigFileError, options  # noqa: E402
 from masquerade.models.hd import HDConfig  # noqa: E402
 from masquerade.models.lite import LiteConfig  # noqa: E402

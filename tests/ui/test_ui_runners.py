@@ -56,6 +56,53 @@ def test_remove_faces(ws):
     assert len(FaceSet.open(root)) == len(after)
 
 
+def _tree(root) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_removing_faces_goes_through_the_face_sets_locked_writer(ws, monkeypatch):
+    root = ws.area("facesets") / "alice"
+    names = [r["file"] for r in FaceSet.open(root).records[:2]]
+    calls = []
+    real = FaceSet.set_aside
+
+    def spy(self, files, reason, why=None):
+        calls.append((self._writer, sorted(files), reason))
+        return real(self, files, reason, why)
+
+    monkeypatch.setattr(FaceSet, "set_aside", spy)
+    assert remove_faces(root, names) == 2
+    assert calls == [(True, sorted(names), "removed")]  # one call, made holding the writer lock
+    fs = FaceSet.open(root)
+    with pytest.raises(AttributeError):
+        fs.records = []  # no way around the locked methods: records cannot be assigned ...
+    with pytest.raises(RuntimeError, match="opened for reading"):
+        fs.checkpoint(complete=True)  # ... nor a set opened for reading written
+
+
+def test_removing_faces_while_another_process_writes_the_set_is_refused_and_changes_nothing(ws):
+    import subprocess
+    import sys
+
+    from masquerade.errors import FaceSetError
+
+    root = ws.area("facesets") / "alice"
+    name = FaceSet.open(root).records[0]["file"]
+    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom masquerade.faceset import FaceSet\n"
+                               "with FaceSet.edit(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()",
+                               str(root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = _tree(root)
+        with pytest.raises(FaceSetError, match=rf"process {holder.pid} .*is writing to this face set.*wait for it"):
+            remove_faces(root, [name])
+        assert _tree(root) == before
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert remove_faces(root, [name]) == 1  # released when the other writer ends
+
+
 def test_runners_train_stop_resume_and_preview(ws):
     from masquerade.provenance import verify
 

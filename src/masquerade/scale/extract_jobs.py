@@ -17,7 +17,7 @@ from typing import Sequence
 from ..errors import NoFaceError
 from ..extract import ExtractConfig, ExtractSummary, extract_sources, faceset_settings, open_job
 from ..faceset import FaceSet
-from ..faceset_sources import Source
+from ..faceset.sources import Source
 from ..records import ProgressFn, no_progress
 from .cluster import RayOptions, collect, ray_session, remote
 from .ledger import Ledger
@@ -57,7 +57,7 @@ def _run(sources: list[Source], faceset: FaceSet, output: Path, config: ExtractC
     summary = ExtractSummary(str(output), sources=len(sources))
     total = sum(-(-(s.frame_count or 1) // config.every_nth) for s in sources)
     work = output.with_name(f".{output.name}.ray")
-    template = faceset.manifest["template"]  # the parts align as the output set does
+    template = faceset.manifest.template  # the parts align as the output set does
     results: dict[str, dict] = {}
     with ray_session(address, options) as ray:
         ledger = Ledger.open(work, "masquerade.ray-extract", {"settings": faceset_settings(config, template), "config": asdict(config)})

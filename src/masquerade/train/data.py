@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 from ..errors import FaceSetError, ModelMismatchError
 
 class FaceSetLike(Protocol):
-    manifest: dict[str, Any]
+    manifest: Mapping[str, Any]  # a `faceset.FaceSetManifest` (or its fields by name: read through `FaceSetManifest.of`)
 
     def load_tensors(self, size: int) -> Any: ...
 
@@ -30,7 +31,7 @@ def open_faceset(source: Any) -> FaceSetLike:
 
     return FaceSet.open(os.fspath(source))
 
-def check_compatible(a: dict[str, Any], b: dict[str, Any], size: int, recorded: dict[str, Any] | None) -> None:
+def check_compatible(a: Mapping[str, Any], b: Mapping[str, Any], size: int, recorded: dict[str, Any] | None) -> None:
     """Refuse face sets that do not fit each other or the model: the swap only works on identical alignment."""
     for key in ("template", "coverage"):
         if a.get(key) != b.get(key):
@@ -43,10 +44,12 @@ def check_compatible(a: dict[str, Any], b: dict[str, Any], size: int, recorded: 
                 f"this model was trained on faces with {key} {recorded.get(key)!r} but the face sets use "
                 f"{a.get(key)!r}; re-extract them with --{key} {recorded.get(key)} or train a new model folder"
             )
-    for name, m in (("A", a), ("B", b)):
-        if int(m.get("size", 0)) < size:
+    from ..faceset import FaceSetManifest
+
+    for name, m in (("A", FaceSetManifest.from_dict(a)), ("B", FaceSetManifest.from_dict(b))):
+        if m.size < size:
             raise ModelMismatchError(
-                f"face set {name} ({m.get('id', '?')}) has {m.get('size')} px crops but the model needs at least "
+                f"face set {name} ({m.id or '?'}) has {m.size} px crops but the model needs at least "
                 f"{size} px; re-extract it with --size {size} or larger"
             )
 

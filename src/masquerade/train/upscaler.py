@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import FaceSetError
+from ..faceset import FaceSetManifest
 from ..models.store import resolve_device
 from ..models.upscaler import IdentityUpscaler, UpscalerConfig, save_upscaler
 from ..records import ProgressFn, no_progress
@@ -184,8 +185,9 @@ def train_upscaler(faceset: Any, out_dir: str | Path, side: str, in_size: int,
     cfg = config or UpscalerTrainConfig()
     should_stop = stop_rule(cfg.steps, cfg.minutes, should_stop)
     fs = open_faceset(faceset)
-    if int(fs.manifest.get("size", 0)) < cfg.out_size:
-        raise FaceSetError(f"face set {fs.manifest.get('id', '?')} has {fs.manifest.get('size')} px crops; the "
+    recorded = FaceSetManifest.of(fs)
+    if recorded.size < cfg.out_size:
+        raise FaceSetError(f"face set {recorded.id or '?'} has {recorded.size} px crops; the "
                            f"upscaler learns from {cfg.out_size} px crops: re-extract it with --size {cfg.out_size}")
     device = resolve_device(cfg.device)
     with torch_threads(cfg.threads):  # this run's thread count, given back when it ends

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..faceset import FaceTensors
+from ..faceset import FaceSetManifest, FaceTensors
 from .config import DEFAULT_SHARE
 from .losses import ssim_map
 _SALT = b"masquerade-holdout-v1:"
@@ -61,7 +61,7 @@ def face_names(faceset: Any) -> list[str]:
     records = getattr(faceset, "records", None)
     if records is not None:
         return [str(r["file"]) for r in records]
-    n = len(faceset.load_tensors(size=int(faceset.manifest.get("size", 64))))
+    n = len(faceset.load_tensors(size=FaceSetManifest.of(faceset).size))
     return [str(i) for i in range(n)]
 
 

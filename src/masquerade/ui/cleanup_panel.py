@@ -2,7 +2,7 @@
 rest aside (other people, near-identical frames, blurry or badly found faces), then show what the faces cover.
 
 Why a check first and then *Set them aside*: a new user cannot judge settings, but can judge "12 faces of
-someone else, 5 near-identical frames". The check is a dry run of `faceset_curate.curate` (the stage the
+someone else, 5 near-identical frames". The check is a dry run of `faceset.curate.curate` (the stage the
 `masquerade faces` command calls) run as a job like finding faces, so its slow face-recognition step shows
 progress and outlives a reload; *Set them aside* runs the same job again with what the check used. Nothing is
 deleted: *Put them back* restores one reason's faces through the face set's own locked writer.
@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from ..faceset_curate import REASONS, CurateConfig
+from ..faceset.curate import REASONS, CurateConfig
 from ..media import IMAGE_SUFFIXES
 from . import form
 from .context import UIContext, active, guarded, job_html, latest, message, quiet, upload_dir
@@ -182,7 +182,7 @@ class Panel:
                 return (gr.skip(),) * (len(faces) + 2) + (message("pick which faces to put back first", ok=False),)
             if self.busy():
                 raise PathRefused(f"the faces of {who} are being found or checked; wait for that to finish")
-            from ..faceset_curate import coverage_sheet, restore
+            from ..faceset.curate import coverage_sheet, restore
 
             n = restore(folder, None if reason == "all" else reason)
             left = put_back_choices(folder)
@@ -190,7 +190,7 @@ class Panel:
                     shown_sheet(coverage_sheet(folder)), message(f"put back {n} face(s) into {folder.name}"))
 
         def on_show(fs_name: str | None):
-            from ..faceset_curate import coverage_sheet
+            from ..faceset.curate import coverage_sheet
 
             folder = self.folder(fs_name)
             if self.busy():

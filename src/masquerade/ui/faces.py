@@ -39,7 +39,7 @@ def remove_faces(faceset_dir: Path, files: Iterable[str]) -> int:
     where `masquerade faces --restore removed` brings them back); returns how many went. Through the face set's
     own locked writer, so an extract or a curation running meanwhile is refused, not interleaved."""
     from ..errors import FaceSetError
-    from ..faceset_curate import set_aside
+    from ..faceset.curate import set_aside
 
     drop = [str(f) for f in files]
     for name in drop:

@@ -148,7 +148,7 @@ def curate_job(ws: Workspace, p: dict[str, Any], ctx: JobContext) -> dict[str, A
     moves) first, then the same parameters with `dry_run` false. The face-recognition step reports progress,
     and its embeddings are cached in the face set, so the second run costs little."""
     from ..errors import MasqueradeError
-    from ..faceset_curate import CurateConfig, curate
+    from ..faceset.curate import CurateConfig, curate
     from ..media import IMAGE_SUFFIXES
     from .workspace import PathRefused
 

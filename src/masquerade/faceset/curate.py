@@ -28,11 +28,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import atomic
-from .errors import MasqueradeError, NoFaceError
-from .faceset import FaceSet
-from .options import check, opt
-from .records import ProgressFn, no_progress
+from .. import atomic
+from ..errors import MasqueradeError, NoFaceError
+from .core import FaceSet
+from ..options import check, opt
+from ..records import ProgressFn, no_progress
 
 EMBEDDINGS = "identity.safetensors"
 EMBEDDING_FORMAT = "1"  # dlib ResNet v1 on the aligned crop, face box 0.9 of the crop (IdentityEmbedder.embed_crop)
@@ -112,10 +112,10 @@ class CurateReport:
 def misalignment(fs: FaceSet) -> np.ndarray:
     """Per face: RMS distance of the template's landmarks from their template positions after alignment, as a
     share of the crop side (about 0.01-0.04 for real faces, growing with head turn)."""
-    from .faces.align import get_template, template_points, transform_points
+    from ..faces.align import get_template, template_points, transform_points
 
-    t = get_template(fs.manifest["template"])
-    target = template_points(fs.size, fs.manifest["coverage"], template=t.name)
+    t = get_template(fs.manifest.template)
+    target = template_points(fs.size, fs.manifest.coverage, template=t.name)
     w = np.full(len(target), 1.0 / len(target)) if t.weights is None else t.weights / np.sum(t.weights)
     out = np.empty(len(fs))
     for i, r in enumerate(fs.records):
@@ -193,7 +193,7 @@ def face_embeddings(fs: FaceSet, progress: ProgressFn = no_progress,
     todo = [i for i, r in enumerate(fs.records) if r["file"] not in cache]
     if todo:
         if embedder_factory is None:
-            from .faces.identity import IdentityEmbedder as embedder_factory
+            from ..faces.identity import IdentityEmbedder as embedder_factory
         embedder = embedder_factory()
         started = time.perf_counter()
         for n, i in enumerate(todo, 1):
@@ -227,12 +227,12 @@ def _read_embeddings(path: Path, size: int) -> dict[str, np.ndarray]:
 
 def reference_embedding(photo: Path, fs: FaceSet, embedder_factory: Callable | None = None) -> np.ndarray:
     """The embedding of the largest face in `photo`, aligned exactly as the face set's faces were."""
-    from .faces import create_detector
-    from .faces.align import align_face
-    from .media import read_image
+    from ..faces import create_detector
+    from ..faces.align import align_face
+    from ..media import read_image
 
     image = read_image(photo)
-    detector = create_detector(fs.manifest["detector"], video=False, max_faces=4)
+    detector = create_detector(fs.manifest.detector, video=False, max_faces=4)
     try:
         found = sorted(detector.detect(image), key=lambda d: -d.size)
     finally:
@@ -240,16 +240,16 @@ def reference_embedding(photo: Path, fs: FaceSet, embedder_factory: Callable | N
     if not found:
         raise NoFaceError(f"{photo}: no face found in the reference photo; give a photo where the face is clearly "
                           "visible")
-    face = align_face(image, found[0], fs.size, fs.manifest["coverage"], fs.manifest["template"])
+    face = align_face(image, found[0], fs.size, fs.manifest.coverage, fs.manifest.template)
     if embedder_factory is None:
-        from .faces.identity import IdentityEmbedder as embedder_factory
+        from ..faces.identity import IdentityEmbedder as embedder_factory
     return embedder_factory().embed_crop(face.crop)
 
 
 def plan(fs: FaceSet, config: CurateConfig, progress: ProgressFn = no_progress,
          embedder_factory: Callable | None = None) -> tuple[list[Decision], str, int]:
     """(decisions, which person was kept, embeddings computed): what `curate` would set aside, and why."""
-    from .faces.identity import distances_to, main_person
+    from ..faces.identity import distances_to, main_person
 
     found = outliers(fs, config)
     rest = [i for i in range(len(fs)) if i not in found]
@@ -280,7 +280,7 @@ def curate(faceset: str | Path, config: CurateConfig = CurateConfig(), dry_run: 
            progress: ProgressFn = no_progress, embedder_factory: Callable | None = None) -> CurateReport:
     """Keep one person in the face set and set the rest aside by reason (nothing moves with `dry_run`); write
     the coverage contact sheet of the faces kept. The UI calls this too."""
-    from .faceset_sheet import write_sheet
+    from .sheet import write_sheet
 
     config.validate()
     started = time.perf_counter()
@@ -321,7 +321,7 @@ def set_aside(faceset: str | Path, files: list[str], reason: str = "removed", wh
 
 def coverage_sheet(faceset: str | Path) -> Path:
     """Write (or refresh) the coverage contact sheet of a face set as it is; returns coverage.png's path."""
-    from .faceset_sheet import write_sheet
+    from .sheet import write_sheet
 
     with FaceSet.edit(faceset) as fs:
         return write_sheet(fs)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import atomic
+from .. import atomic
 
 # A cache of another format is rebuilt. "2": landmarks on the resized pixels' centres
 # (format 1, unmarked, scaled them about the corner: 0.375 px off at 64 px from 256).

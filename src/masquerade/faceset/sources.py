@@ -24,8 +24,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .media import IMAGE_SUFFIXES
-from .records import Frame, MediaInfo
+from ..media import IMAGE_SUFFIXES
+from ..records import Frame, MediaInfo
 
 WHOLE_BELOW = 8 << 20  # files up to this size are hashed whole
 CHUNK = 64 << 10

@@ -16,7 +16,7 @@ Moves are ordered so that a kill at any instant loses nothing and `restore` fini
 3. the originals in `faces/` and `masks/` are unlinked, only where the kept copy is there.
 Before 2 the set is unchanged (an `aside.json` entry whose face is still in the set counts as not set aside);
 after 2 an original left in `faces/` is an unreferenced extra, never the only copy. Restoring runs the same
-steps the other way. Only `FaceSet` (faceset.py) calls these, under its writer lock.
+steps the other way. Only `FaceSet` (faceset/core.py) calls these, under its writer lock.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-from . import atomic
-from .errors import FaceSetError
-from .outputs import partial_path, sweep_partials
+from .. import atomic
+from ..errors import FaceSetError
+from ..outputs import partial_path, sweep_partials
 
 ASIDE = "set_aside"
 RECORDS = "aside.json"

@@ -1,87 +1,53 @@
-"""The on-disk face set: aligned crops + masks as PNG, one alignments file, and a manifest.
-
-```
-FACESET/
-  faceset.json       schema_version, id, template, size, coverage, detector, complete, count, and
-                     sources: one entry per input, keyed by its content id, with its resume point
-  alignments.json    one record per face: file, source, source_id, frame index, timestamp, box, landmarks
-                     (frame px), matrix (frame -> crop), detector score, blur score
-  alignments.jsonl   only while extract runs or after it was killed: the journal (faceset_journal.py)
-  faces/*.png        aligned RGB crops          masks/*.png   landmark-hull masks (same names)
-  set_aside/<reason>/     faces taken out of the set by curation or by hand, kept with their records
-                     (faceset_aside.py); extract does not bring them back, `restore` does
-  cache_<S>.safetensors   derived: all faces resized to S as one uint8 tensor (rebuilt when stale or damaged)
-  identity.safetensors    derived: face-recognition embeddings by face file (faceset_curate.py)
-```
-Face files are named `{content id}_{frame}_{k}.png` (faceset_sources.py): the same footage gives the same
-names in every run, so a face set only grows. Sets written before that (schema 1, `{input index}_{frame}_{k}`)
-open and grow as they are; their faces keep their names. A face set needs nothing outside its folder.
-"""
+"""`FaceSet`: one face set folder, opened for reading or held by its one writer (the package docstring has
+the folder's layout). Every change to the folder is made by a method here, under the writer lock."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
-import math
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
-import numpy as np
-
-from . import atomic
-from . import faceset_aside as aside
-from . import faceset_journal as journal
-from .errors import FaceSetError
-from .faceset_cache import CACHE_FORMAT, FaceTensors, read_cache, write_cache  # noqa: F401 (re-exported)
-from .faceset_check import ALIGNMENTS, MANIFEST, SCHEMA_VERSION, check_manifest, check_records, read
-from .faceset_sources import Source, face_file, file_order, find_entry, frame_prefix, new_entry
-from .outputs import claim_folder, partial_path
-from .records import AlignedFace, Frame
-
-def encode_png(array: np.ndarray) -> bytes:
-    import cv2
-
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", array)
-    if not ok:  # never under `python -O` only: a face file that is not written must stop the run
-        raise ValueError(f"could not encode a {array.shape} {array.dtype} face crop as PNG")
-    return buf.tobytes()
+from .. import atomic
+from ..errors import FaceSetError
+from ..outputs import claim_folder, partial_path
+from ..records import AlignedFace, Frame
+from . import aside, journal
+from .check import ALIGNMENTS, MANIFEST, check_records, read_json
+from .files import encode_png, face_record
+from .manifest import SCHEMA_VERSION, SETTINGS, FaceSetManifest
+from .reading import FaceReader
+from .sources import Source, face_file, file_order, find_entry, frame_prefix, new_entry
 
 
-def _decode_png(root: Path, sub: str, record: dict) -> np.ndarray:
-    import cv2
+class FaceSet(FaceReader):
+    """A face set folder. `create_or_resume` and the writing methods for extract, `edit` and the set-aside
+    methods for curating, `open` for readers.
 
-    color = sub == "faces"
-    img = cv2.imread(str(root / sub / record["file"]), cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise FaceSetError(f"{root}: face file {sub}/{record['file']} is missing or unreadable; re-extract it with "
-                           f"`masquerade extract {record.get('source', 'ITS_SOURCE')} -o {root}` (same options: "
-                           "only missing faces are redone), or put the file back")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if color else img
+    Every write goes through a method here, and each one holds the set's writer lock (journal.lock): a set
+    opened for reading cannot be written, and `records` cannot be assigned from outside."""
 
-
-class FaceSet:
-    """A face set folder. `create_or_resume` and the writing methods for extract, `open` for readers."""
-
-    def __init__(self, root: Path, manifest: dict, faces: list[dict], on_disk: bool = False):
-        self.root, self.manifest = Path(root), manifest
-        self.records = faces
+    def __init__(self, root: Path, manifest: FaceSetManifest, faces: list[dict], on_disk: bool = False):
+        self.root = Path(root)
+        self._sources = [dict(e) for e in manifest.sources]  # live: extract updates the entries in place
+        self._manifest = manifest.updated(sources=())  # the rest as last written (id, count, complete)
+        self._set_records(faces)
         self._on_disk = on_disk  # the folder already holds this face set (so every change is journaled)
         self._journal: journal.JournalWriter | None = None
         self._lock: int | None = None  # held from the first write (or from resuming) until `close`
+        self._writer = False  # this object holds the writer lock (`_lock` is None where there is no flock)
         self._dirty = False  # something changed that the compacted files do not hold yet
         self._clean_without: dict[str, bool] = {}  # new sources' ids: was the set clean before their entry came?
-        self._aside: set[str] = set()  # faces set aside (faceset_aside.py): extract must not add them again
+        self._aside: set[str] = set()  # faces set aside (faceset/aside.py): extract must not add them again
         self._editing = False  # opened by `edit`: the set-aside methods may write
 
     @property
-    def records(self) -> list[dict]:
-        return self._records
+    def manifest(self) -> FaceSetManifest:
+        """`faceset.json` as a typed record (faceset/manifest.py), with the sources as they are now."""
+        return self._manifest.updated(sources=tuple(dict(e) for e in self._sources))
 
-    @records.setter
-    def records(self, faces: list[dict]) -> None:
+    def _set_records(self, faces: Iterable[dict]) -> None:
         self._records = list(faces)
         self._files = {r["file"] for r in self._records}
         self._frames = {frame_prefix(name) for name in self._files}
@@ -93,14 +59,15 @@ class FaceSet:
 
     @classmethod
     def _load(cls, root: Path) -> "FaceSet":
-        manifest = check_manifest(root, read(root, MANIFEST))
-        if manifest.get("count") == 0 and not manifest.get("complete") and not (root / ALIGNMENTS).exists():
+        manifest = FaceSetManifest.read(root)
+        if manifest.count == 0 and not manifest.complete and not (root / ALIGNMENTS).exists():
             faces = {}  # killed while creating the set, before its first face
         else:
-            faces = {r["file"]: r for r in check_records(root, read(root, ALIGNMENTS))}
+            faces = {r["file"]: r for r in check_records(root, read_json(root, ALIGNMENTS))}
         lines = journal.read(root)
-        journal.replay(lines, faces, manifest["sources"])
-        fs = cls(root, manifest, list(faces.values()), on_disk=True)
+        fs = cls(root, manifest, [], on_disk=True)
+        journal.replay(lines, faces, fs._sources)
+        fs._set_records(faces.values())
         fs._dirty = bool(lines)
         fs._aside = aside.names(root)
         return fs
@@ -112,14 +79,14 @@ class FaceSet:
         if not root.is_dir():
             raise FaceSetError(f"{root}: no such face set folder; run `masquerade extract ... -o {root}` first")
         fs = cls._load(root)
-        if not fs.manifest.get("complete"):
+        if not fs._manifest.complete:
             raise FaceSetError(f"{root}: extraction was interrupted; re-run the same `masquerade extract` to finish it")
         if not fs.records:
             raise FaceSetError(f"{root}: the face set holds no faces")
         return fs
 
     @classmethod
-    def create_or_resume(cls, root: Path, settings: dict) -> "FaceSet":
+    def create_or_resume(cls, root: Path, settings: dict[str, Any]) -> "FaceSet":
         """For extract: a new (not yet written) face set, or an existing one with the same settings."""
         root = Path(root)
         claim_folder(root, (MANIFEST,))
@@ -130,30 +97,29 @@ class FaceSet:
             except BaseException:
                 journal.unlock(held)
                 raise
-            fs._lock = held
-            differing = [k for k, v in settings.items() if fs.manifest.get(k) != v]
+            fs._lock, fs._writer = held, True
+            recorded = fs._manifest.settings()
+            differing = [k for k, v in settings.items() if recorded.get(k) != v]
             if differing:
-                have = ", ".join(f"{k}={fs.manifest.get(k)!r}" for k in differing)
+                have = ", ".join(f"{k}={recorded.get(k)!r}" for k in differing)
                 want = ", ".join(f"{k}={settings[k]!r}" for k in differing)
                 fs.close()
                 raise FaceSetError(f"{root} holds a face set made with {have}, not {want}; "
                                    "choose another output folder or matching options")
             return fs
-        manifest = {"schema_version": SCHEMA_VERSION, "kind": "masquerade.faceset", **settings,
-                    "id": "", "count": 0, "complete": False, "sources": []}
-        return cls(root, manifest, [])
+        return cls(root, FaceSetManifest(**{k: settings[k] for k in SETTINGS}), [])
 
     # -- writing (extract) -----------------------------------------------------------------------------
     def source_entry(self, source: Source) -> dict:
         """This source's entry (found by content id; an old set's entry by path), added if new."""
-        entry = find_entry(self.manifest["sources"], source)
+        entry = find_entry(self._sources, source)
         if entry is None:
             self._clean_without.setdefault(source.id, not self._dirty)  # see `forget_source`
         if entry is None or entry.get("kind") != source.kind:
             self._dirty = True  # a new entry, or an old one given its id
         if entry is None:
             entry = new_entry(source)
-            self.manifest["sources"].append(entry)
+            self._sources.append(entry)
         return entry
 
     def has_frame(self, source: Source, frame: Frame) -> bool:
@@ -177,7 +143,7 @@ class FaceSet:
             self._start()
             atomic.write_bytes(self.root / "faces" / name, encode_png(face.crop))
             atomic.write_bytes(self.root / "masks" / name, encode_png(face.mask))
-            added.append(_record(name, source, frame, face))
+            added.append(face_record(name, source, frame, face))
         if not replace:
             entry.update(next_frame=frame.index + 1, frames_read=entry["frames_read"] + 1,
                          faces=entry["faces"] + len(added))
@@ -202,7 +168,7 @@ class FaceSet:
         so re-running with content the set already holds leaves its files exactly as they were."""
         entry = self.source_entry(source)
         if not entry["frames_read"] and not entry["faces"]:
-            self.manifest["sources"].remove(entry)
+            self._sources.remove(entry)
             if self._clean_without.pop(source.id, False):
                 self._dirty = False  # that entry was the only change: nothing to write
 
@@ -228,7 +194,7 @@ class FaceSet:
                 except OSError:
                     shutil.copyfile(part.root / sub / r["file"], tmp)
                 os.replace(tmp, dst)
-        entries = self.manifest["sources"]
+        entries = self._sources
         old = next((i for i, e in enumerate(entries) if e.get("id") == entry["id"]), None)
         if old is None:
             entries.append(dict(entry))
@@ -241,7 +207,7 @@ class FaceSet:
     def _add(self, added: list[dict], entry: dict, drop: list[str] = ()) -> None:
         if drop:
             gone = set(drop)
-            self.records = [r for r in self._records if r["file"] not in gone]
+            self._set_records(r for r in self._records if r["file"] not in gone)
         self._records.extend(added)
         for r in added:
             self._files.add(r["file"])
@@ -256,8 +222,9 @@ class FaceSet:
             return
         if not self._on_disk:  # the manifest first: whatever a kill leaves in the folder is then a face set
             self.root.mkdir(parents=True, exist_ok=True)
-            self._lock = self._lock if self._lock is not None else journal.lock(self.root)
-            atomic.write_json(self.root / MANIFEST, {**self.manifest, "complete": False, "count": 0})
+            if not self._writer:
+                self._lock, self._writer = journal.lock(self.root), True
+            self.manifest.updated(complete=False, count=0).write(self.root)
         for sub in ("faces", "masks"):
             (self.root / sub).mkdir(exist_ok=True)
         self.checkpoint(complete=False)
@@ -266,14 +233,14 @@ class FaceSet:
 
     def finish(self) -> None:
         """Mark the set complete: compact the journal into alignments.json (no write if nothing changed)."""
-        if self._dirty or not self.manifest.get("complete"):
+        if self._dirty or not self._manifest.complete:
             self.checkpoint(complete=True)
 
     def close(self) -> None:
         """Stop writing and let other writers in (the journal stays until `finish`: a later run resumes it)."""
         self._close_journal()
         journal.unlock(self._lock)
-        self._lock = None
+        self._lock, self._writer = None, False
 
     def _close_journal(self) -> None:
         if self._journal is not None:
@@ -283,26 +250,28 @@ class FaceSet:
     def checkpoint(self, complete: bool = False) -> None:
         """Write records and manifest in full (atomically, records first) and drop the journal they now hold.
 
-        O(faces): called when a run starts writing and when it ends, never per face."""
+        O(faces): called when a run starts writing and when it ends, never per face. Only under the writer lock
+        (`create_or_resume`, `edit`): a set opened for reading is refused."""
+        self._check_writer()
         self._close_journal()
         self._records.sort(key=lambda r: file_order(r["file"]))
-        self.manifest["sources"].sort(key=lambda e: (e.get("id") or "", e.get("path", "")))
-        self.manifest.update(schema_version=SCHEMA_VERSION, count=len(self._records), complete=complete,
-                             id=self.content_id())
+        self._sources.sort(key=lambda e: (e.get("id") or "", e.get("path", "")))
+        self._manifest = self._manifest.updated(schema_version=SCHEMA_VERSION, count=len(self._records),
+                                                complete=complete, id=self.content_id())
         atomic.write_json(self.root / ALIGNMENTS, {"schema_version": SCHEMA_VERSION, "faces": self._records})
-        atomic.write_json(self.root / MANIFEST, self.manifest)
+        self.manifest.write(self.root)
         journal.remove(self.root)
         self._on_disk, self._dirty = True, False
 
     def content_id(self) -> str:
         h = hashlib.sha256()
-        for key in ("template", "size", "coverage", "detector"):
-            h.update(str(self.manifest.get(key)).encode())
+        for value in self._manifest.settings().values():
+            h.update(str(value).encode())
         for r in sorted(self._records, key=lambda r: r["file"]):
             h.update(r["file"].encode() + json.dumps(r["matrix"]).encode())
         return h.hexdigest()[:16]
 
-    # -- curating: faces set aside and put back, never deleted (faceset_aside.py) ------------------------
+    # -- curating: faces set aside and put back, never deleted (faceset/aside.py) ------------------------
     @classmethod
     @contextlib.contextmanager
     def edit(cls, root: str | Path) -> Iterator["FaceSet"]:
@@ -315,11 +284,11 @@ class FaceSet:
         fs = None
         try:
             fs = cls.open(root)  # read under the lock: no extract is adding faces meanwhile
-            fs._lock, fs._editing = held, True
+            fs._lock, fs._writer, fs._editing = held, True, True
             yield fs
         finally:
             if fs is not None:
-                fs._editing, fs._lock = False, None
+                fs._editing, fs._writer, fs._lock = False, False, None
                 fs._close_journal()
             journal.unlock(held)
 
@@ -335,7 +304,7 @@ class FaceSet:
             raise FaceSetError(f"{self.root}: that would set aside every face; a face set needs at least one")
         moving = [r for r in self._records if r["file"] in chosen]
         aside.stage(self.root, reason, moving, why or {})
-        self.records = [r for r in self._records if r["file"] not in chosen]
+        self._set_records(r for r in self._records if r["file"] not in chosen)
         self._aside |= chosen
         self.checkpoint(complete=True)
         aside.unlink_originals(self.root, reason, sorted(chosen))
@@ -347,7 +316,7 @@ class FaceSet:
         back = aside.take(self.root, reason, files)
         new = [dict(r) for _, r in back if r["file"] not in self._files]
         if new:
-            self.records = self._records + new
+            self._set_records(self._records + new)
             self.checkpoint(complete=True)
         aside.forget(self.root, back)
         self._aside = aside.names(self.root)
@@ -364,55 +333,9 @@ class FaceSet:
         if not self._editing:
             raise RuntimeError("open the face set with `FaceSet.edit(path)` to set faces aside or restore them")
 
-    # -- reading ---------------------------------------------------------------------------------------
-    @property
-    def size(self) -> int:
-        return int(self.manifest["size"])
+    def _check_writer(self) -> None:
+        if not self._writer:
+            raise RuntimeError(f"{self.root}: this face set was opened for reading; it is written only under its "
+                               "writer lock, by `FaceSet.create_or_resume` (adding faces) or `FaceSet.edit` (setting "
+                               "faces aside, putting them back)")
 
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def crop(self, i: int) -> np.ndarray:
-        return _decode_png(self.root, "faces", self._records[i])
-
-    def mask(self, i: int) -> np.ndarray:
-        return _decode_png(self.root, "masks", self._records[i])
-
-    def crop_landmarks(self, i: int, size: int | None = None) -> np.ndarray:
-        """The face's landmarks in pixels of its aligned crop, or of that crop resized to `size` (`resize_crop`)."""
-        from .faces.align import resized_matrix, transform_points
-
-        r = self._records[i]
-        return transform_points(np.asarray(r["landmarks"]), resized_matrix(r["matrix"], self.size, size or self.size))
-
-    def load_tensors(self, size: int | None = None) -> FaceTensors:
-        """All faces, masks and crop landmarks resized to `size`, cached beside the face set (faceset_cache.py)."""
-        size = int(size or self.size)
-        cache = self.root / f"cache_{size}.safetensors"
-        cached = read_cache(cache, self.manifest["id"], len(self), size)
-        if cached is not None:
-            return cached
-        faces, masks, marks = [], [], []
-        for i in range(len(self)):
-            faces.append(_resize(self.crop(i), size))
-            masks.append(_resize(self.mask(i), size))
-            marks.append(self.crop_landmarks(i, size))
-        return write_cache(cache, self.manifest["id"], np.stack(faces), np.stack(masks), np.stack(marks))
-
-
-def _record(name: str, source: Source, frame: Frame, face: AlignedFace) -> dict:
-    det = face.detection
-    return {
-        "file": name, "source": frame.source, "source_id": source.id, "frame_index": frame.index,
-        "frame_name": frame.name, "timestamp": round(frame.timestamp, 6),
-        "box": [round(float(v), 2) for v in det.box], "score": round(float(det.score), 4),
-        "blur": round(float(face.blur), 2) if math.isfinite(face.blur) else 0.0,
-        "matrix": np.round(face.matrix, 8).tolist(), "landmarks": np.round(det.landmarks, 2).tolist(),
-    }
-
-
-def _resize(img: np.ndarray, size: int) -> np.ndarray:
-    """The model's input from a stored crop: the same function convert uses (contracts §4)."""
-    from .faces.align import resize_crop
-
-    return resize_crop(img, size)

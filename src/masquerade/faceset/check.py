@@ -10,14 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .errors import FaceSetError
+from .. import atomic
+from ..errors import FaceSetError
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)  # 1: faces named by input position, sources keyed by path
-MANIFEST = "faceset.json"
+MANIFEST = "faceset.json"  # its fields are checked by faceset/manifest.py
 ALIGNMENTS = "alignments.json"
-_SETTINGS = {"size": int, "template": str, "coverage": str, "detector": str, "sources": list}
 
 
 def damaged(root: Path, name: str, why: str) -> FaceSetError:
@@ -25,7 +22,7 @@ def damaged(root: Path, name: str, why: str) -> FaceSetError:
                         f"again into a new face set folder (nothing in {root} was changed)")
 
 
-def read(root: Path, name: str) -> Any:
+def read_json(root: Path, name: str) -> Any:
     try:
         return atomic.read_json(root / name)
     except FileNotFoundError:
@@ -34,24 +31,6 @@ def read(root: Path, name: str) -> Any:
         raise damaged(root, name, f"not valid JSON: {str(exc).split(':')[0]}") from None
     except OSError as exc:
         raise FaceSetError(f"{root / name}: cannot be read ({exc.strerror}); check the folder's permissions") from None
-
-
-def check_manifest(root: Path, m: Any) -> dict:
-    if not isinstance(m, dict):
-        raise damaged(root, MANIFEST, f"it holds {type(m).__name__ if m is not None else 'null'}, not a manifest")
-    if "schema_version" not in m:
-        raise damaged(root, MANIFEST, "it has no schema_version")
-    if m.get("schema_version") not in READABLE_SCHEMAS:
-        raise FaceSetError(f"{root}: face set schema {m.get('schema_version')!r} is not supported (this Masquerade "
-                           f"reads {', '.join(map(str, READABLE_SCHEMAS))}); re-extract it or update Masquerade")
-    for key, kind in _SETTINGS.items():
-        if not isinstance(m.get(key), kind):
-            raise damaged(root, MANIFEST, f"{key!r} is missing or not a {kind.__name__}")
-    fields = {"path": str, "next_frame": int, "done": bool, "frames_read": int, "faces": int}
-    if not all(isinstance(e, dict) and all(isinstance(e.get(k), kind) for k, kind in fields.items())
-               for e in m["sources"]):
-        raise damaged(root, MANIFEST, "a source entry lacks its path, resume point or counts")
-    return m
 
 
 def check_records(root: Path, data: Any) -> list[dict]:

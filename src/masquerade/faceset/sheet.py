@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
-from .faceset import FaceSet
+from .. import atomic
+from .core import FaceSet
 
 SHEET, COUNTS = "coverage.png", "coverage.json"
 YAW_EDGES = (-30.0, -12.0, 12.0, 30.0)
@@ -39,8 +39,8 @@ LABEL_H, PAD = 22, 6
 
 def readings(fs: FaceSet, indices: list[int]) -> dict[str, np.ndarray]:
     """yaw, pitch (offset) and expression flags of the chosen faces, from their crop landmarks."""
-    from .faces.expression import closed_frames
-    from .faces.expression_code import MEASURES, USUAL, measures
+    from ..faces.expression import closed_frames
+    from ..faces.expression_code import MEASURES, USUAL, measures
 
     if not indices:
         return {"yaw": np.zeros(0), "pitch": np.zeros(0), **{e: np.zeros(0, bool) for e in EXPRESSIONS}}
@@ -118,7 +118,7 @@ def sheet_image(fs: FaceSet, indices: list[int], found: dict[str, list[int]] | N
 def write_sheet(fs: FaceSet, indices: list[int] | None = None) -> Path:
     """Write `coverage.png` and `coverage.json` of the chosen faces (all by default) into the face set; returns
     the PNG's path. Both are derived files, replaced atomically on every run."""
-    from .faceset import encode_png
+    from .core import encode_png
 
     indices = list(range(len(fs))) if indices is None else list(indices)
     found = bins(readings(fs, indices))

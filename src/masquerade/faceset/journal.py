@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import locks
+from .. import locks
 
 JOURNAL = "alignments.jsonl"
 
@@ -109,7 +109,7 @@ def lock(root: Path) -> int | None:
     Two extracts into one folder would interleave journals and compactions and lose faces; the second one is
     refused instead, naming the first. Released by `unlock` or when the process dies.
     """
-    from .errors import FaceSetError
+    from ..errors import FaceSetError
 
     return locks.hold(root, lambda who: FaceSetError(
         f"{root}: {who} is writing to this face set (an extract, `masquerade faces` or the UI); wait for it "
