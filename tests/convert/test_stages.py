@@ -72,6 +72,9 @@ def test_the_default_steps_split_at_the_model_and_the_first_pixel_step():
     assert groups == [["detect", "track", "select", "smooth", "align"], ["model"], ["occlude", "colour", "paste"]]
     no_model = [s for s in steps if s.name != "model"]
     assert [[s.name for s in g] for g in split_steps(no_model)] == [[s.name for s in no_model]]
+    frames, out = _clip_frames(5), []
+    run_frames(frames, [], out.append, batch_size=2, in_stages=True)  # no steps: the frames pass through
+    assert [item.frame.index for item in out] == list(range(5)) and not _stage_threads()
 
 
 class Explodes(BaseStep):

@@ -2,7 +2,9 @@
 
 Why one loop: video, stills, folders, previews, Ray segments and `evaluate` all swap faces the same way,
 so they all call `run_frames(frames, steps, sink)` with steps from `steps.build_steps`; a new kind of work
-(an occlusion mask, an enhancer, another detector) is one more step, not one more copy of the loop.
+(an occlusion mask, an enhancer, another detector) is one more step, not one more copy of the loop. The loop
+can also run in stages (`run_frames(..., in_stages=True)`, see `stages`): the same steps over the same
+batches in the same order, groups of them on threads of their own.
 
 The contract of a step (`Step`): `step(batch)` reads and writes the records of one `Batch` in place and
 returns nothing. A batch holds up to `batch_size` consecutive frames (`FrameWork`), in order; each frame

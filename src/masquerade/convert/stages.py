@@ -28,7 +28,7 @@ import time
 from typing import Callable, Iterable, Iterator
 
 from ..records import Frame
-from .pipeline import Batch, FaceStep, FrameWork, Sink, Step, Timings, batches, emit, run_steps
+from .pipeline import Batch, FaceStep, Sink, Step, Timings, batches, emit, run_steps
 
 _END = object()  # put by a group after its last batch
 _POLL_S = 0.05  # how often a waiting group looks at the stop flag
@@ -72,32 +72,25 @@ class _Flow:
                 pass
         return False
 
-    def get(self, q: queue.Queue):
+    def take(self, q: queue.Queue) -> Iterator:
+        """What the group before puts in `q`, until it ends or the flow stops."""
         while not self.stop.is_set():
             try:
-                return q.get(timeout=_POLL_S)
+                item = q.get(timeout=_POLL_S)
             except queue.Empty:
-                pass
-        return _END
+                continue
+            if item is _END:
+                return
+            yield item
 
 
-def _first_group(flow: _Flow, work: Iterator[tuple[Batch, Batch]], steps: list[Step], out: queue.Queue,
-                 timings: Timings) -> None:
+def _run_group(flow: _Flow, source: Iterable[tuple[Batch, Batch]], steps: list[Step], out: queue.Queue,
+               timings: Timings) -> None:
+    """One thread: each batch of `source` through `steps`, then on to `out`; the first error stops every group."""
     try:
-        for pair in work:
+        for pair in source:
             if flow.stop.is_set():
                 return
-            run_steps(pair, steps, timings)
-            if not flow.put(out, pair):
-                return
-        flow.put(out, _END)
-    except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
-        flow.fail(exc)
-
-
-def _next_group(flow: _Flow, source: queue.Queue, steps: list[Step], out: queue.Queue, timings: Timings) -> None:
-    try:
-        while (pair := flow.get(source)) is not _END:
             run_steps(pair, steps, timings)
             if not flow.put(out, pair):
                 return
@@ -112,16 +105,14 @@ def run_frames_in_stages(frames: Iterable[Frame], steps: list[Step], sink: Sink,
     groups = split_steps(steps)
     flow = _Flow()
     queues = [queue.Queue(maxsize=depth) for _ in groups]
-    threads = [threading.Thread(target=_first_group, name="convert-find", daemon=True,
-                                args=(flow, batches(frames, batch_size, timings, warmup), groups[0], queues[0],
-                                      timings))]
-    threads += [threading.Thread(target=_next_group, name=f"convert-{group[0].name}", daemon=True,
-                                 args=(flow, queues[i], group, queues[i + 1], timings))
-                for i, group in enumerate(groups[1:])]
+    sources = [batches(frames, batch_size, timings, warmup)] + [flow.take(q) for q in queues[:-1]]
+    threads = [threading.Thread(target=_run_group, name=f"convert-stage-{i}", daemon=True,
+                                args=(flow, source, group, out, timings))
+               for i, (group, source, out) in enumerate(zip(groups, sources, queues))]
     for thread in threads:
         thread.start()
     try:
-        while (pair := flow.get(queues[-1])) is not _END:
+        for pair in flow.take(queues[-1]):
             emit(pair, sink, timings)
     except BaseException as exc:
         flow.fail(exc)
