@@ -225,10 +225,14 @@ def _pair(items: list[FrameWork]) -> tuple[Batch, Batch]:
     return everything, (Batch([i for i in items if not i.warmup]) if any(i.warmup for i in items) else everything)
 
 
-def run_steps(pair: tuple[Batch, Batch], steps: list[Step], timings: Timings) -> None:
-    """Each step over the batch in turn: steps that follow time see warm-up frames too, the others do not."""
+def run_steps(pair: tuple[Batch, Batch], steps: list[Step], timings: Timings,
+              stopped: Callable[[], bool] | None = None) -> None:
+    """Each step over the batch in turn: steps that follow time see warm-up frames too, the others do not.
+    `stopped() -> True` leaves the remaining steps out (a staged run that is failing or interrupted)."""
     everything, swapped = pair
     for step in steps:
+        if stopped is not None and stopped():
+            return
         t = time.perf_counter()
         step(everything if step.sees_warmup else swapped)
         timings.add(step.name, t)

@@ -91,7 +91,7 @@ def _run_group(flow: _Flow, source: Iterable[tuple[Batch, Batch]], steps: list[S
         for pair in source:
             if flow.stop.is_set():
                 return
-            run_steps(pair, steps, timings)
+            run_steps(pair, steps, timings, flow.stop.is_set)
             if not flow.put(out, pair):
                 return
         flow.put(out, _END)
