@@ -48,6 +48,9 @@ class ConvertConfig:
                              title="Follow speed when moving", tip="Higher follows a moving face with less lag.", group="Motion")
     batch_size: int = opt(8, low=1, high=4096, help="Frames whose faces run through the model together.",
                           title="Frames at once", tip="Frames worked on together: more is faster but needs more memory.", group="Speed")
+    pipeline: bool = opt(True, flag="--pipeline/--no-pipeline", ui=False,
+                         help="Overlap the work on consecutive frames: face finding, the model and pasting each on a "
+                              "thread of its own (same output; more memory: a few batches in flight).")
     device: str = opt("auto", help="auto, cpu, cuda or mps.", ui=False)
     crf: int = opt(18, low=0, high=51, help="H.264 quality of the output video (lower is better and bigger).",
                    title="Video quality (CRF)", tip="Lower means better quality and a bigger file; 18 looks like the original.", group="Output")

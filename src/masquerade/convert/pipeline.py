@@ -2,7 +2,9 @@
 
 Why one loop: video, stills, folders, previews, Ray segments and `evaluate` all swap faces the same way,
 so they all call `run_frames(frames, steps, sink)` with steps from `steps.build_steps`; a new kind of work
-(an occlusion mask, an enhancer, another detector) is one more step, not one more copy of the loop.
+(an occlusion mask, an enhancer, another detector) is one more step, not one more copy of the loop. The loop
+can also run in stages (`run_frames(..., in_stages=True)`, see `stages`): the same steps over the same
+batches in the same order, groups of them on threads of their own.
 
 The contract of a step (`Step`): `step(batch)` reads and writes the records of one `Batch` in place and
 returns nothing. A batch holds up to `batch_size` consecutive frames (`FrameWork`), in order; each frame
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -180,35 +182,65 @@ Sink = Callable[[FrameWork], None]
 
 
 def run_frames(frames: Iterable[Frame], steps: list[Step], sink: Sink, batch_size: int = 8,
-               timings: Timings | None = None, warmup: Callable[[Frame], bool] | None = None) -> None:
+               timings: Timings | None = None, warmup: Callable[[Frame], bool] | None = None,
+               in_stages: bool = False) -> None:
     """Run every frame through `steps` in batches of `batch_size` and hand each to `sink`, in order.
 
     `sink(item)` gets each non-warm-up frame once all steps ran on its batch; `item.output` is the result.
     `warmup(frame) -> True` marks frames that only steps with `sees_warmup` see (Ray segments warm their
     trackers up on earlier video). Frames are pulled lazily, so memory holds one batch, whatever the length.
+    `in_stages`: run groups of steps on threads of their own, overlapping batches (`stages`); the sink still
+    runs on this thread and gets the same frames with the same pixels, in the same order.
     """
     timings = timings if timings is not None else Timings()
-    batch: list[FrameWork] = []
+    if in_stages:
+        from .stages import run_frames_in_stages
+
+        run_frames_in_stages(frames, steps, sink, batch_size, timings, warmup)
+        return
+    for pair in batches(frames, batch_size, timings, warmup):
+        run_steps(pair, steps, timings)
+        emit(pair, sink, timings)
+
+
+def batches(frames: Iterable[Frame], batch_size: int, timings: Timings,
+            warmup: Callable[[Frame], bool] | None = None) -> Iterator[tuple[Batch, Batch]]:
+    """The frames as (every frame, the frames to swap) batches; the two are one object without warm-up frames.
+    Time spent pulling frames counts as "decode"."""
+    items: list[FrameWork] = []
     t = time.perf_counter()
     for frame in frames:
         timings.add("decode", t)
-        batch.append(FrameWork(frame, warmup=bool(warmup and warmup(frame))))
-        if len(batch) >= batch_size:
-            _run_batch(batch, steps, sink, timings)
-            batch = []
+        items.append(FrameWork(frame, warmup=bool(warmup and warmup(frame))))
+        if len(items) >= batch_size:
+            yield _pair(items)
+            items = []
         t = time.perf_counter()
-    if batch:
-        _run_batch(batch, steps, sink, timings)
+    if items:
+        yield _pair(items)
 
 
-def _run_batch(items: list[FrameWork], steps: list[Step], sink: Sink, timings: Timings) -> None:
+def _pair(items: list[FrameWork]) -> tuple[Batch, Batch]:
     everything = Batch(items)
-    swapped = Batch([i for i in items if not i.warmup]) if any(i.warmup for i in items) else everything
+    return everything, (Batch([i for i in items if not i.warmup]) if any(i.warmup for i in items) else everything)
+
+
+def run_steps(pair: tuple[Batch, Batch], steps: list[Step], timings: Timings,
+              stopped: Callable[[], bool] | None = None) -> None:
+    """Each step over the batch in turn: steps that follow time see warm-up frames too, the others do not.
+    `stopped() -> True` leaves the remaining steps out (a staged run that is failing or interrupted)."""
+    everything, swapped = pair
     for step in steps:
+        if stopped is not None and stopped():
+            return
         t = time.perf_counter()
         step(everything if step.sees_warmup else swapped)
         timings.add(step.name, t)
-    for item in swapped.items:
+
+
+def emit(pair: tuple[Batch, Batch], sink: Sink, timings: Timings) -> None:
+    """Hand the swapped frames of a finished batch to the sink, in order ("write" time)."""
+    for item in pair[1].items:
         t = time.perf_counter()
         sink(item)
         timings.add("write", t)

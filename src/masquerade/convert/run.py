@@ -192,7 +192,7 @@ def _video(info, steps, output: Path, provenance, config, summary, progress, sta
             progress("convert", summary.frames, total, _stats(summary, started))
 
         frames = itertools.islice(_frames_in(info, first, last), max_frames or None)
-        run_frames(frames, steps, sink, config.batch_size, timings)
+        run_frames(frames, steps, sink, config.batch_size, timings, in_stages=config.pipeline)
 
 
 def _frame_range(info, config: ConvertConfig) -> tuple[int, int | None]:
@@ -259,7 +259,7 @@ def _folder(info, steps, output: Path, provenance, config, summary, progress, st
         summary.count(item)
         progress("convert", summary.frames, info.frame_count, _stats(summary, started))
 
-    run_frames(read_frames(info.path), steps, sink, config.batch_size, timings)
+    run_frames(read_frames(info.path), steps, sink, config.batch_size, timings, in_stages=config.pipeline)
 
 
 def _same_bytes(a: Path, b: Path) -> bool:

@@ -29,7 +29,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import FaceSetError
 from ..faceset import FaceSetManifest
@@ -38,9 +37,10 @@ from ..models.upscaler import IdentityUpscaler, UpscalerConfig, save_upscaler
 from ..records import ProgressFn, no_progress
 from ..scope import torch_threads
 from .data import open_faceset
+from .degrade import degrade_pair
 from .preflight import model_writer
 from .losses import _blur, _gauss, ssim_map
-from .upscaler_config import Degradation, UpscalerTrainConfig
+from .upscaler_config import Degradation, UpscalerTrainConfig  # noqa: F401 - Degradation: part of this module's API
 from .validation import FaceSubset, split_faceset
 
 
@@ -63,53 +63,6 @@ def stop_rule(steps: int | None, minutes: float | None,
         return should_stop
     deadline = time.monotonic() + 60 * minutes
     return lambda: bool((should_stop is not None and should_stop()) or time.monotonic() > deadline)
-
-
-# -- degradation ---------------------------------------------------------------------------------------
-def _per_sample_blur(x: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
-    """Gaussian blur with one sigma per image (a grouped separable convolution over the whole batch)."""
-    n, c, h, w = x.shape
-    k = 2 * int(math.ceil(3 * float(sigmas.max()))) + 1
-    r = torch.arange(k, dtype=torch.float32) - k // 2
-    g = torch.exp(-(r[None] ** 2) / (2 * sigmas.clamp_min(1e-3)[:, None] ** 2))
-    g = (g / g.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (n·c)×k
-    y = x.reshape(1, n * c, h, w)
-    y = F.conv2d(F.pad(y, (k // 2, k // 2, 0, 0), mode="reflect"), g.view(n * c, 1, 1, k), groups=n * c)
-    y = F.conv2d(F.pad(y, (0, 0, k // 2, k // 2), mode="reflect"), g.view(n * c, 1, k, 1), groups=n * c)
-    return y.view(n, c, h, w)
-
-
-def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    import cv2
-
-    img = (x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return torch.from_numpy(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)).permute(2, 0, 1).float() / 255
-
-
-def degrade_pair(hr: torch.Tensor, in_size: int, gen: torch.Generator, d: Degradation = Degradation()
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 N×3×S×S crops → (degraded input N×3×s×s, colour-shifted target N×3×S×S), float [0, 1], CPU.
-
-    Every random number comes from `gen`, so a fixed generator gives a fixed held-out set."""
-    n = hr.shape[0]
-    u = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
-    x = hr.float() / 255
-    gain = 1 + (u(n, 3, 1, 1) * 2 - 1) * d.color_gain
-    offset = (u(n, 3, 1, 1) * 2 - 1) * d.color_offset
-    target = (x * gain + offset).clamp(0, 1)
-    lr = F.interpolate(target, size=(in_size, in_size), mode="area")
-    lo, hi = d.blur_sigma
-    lr = _per_sample_blur(lr, lo + (hi - lo) * u(n))
-    noisy = u(n) < 0.5
-    lr = lr + torch.randn(lr.shape, generator=gen) * (u(n, 1, 1, 1) * d.noise) * noisy.view(n, 1, 1, 1)
-    lr = lr.clamp(0, 1)
-    qlo, qhi = d.jpeg_quality
-    compress, quality = u(n) < 0.5, (qlo + (qhi - qlo) * u(n)).round().int()
-    for i in range(n):
-        if compress[i]:
-            lr[i] = _jpeg(lr[i], int(quality[i]))
-    return lr, target
 
 
 # -- loss and scores -----------------------------------------------------------------------------------
@@ -214,7 +167,7 @@ def _train_upscaler(fs, out_dir: str | Path, side: str, in_size: int, cfg: Upsca
             break
         idx = torch.randint(0, n_faces, (cfg.batch_size,), generator=gen)
         hr, mask = train_t.faces[idx], train_t.masks[idx].float() / 255
-        lr_in, target = degrade_pair(hr, in_size, gen, cfg.degradation)
+        lr_in, target = degrade_pair(hr.to(device), in_size, gen, cfg.degradation)  # on the device, in batch
         if small_t is not None and cfg.decoder_share > 0:
             k = int(round(cfg.decoder_share * cfg.batch_size))
             with torch.no_grad():
