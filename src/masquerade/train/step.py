@@ -45,9 +45,10 @@ class StepRunner:
         if config.gan_weight > 0:
             self.disc = nn.ModuleDict({k: PatchDiscriminator() for k in ("a", "b")}).to(device)
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=1e-4, betas=(0.5, 0.999), fused=fused)
-        self._forward: Callable = self._losses
-        if config.compile:
+        self._forward: Callable = self._bf16_math_losses if precision.cpu_bf16_math else self._losses
+        if config.compile and not precision.cpu_bf16_math:  # its two-phase backward is not one graph
             self._forward = torch.compile(self._losses)
+        self._network_outputs = None
 
     def _ctx(self):
         if self.precision.autocast is None:
@@ -78,9 +79,33 @@ class StepRunner:
     def step(self, a: Batch, b: Batch, lr: float, gan_on: bool, dropout_seed: int | None = None) -> dict[str, float]:
         """One step at learning rate `lr`; `gan_on` adds the adversarial term (after its warm-up);
         `dropout_seed` turns on learning-rate dropout for this step (see `_dropout_update`)."""
-        with onednn_bf16(self.precision.cpu_bf16_math):  # one step in bf16 math; SSIM's depthwise convs stay fp32
-            stats = self._step(a, b, lr, gan_on, dropout_seed)
-        return mean_over_ranks(stats, self.ranks)
+        return mean_over_ranks(self._step(a, b, lr, gan_on, dropout_seed), self.ranks)
+
+    def _bf16_math_losses(self, ia, ta, ma, pa, ib, tb, mb, pb, ea=None, eb=None, va=None, vb=None):
+        """`_losses` for "bf16 math": the network's forward and backward in bf16 math, the losses in fp32.
+
+        SSIM's blur is two matrix products (`losses._blur`), and its variances are differences of nearly
+        equal means (E[x²] − E[x]²): with bf16 operands (8 mantissa bits) they are noise, and SSIM's
+        gradient was measured 11× its own size away from fp32's, so bf16-math training never left the mean
+        face. The backward runs in two phases: the losses' own ops in fp32 down to the network's outputs,
+        then the network's ops in bf16 math from there (`_backward`)."""
+        with onednn_bf16(True):
+            outputs = self._run(self._prep(ia), self._prep(ib), ea, eb)
+        leaves = tuple(o.detach().requires_grad_() for o in outputs)
+        self._network_outputs = (outputs, leaves)
+        fa, mpa, fb, mpb = leaves
+        la = reconstruction_loss(fa, mpa, ta, ma, pa, self.weights, va)
+        lb = reconstruction_loss(fb, mpb, tb, mb, pb, self.weights, vb)
+        return la, lb, fa, fb
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+        if self.precision.cpu_bf16_math:  # phase two: from the outputs' gradients through the network
+            outputs, leaves = self._network_outputs
+            self._network_outputs = None
+            pairs = [(o, leaf.grad) for o, leaf in zip(outputs, leaves) if leaf.grad is not None]
+            with onednn_bf16(True):
+                torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
 
     @torch.no_grad()
     def _dropout_update(self, seed: int) -> None:
@@ -112,7 +137,7 @@ class StepRunner:
             loss = loss + self.gan_weight * adv
             stats["loss_g"] = float(adv.detach())
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self._backward(loss)
         if dropout_seed is None:
             self.opt.step()
         else:
