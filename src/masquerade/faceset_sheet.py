@@ -39,8 +39,8 @@ LABEL_H, PAD = 22, 6
 
 def readings(fs: FaceSet, indices: list[int]) -> dict[str, np.ndarray]:
     """yaw, pitch (offset) and expression flags of the chosen faces, from their crop landmarks."""
-    from .faces.expression import closed_frames
-    from .faces.expression_code import MEASURES, USUAL, measures
+    from .faces.landmark_measures import closed_frames
+    from .faces.expression_reference import MEASURES, USUAL, measures
 
     if not indices:
         return {"yaw": np.zeros(0), "pitch": np.zeros(0), **{e: np.zeros(0, bool) for e in EXPRESSIONS}}
