@@ -124,6 +124,7 @@ def test_training_with_the_turn_reads_the_nod_absolute(faceset_a, faceset_b, tin
     assert torch.allclose(saved[:, 0, MEASURES.index("pitch")], torch.tensor(USUAL[2])) and (saved[:, 0, YAW] == 0).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SMALL_NETS))
 @pytest.mark.parametrize("variant", ["df", "liae"])
 def test_the_decoder_reads_the_measures_and_saves_the_baselines(name, variant):

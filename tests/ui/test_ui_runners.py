@@ -56,6 +56,7 @@ def test_remove_faces(ws):
     assert len(FaceSet.open(root)) == len(after)
 
 
+@pytest.mark.slow
 def test_runners_train_stop_resume_and_preview(ws):
     from masquerade.provenance import verify
 
