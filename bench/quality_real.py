@@ -11,7 +11,7 @@ Prints ONE JSON object; prints {"skipped": ...} when ../shared/data/faces is abs
    needs on a shared CPU, where the same minutes buy different step counts), then each identity upscaler for
    `--upscaler-minutes` (their held-out faces are the same ones: the split is by name);
 3. held-out SSIM A→A and B→B at the output's 256 px, with the upscaler and with bicubic
-   (`ssim_a_upscaled`, `ssim_a_no_upscaler`, ...) and at the model's own size;
+   (`ssim_gauss11_a_upscaled`, `ssim_gauss11_a_no_upscaler`, ...: training's Gaussian-window SSIM) and at the model's own size;
 4. convert woman_d3 → man_d19 and `evaluate` it through the real convert path, once with `--upscale off`
    and once with `--upscale auto` (B's upscaler, saved in the model folder, renders the face at 256 px),
    with evaluate's expression fidelity (mouth_corr, eye_corr, smile_corr: the mouth corners' lift, blink
@@ -39,7 +39,7 @@ TARGETS = {"distance_to_target": 0.45, "pose_error_deg": 4.6, "mouth_corr": 0.8,
            "border_delta_e": 3.0}
 RING = (("woman_d3", "man_d19"), ("man_d19", "woman_d10"), ("woman_d10", "woman_d3"))
 HIGHER_IS_BETTER = ("mouth_corr", "eye_corr", "smile_corr", "blink_agreement", "sharpness_vs_source", "retrieval",
-                    "ssim_a_upscaled", "ssim_b_upscaled", "ssim_a_no_upscaler", "ssim_b_no_upscaler")
+                    "ssim_gauss11_a_upscaled", "ssim_gauss11_b_upscaled", "ssim_gauss11_a_no_upscaler", "ssim_gauss11_b_no_upscaler")
 LOWER_IS_BETTER = ("distance_to_target", "pose_error_deg", "pose_motion_error_deg", "border_delta_e", "flicker_delta",
                    "expression_error")
 
@@ -50,7 +50,7 @@ def expression_and_sharpness(source: Path, output: Path, max_frames: int | None)
     import cv2
     import numpy as np
 
-    from masquerade.evaluate.expression import expression_scores
+    from masquerade.evaluate.expression_fidelity import expression_scores
     from masquerade.faces import create_detector
     from masquerade.faces.masks import hull_mask
     from masquerade.media import read_frames
@@ -195,7 +195,7 @@ def run_pair(args, sets: dict, clips: dict, work: Path) -> dict:  # noqa: C901  
     # Train as `masquerade train` does, previews and plan included; its split holds out the very faces `val`
     # holds out (the split is by name, at the same share), so they stay unseen.
     config = TrainConfig(model=args.model, model_options=args.model_options, preview_every=args.preview_every,
-                         save_every=0, threads=args.threads, steps=args.steps, holdout=DEFAULT_SHARE,
+                         save_every=None, threads=args.threads, steps=args.steps, holdout=DEFAULT_SHARE,
                          minutes=None if args.steps else args.minutes, **args.train_options)
     if not args.score_only:
         result = train(sets["a"], sets["b"], model_dir, config)  # a known budget: the plan keeps its end for detail
@@ -227,17 +227,17 @@ def run_pair(args, sets: dict, clips: dict, work: Path) -> dict:  # noqa: C901  
 
     plain = val.scores(model.net)
     for side in ("a", "b"):
-        out[f"ssim_{side}_no_upscaler"] = plain[f"val_ssim_{side}"]
-        out[f"ssim_face_{side}_no_upscaler"] = plain[f"val_ssim_face_{side}"]
+        out[f"ssim_gauss11_{side}_no_upscaler"] = plain[f"val_ssim_gauss11_{side}"]
+        out[f"ssim_gauss11_face_{side}_no_upscaler"] = plain[f"val_ssim_gauss11_face_{side}"]
     out["identity_held_out_no_upscaler"] = {k: v for k, v in plain.items() if k.startswith("val_id")}
     if upscalers:
         up = val.scores(model.net, upscalers)
         for side in ("a", "b"):
-            out[f"ssim_{side}_upscaled"] = up[f"val_ssim_{side}"]
-            out[f"ssim_face_{side}_upscaled"] = up[f"val_ssim_face_{side}"]
+            out[f"ssim_gauss11_{side}_upscaled"] = up[f"val_ssim_gauss11_{side}"]
+            out[f"ssim_gauss11_face_{side}_upscaled"] = up[f"val_ssim_gauss11_face_{side}"]
         out["identity_held_out_upscaled"] = {k: v for k, v in up.items() if k.startswith("val_id")}
     small = Validator(sets["a"], sets["b"], size, identity=False).scores(model.net)
-    out.update({f"ssim_{s}_model_size": small[f"val_ssim_{s}"] for s in ("a", "b")})
+    out.update({f"ssim_gauss11_{s}_model_size": small[f"val_ssim_gauss11_{s}"] for s in ("a", "b")})
 
     from masquerade.convert.config import ConvertConfig
     from masquerade.evaluate.run import evaluate

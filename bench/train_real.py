@@ -64,7 +64,7 @@ def main() -> None:
         t0 = time.perf_counter()
         model_dir = Path(tempfile.mkdtemp(dir=scratch)) / "model"
         result = train(sets["a"][1], sets["b"][1], model_dir,
-                       TrainConfig(model=args.model, preview_every=0, save_every=0, steps=args.steps,
+                       TrainConfig(model=args.model, preview_every=0, save_every=None, steps=args.steps,
                                    precision=args.precision),
                        should_stop=lambda: time.perf_counter() > deadline)
         model = load_model(model_dir)
@@ -72,7 +72,7 @@ def main() -> None:
                "train_faces": {k: len(v[0]) - len(held[k]) for k, v in sets.items()},
                "held_out_faces": {k: len(v) for k, v in held.items()}, "steps": result.step, "precision": result.precision,
                "seconds": round(time.perf_counter() - t0, 1), "samples_per_s": round(result.samples_per_second, 1),
-               "ssim_held_out": {k: round(reconstruction(model, sets[k][0], k, held[k])["ssim"], 3) for k in ("a", "b")}}
+               "ssim_box7_held_out": {k: round(reconstruction(model, sets[k][0], k, held[k])["ssim_box7"], 3) for k in ("a", "b")}}
     print(json.dumps(out, indent=1))
 
 

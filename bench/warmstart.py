@@ -34,13 +34,13 @@ from _common import REAL_CLIPS, face_sets, machine  # noqa: E402
 
 
 def curve(metrics: Path) -> list[dict]:
-    """[{step, a, b}] from a model folder's metrics.jsonl (lines with held-out SSIM of both sides)."""
-    out = []
-    for line in metrics.read_text().splitlines():
-        row = json.loads(line)
-        if "val_ssim_a" in row and "val_ssim_b" in row and "event" not in row:
-            out.append({"step": row["step"], "a": row["val_ssim_a"], "b": row["val_ssim_b"]})
-    return out
+    """[{step, a, b}] from a model folder's metrics.jsonl (lines with the held-out training-window SSIM of both
+    sides), read by the log's one reader, which also reads the key names of older logs."""
+    from masquerade.train.curves import read_metrics
+
+    keys = ("val_ssim_gauss11_a", "val_ssim_gauss11_b")
+    return [{"step": row["step"], "a": row[keys[0]], "b": row[keys[1]]} for row in read_metrics(metrics)
+            if all(k in row for k in keys) and "event" not in row]
 
 
 def summary(points: list[dict], target: float) -> dict:
@@ -91,7 +91,7 @@ def main() -> None:
     def run(name: str, a, b, steps: int, **extra) -> dict:
         folder = work / name
         t = time.perf_counter()
-        config = TrainConfig(model=args.model, steps=steps, preview_every=args.every, save_every=0, seed=0,
+        config = TrainConfig(model=args.model, steps=steps, preview_every=args.every, save_every=None, seed=0,
                              threads=args.threads, **extra)
         result = train(a, b, folder, config)
         return {"folder": folder, "steps": result.step, "seconds": round(time.perf_counter() - t, 1),

@@ -57,7 +57,7 @@ def tiny_model(faceset_a, faceset_b, keys_home, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("cli-model") / "model"
     config = TrainConfig(model="lite", model_options=dict(TINY), batch_size=4, steps=2, lr=1e-3,
-                         lr_schedule="constant", warmup_steps=0, device="cpu", precision="fp32", save_every=0,
+                         lr_schedule="constant", warmup_steps=0, device="cpu", precision="fp32", save_every=None,
                          preview_every=0, seed=3)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MASQUERADE_HOME", str(keys_home))
@@ -242,6 +242,7 @@ ROWS = {
     "steps-zero": Row(TRAIN + " --steps 0", 2, r"steps"),
     "steps-negative": Row(TRAIN + " --steps -5", 2, r"steps"),
     "keep-zero": Row(TRAIN + " --steps 1 --keep 0", 2, r"keep"),
+    "save-every-zero": Row(TRAIN + " --steps 1 --save-every 0", 2, r"--save-every must be a whole number >= 1, not 0"),
     "lr-nan": Row(TRAIN + " --steps 1 --lr nan", 2, r"nan|learning rate|--lr"),
     "identical-face-sets": Row(TRAIN.replace("{B}", "{W}/fs_twin") + " --steps 1", 2, r"same", setup=_twin),
     "same-face-set-twice": Row(TRAIN.replace("{B}", "{A}") + " --steps 1", 2, r"same"),
@@ -324,13 +325,19 @@ PENDING: dict[str, str] = {}  # row -> the helper whose work it waits on (every 
 
 SUBPROCESS = {  # rows also run as a fresh `masquerade` process: row -> Python run before the CLI starts
     "steps-not-a-number": "", "faceset-json-null": "", "convert-video-to-dot": "", "key-corrupt": "",
-    "damaged-newest-snapshot-convert": "", "name-too-long": "",
+    "damaged-newest-snapshot-convert": "", "name-too-long": "", "save-every-zero": "",
     "ui-without-extra": "import sys; sys.modules['gradio'] = None",
 }
 
 
-def _params(names):
-    return [pytest.param(n, id=n, marks=[waits_on(PENDING[n])] if n in PENDING else []) for n in names]
+# rows that train or take over ~5 s (a fresh interpreter, a video converted): left out of `pytest -m "not slow"`
+SLOW = {"truncated-cache-is-rebuilt", "damaged-newest-snapshot-resume"}
+SLOW_AS_A_COMMAND = {"damaged-newest-snapshot-convert", "key-corrupt", "convert-video-to-dot", "faceset-json-null"}
+
+
+def _params(names, slow=frozenset()):
+    return [pytest.param(n, id=n, marks=([waits_on(PENDING[n])] if n in PENDING else []) +
+                         ([pytest.mark.slow] if n in slow else [])) for n in names]
 
 
 def _prepare(world: World, row: Row) -> tuple[list[str], Path, dict]:
@@ -360,7 +367,7 @@ def _check(world: World, row: Row, code: int, out: str, err: str, before: dict) 
         row.extra(world, text)
 
 
-@pytest.mark.parametrize("name", _params(ROWS))
+@pytest.mark.parametrize("name", _params(ROWS, SLOW))
 def test_bad_input_in_process(name, world, monkeypatch, capsys):
     from masquerade import cli
 
@@ -374,7 +381,7 @@ def test_bad_input_in_process(name, world, monkeypatch, capsys):
     _check(world, row, code, captured.out, captured.err, before)
 
 
-@pytest.mark.parametrize("name", _params(SUBPROCESS))
+@pytest.mark.parametrize("name", _params(SUBPROCESS, SLOW | SLOW_AS_A_COMMAND))
 def test_bad_input_as_a_command(name, world):
     """The installed command's path (`entry`), in a fresh interpreter: still one line, never a traceback."""
     row = ROWS[name]
@@ -433,6 +440,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("room", [0.5, 1.5])  # too little for the video; enough for it but not its signed copy
 def test_a_full_disk_during_convert_is_one_line_saying_where(world, small_disk, room):
     first = world.scratch / "sized.mp4"

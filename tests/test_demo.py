@@ -9,6 +9,7 @@ from masquerade.cli import main
 pytest.importorskip("dlib")
 
 
+@pytest.mark.slow
 def test_demo_reduced_mode_writes_a_verified_report(tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(["demo", "-o", str(out), "--minutes", "1.0", "--frames", "16"])

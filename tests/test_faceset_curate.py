@@ -192,6 +192,7 @@ def _people(fs_dir: Path, who: list[str]) -> list[str]:
     return [who[r["frame_index"]] for r in FaceSet.open(fs_dir).records]
 
 
+@pytest.mark.slow
 @needs_dlib
 def test_the_person_with_most_faces_is_kept_and_the_other_set_aside(two_people, tmp_path):
     fs_dir, who = _copy(two_people[0], tmp_path / "fs"), two_people[1]
@@ -205,6 +206,7 @@ def test_the_person_with_most_faces_is_kept_and_the_other_set_aside(two_people, 
     assert restore(fs_dir, "other_person") == 8 and len(FaceSet.open(fs_dir)) == 24
 
 
+@pytest.mark.slow
 @needs_dlib
 def test_a_reference_photo_keeps_that_person(two_people, tmp_path):
     from masquerade.media import write_image
@@ -224,6 +226,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_dry_run_lists_moves_nothing_then_moves_and_restores(faceset_a, tmp_path):
     fs_dir = _copy(faceset_a, tmp_path / "fs")
     files = [r["file"] for r in FaceSet.open(fs_dir).records]
@@ -301,6 +304,7 @@ def test_a_kill_while_setting_aside_loses_nothing_and_restore_finishes(killed_at
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 
 
+@pytest.mark.slow
 @needs_dlib
 @pytest.mark.skipif(not (REAL / "man_d19.mp4").is_file(), reason="the real clips are not beside the repository")
 def test_real_footage_of_two_alternating_people_keeps_only_the_larger(tmp_path):

@@ -115,6 +115,7 @@ def test_torn_journal_line_is_dropped_and_the_run_resumes(long_clip, reference, 
     assert _faces(out) == _faces(reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crash_at", ["manifest", "journal removal"])
 def test_kill_while_finishing_leaves_a_set_that_resumes(crash_at, long_clip, reference, tmp_path, monkeypatch):
     """Finishing writes alignments.json, then faceset.json, then deletes the journal; die between any two."""

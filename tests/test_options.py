@@ -186,3 +186,39 @@ def test_catalogue_figures_match_the_built_network(name):
     arch = CATALOGUE[name]
     assert arch.params_m == pytest.approx(cost["params"] / 1e6, rel=0.01)
     assert arch.gflop_train == pytest.approx(cost["gflop_train"], rel=0.01)
+
+
+HELP_LIMIT = 250  # characters: what an option does and its trade-off; measurements belong in docs/
+
+
+def _leaf_commands(command, path=()):
+    """(name, click command) of every command of the app, the stage commands built as when they run."""
+    command = command.build() if hasattr(command, "build") else command
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            yield from _leaf_commands(sub, (*path, name))
+    else:
+        yield " ".join(path), command
+
+
+def test_every_help_text_is_a_sentence_or_two():
+    """`--help` says what each option does and what it costs; run logs and figures go to docs/ (issue 31:
+    `--turn`'s help had grown to 499 characters). Checked on every flag of every command as built, and on every
+    declared option (TOML- and UI-only ones too), including each architecture's settings."""
+    import typer
+
+    from masquerade.models import ARCHITECTURES
+    from masquerade.faceset.curate import CurateConfig
+    from masquerade.train.occlusion_config import MaskTrainConfig
+
+    too_long = []
+    commands = list(_leaf_commands(typer.main.get_command(cli.app)))
+    assert {"extract", "train", "convert", "verify", "ui"} <= {name for name, _ in commands}
+    for name, command in commands:
+        too_long += [f"{name} {p.opts[0] if p.opts else p.name}: {len(p.help)}" for p in command.params
+                     if len(getattr(p, "help", None) or "") > HELP_LIMIT]
+    configs = {*STAGES.values(), CurateConfig, MaskTrainConfig, *(a.config_class for a in ARCHITECTURES.values())}
+    for cls in configs:
+        too_long += [f"{cls.__name__}.{o.name} {what}: {len(text)}" for o in options(cls)
+                     for what, text in (("help", o.meta.help), ("tip", o.meta.tip or "")) if len(text) > HELP_LIMIT]
+    assert too_long == []

@@ -50,6 +50,7 @@ def test_scopes_restore_what_they_changed_after_an_error(monkeypatch):
     assert _modes() == modes
 
 
+@pytest.mark.slow
 def test_training_gives_back_threads_and_precision_even_when_it_fails(faceset_a, faceset_b, tmp_path):
     threads, modes, n = torch.get_num_threads(), _modes(), _other_thread_count()
     seen = []
@@ -60,7 +61,7 @@ def test_training_gives_back_threads_and_precision_even_when_it_fails(faceset_a,
             raise RuntimeError("the progress display broke")
 
     cfg = TrainConfig(model="lite", model_options=dict(TINY), batch_size=2, steps=3, lr=1e-3, device="cpu",
-                      precision="bf16-math", threads=n, save_every=0, preview_every=0, plan="manual", holdout=0.0,
+                      precision="bf16-math", threads=n, save_every=None, preview_every=0, plan="manual", holdout=0.0,
                       compile=False, mask_minutes=0.0)
     with pytest.raises(RuntimeError, match="progress display"):
         train(faceset_a, faceset_b, tmp_path / "m", cfg, progress=progress)
@@ -97,10 +98,10 @@ def test_bf16_training_and_fp32_convert_side_by_side_in_the_ui_runner(tmp_path, 
     shutil.copytree(faceset_b, ws.area("facesets") / "bob")
     shutil.copy(clip_a[0], ws.area("uploads") / "clip.mp4")
     base = {"a": "alice", "b": "bob", "arch": "lite", "model_options": TINY, "batch_size": 2, "lr": 1e-3,
-            "preview_every": 0, "save_every": 0, "device": "cpu", "mask_minutes": 0.0}
+            "preview_every": 0, "save_every": 1000, "device": "cpu", "mask_minutes": 0.0}
     train(ws.area("facesets") / "alice", ws.area("facesets") / "bob", ws.area("models") / "m",
           TrainConfig(model="lite", model_options=dict(TINY), batch_size=2, steps=1, device="cpu", precision="fp32",
-                      save_every=0, preview_every=0, plan="manual", holdout=0.0))  # the model convert uses
+                      save_every=None, preview_every=0, plan="manual", holdout=0.0))  # the model convert uses
 
     runners = {kind: Probed(r) for kind, r in make_runners(ws).items()}
     q = JobQueue(ws.area("jobs"), runners, devices=("cpu", "second"))  # two workers: the jobs overlap

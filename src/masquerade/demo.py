@@ -71,7 +71,7 @@ def _train_within(result: DemoResult, seconds: float, progress: ProgressFn, mode
     calib, batch = 40, 8
     # The demo's clips are still portraits with nothing in front of the faces: its whole budget goes to the swap
     # model (no occlusion-mask net, no hand maps of the training faces; convert still keeps hands in front).
-    base = dict(model=model, batch_size=batch, preview_every=0, save_every=0, seed=0, mask_minutes=0.0,
+    base = dict(model=model, batch_size=batch, preview_every=0, save_every=None, seed=0, mask_minutes=0.0,
                 occluders=False)
     ticks: list[tuple[int, float]] = []
 

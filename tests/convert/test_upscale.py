@@ -26,7 +26,7 @@ def model_dir(faceset_a, faceset_b, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("upscale-model") / "model"
     train(faceset_a, faceset_b, out, TrainConfig(model="lite", model_options=dict(TINY), batch_size=4, steps=2,
-                                                  device="cpu", precision="fp32", save_every=0, preview_every=0, seed=1))
+                                                  device="cpu", precision="fp32", save_every=None, preview_every=0, seed=1))
     return out
 
 
@@ -62,6 +62,7 @@ def _swap(model_dir, src, mode):
     return done[0].output.astype(int), done[0].faces[0], [s.name for s in steps]
 
 
+@pytest.mark.slow
 def test_auto_uses_the_upscaler_at_256_px_and_off_does_not(model_dir, tmp_path):
     folder = _with_upscaler(model_dir, tmp_path)
     src = _still(tmp_path)
@@ -77,6 +78,7 @@ def test_auto_uses_the_upscaler_at_256_px_and_off_does_not(model_dir, tmp_path):
     assert "upscale" not in ran
 
 
+@pytest.mark.slow
 def test_no_upscaler_for_the_target_side_is_the_same_as_off(model_dir, tmp_path):
     folder = _with_upscaler(model_dir, tmp_path, side="a")  # a2b renders B: A's upscaler must not be used
     src = _still(tmp_path)
@@ -92,6 +94,7 @@ def test_upscale_value_is_validated():
         ConvertConfig(upscale="on").validate()
 
 
+@pytest.mark.slow
 def test_ray_workers_get_the_upscaler_from_the_driver(model_dir, tmp_path, monkeypatch):
     """Ray tasks rebuild the model from bytes (no folder to look in): the driver reads the upscaler and ships it,
     and a worker given none never looks for one. Run here without a cluster, with the worker's model cached."""

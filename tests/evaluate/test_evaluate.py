@@ -1,5 +1,6 @@
 """`evaluate` with a model whose swap is the identity: the output is the source, so identity and pose agree."""
 
+import numpy as np
 import pytest
 
 from masquerade.evaluate.run import evaluate
@@ -14,6 +15,7 @@ def perfect():
     return PerfectModel()
 
 
+@pytest.mark.slow
 def test_evaluate_against_itself_and_against_another_person(clip_a, faceset_a, faceset_b, perfect):
     same = evaluate(perfect, clip_a[0], faceset_a, max_frames=8)
     assert same.frames == 8 and same.frames_with_face == 8
@@ -22,11 +24,13 @@ def test_evaluate_against_itself_and_against_another_person(clip_a, faceset_a, f
     assert max(same.pose_error_deg.values()) < 2.0, same.pose_error_deg  # 0.34 at most on the dev VM
     assert same.pose_corr["roll"] > 0.95  # the clip rolls the portrait; the output rolls with it (0.9998)
     assert max(abs(v) for v in same.pose_offset_deg.values()) < 1.0
-    # without the offset the error stays small; mean |Δ − offset| is not bounded by mean |Δ| (CI read 0.30475
-    # against 0.30469 once), only by mean |Δ| + |offset|, per axis
+    # without the offset the error stays small, and small against the roll the clip applied: a swap whose head
+    # stayed still would stray by that roll's own mean deviation (`spread`), one that follows it by ~0
     assert max(same.pose_motion_error_deg.values()) < 2.0, same.pose_motion_error_deg
-    for axis, motion in same.pose_motion_error_deg.items():
-        assert motion <= same.pose_error_deg[axis] + abs(same.pose_offset_deg[axis]) + 1e-9
+    rolls = np.array([np.degrees(np.arctan2(m[1, 0], m[0, 0])) for m in clip_a[1].transforms[:8]])
+    spread = float(np.abs(rolls - rolls.mean()).mean())
+    assert spread > 2.0, spread  # the first 8 frames do roll
+    assert same.pose_motion_error_deg["roll"] < 0.3 * spread, (same.pose_motion_error_deg, spread)
     assert same.expression_error < 0.02
     # the generated clip moves a still portrait (no expression change), so the openings barely vary and their
     # correlation is mostly landmark noise; the identity swap must still reproduce them closely, frame by frame.
@@ -37,7 +41,7 @@ def test_evaluate_against_itself_and_against_another_person(clip_a, faceset_a, f
     assert same.watermark_video_ok  # pooled over frames, as `verify` reads a video
     assert same.watermark_frames_ok >= 0.5  # single 320x240 H.264 frames: most carry the whole payload alone
     assert abs(same.flicker_delta) < 1.5
-    assert same.reconstruction["b"]["ssim"] > 0.95  # the identity model reconstructs perfectly
+    assert same.reconstruction["b"]["ssim_box7"] > 0.95  # the identity model reconstructs perfectly
     other = evaluate(perfect, clip_a[0], faceset_b, max_frames=8)
     assert other.identity["distance_to_target"] > same.identity["distance_to_target"] + 0.3
     assert other.identity["cosine_to_target"] < same.identity["cosine_to_target"] - 0.05

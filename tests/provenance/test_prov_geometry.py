@@ -100,6 +100,7 @@ def test_resolution_chain_1080_720_480(photos):
     assert d.detected and d.mark_id == wm.mark_id(HASH, NONCE) and abs(d.scale - 480 / 1080) < 0.01
 
 
+@pytest.mark.slow
 def test_h264_crf30_on_a_generated_clip_pooled():
     """Generated clips (a portrait moving over a smooth gradient) hold up to CRF 30; at CRF 35 they do not
     reliably (docs/provenance.md): the decoder then finds nothing rather than a wrong mark."""

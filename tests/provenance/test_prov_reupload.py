@@ -143,6 +143,7 @@ def test_known_marks_pick_the_right_one_among_one_models_files(photos):
     assert not wm.decode(small, known=others).detected  # the mark's own id is not among them
 
 
+@pytest.mark.slow
 def test_known_marks_raise_no_alarm_on_unmarked_pictures():
     from masquerade.provenance import corpus
 
@@ -195,6 +196,7 @@ def _converted(tmp_path: Path, frames: list[np.ndarray], fps: int = 30) -> tuple
         stream.close()
 
 
+@pytest.mark.slow
 @needs_faces
 def test_half_size_crf30_reupload_of_a_5s_converted_clip(tmp_path):
     """The issue's usual re-upload: a converted 5 s talking head, re-encoded at half size with H.264 CRF 30
@@ -212,6 +214,7 @@ def test_half_size_crf30_reupload_of_a_5s_converted_clip(tmp_path):
     assert verify(plain).status == "none"
 
 
+@pytest.mark.slow
 def test_half_size_reupload_of_a_generated_clip_pooled():
     from masquerade.samples import make_clip
 
@@ -223,6 +226,7 @@ def test_half_size_reupload_of_a_generated_clip_pooled():
     assert not wm.decode_frames(attacks.reupload(clip, 0.5, 30)[sampled], known=[MARK]).detected
 
 
+@pytest.mark.slow
 @needs_faces
 @pytest.mark.parametrize("how", ["mirrored", "letterboxed"])
 def test_mirrored_and_letterboxed_reuploads(how):

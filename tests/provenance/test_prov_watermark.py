@@ -149,6 +149,7 @@ def test_pooling_frames_recovers_a_mark_too_weak_for_one_frame(photos):
     assert pooled.detected and bit_accuracy(pooled) == 1.0
 
 
+@pytest.mark.slow
 def test_pooling_unrelated_unmarked_frames_raises_no_alarm():
     frames = [img for img in corpus.unmarked_images(60, seed=9) if img.shape[0] >= 128]
     assert not wm.decode_frames(frames[:30]).detected

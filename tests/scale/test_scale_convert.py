@@ -43,6 +43,7 @@ def test_segments_decode_exactly_like_read_frames(gop_clip):
             assert f.timestamp == ref.timestamp and np.array_equal(f.image, ref.image)
 
 
+@pytest.mark.slow
 def test_long_clip_joins_to_the_single_process_output(ray_local, gop_clip, tmp_path):
     single = convert(gop_clip, PerfectModel(), tmp_path / "single.mp4", LOSSLESS)
     summary = ray_convert(gop_clip, PerfectModel(), tmp_path / "ray.mp4", LOSSLESS, options=SPLIT)
@@ -63,6 +64,7 @@ def test_long_clip_joins_to_the_single_process_output(ray_local, gop_clip, tmp_p
     assert _leftovers(tmp_path, {"single.mp4", "ray.mp4"}) == []  # no segments, ledger or temp files left
 
 
+@pytest.mark.slow
 def test_many_files_one_task_each_match_plain_convert(ray_local, clip_a, tmp_path):
     model = make_model_dir(tmp_path / "model")
     image = write_image(tmp_path / "still.png", make_clip("grace_hopper", frames=2, seed=3).frames[0])
@@ -82,6 +84,7 @@ def test_many_files_one_task_each_match_plain_convert(ray_local, clip_a, tmp_pat
     assert verify(tmp_path / "out" / "still.png").status == "synthetic"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill", [True, False], ids=["worker-killed", "task-raised"])
 def test_a_task_that_fails_once_is_retried(ray_local, gop_clip, tmp_path, kill):
     model = FlakyModel(tmp_path / "failed-once", kill=kill)
@@ -97,6 +100,7 @@ class Interrupted(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_interrupted_job_resumes_without_redoing_finished_segments(ray_local, gop_clip, tmp_path):
     out = tmp_path / "out.mp4"
     work = tmp_path / ".out.mp4.ray"

@@ -37,6 +37,7 @@ def _snapshot(root: Path) -> tuple[FaceSetManifest, list, dict]:
     return manifest, records, files
 
 
+@pytest.mark.slow
 def test_ray_extract_equals_extract(ray_local, inputs, tmp_path):
     single = extract(inputs, tmp_path / "single", CONFIG)
     summary = ray_extract(inputs, tmp_path / "ray", CONFIG)
@@ -53,6 +54,7 @@ class Interrupted(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_interrupted_extract_resumes_finished_files(ray_local, inputs, tmp_path):
     def stop(task, done, total, stats):
         raise Interrupted
@@ -75,6 +77,7 @@ def test_interrupted_extract_resumes_finished_files(ray_local, inputs, tmp_path)
     assert FaceSetManifest.read(tmp_path / "fs").complete is True
 
 
+@pytest.mark.slow
 def test_ray_extract_grows_a_face_set(ray_local, inputs, tmp_path):
     extract(inputs[:1], tmp_path / "fs", CONFIG)
     _, _, first = _snapshot(tmp_path / "fs")

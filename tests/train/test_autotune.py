@@ -17,6 +17,7 @@ from masquerade.train.config import Precision, native_bf16, resolve_precision
 
 
 
+@pytest.mark.slow
 def test_timing_picks_the_faster_and_leaves_no_trace(tiny_config):
     rng = torch.get_rng_state()
     flags = (torch.backends.mkldnn.conv.fp32_precision, torch.backends.mkldnn.matmul.fp32_precision)
@@ -27,6 +28,7 @@ def test_timing_picks_the_faster_and_leaves_no_trace(tiny_config):
     assert (torch.backends.mkldnn.conv.fp32_precision, torch.backends.mkldnn.matmul.fp32_precision) == flags
 
 
+@pytest.mark.slow
 def test_auto_pick_is_recorded_and_kept_on_resume(faceset_a, faceset_b, tiny_config, tmp_path):
     if not native_bf16(torch.device("cpu")):
         pytest.skip("this CPU has no native bf16: auto means fp32, nothing to time")
@@ -66,6 +68,7 @@ def test_auto_times_only_the_precisions_that_train_well_and_resume_exactly(tiny_
     assert timed == ["fp32"] and plan.label == "fp32"
 
 
+@pytest.mark.slow
 def test_without_native_bf16_auto_is_fp32_and_times_nothing(faceset_a, faceset_b, tiny_config, tmp_path,
                                                             monkeypatch):
     from masquerade.train import config, trainer

@@ -19,6 +19,8 @@ from masquerade.train.augment import augment
 from masquerade.train.config import Precision, resolve_precision
 from masquerade.train.step import StepRunner
 
+pytestmark = pytest.mark.slow  # every test here trains a model (the fast loop leaves them to CI)
+
 BF16 = Precision(cpu_bf16=True)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from masquerade.faces import create_detector
-from masquerade.faces.expression import eye_opening
+from masquerade.faces.landmark_measures import eye_opening
 from masquerade.train.augment import AugmentDraw, AugmentSettings, apply, draw
 from masquerade.train.blink import blink_grid, blink_landmarks
 
@@ -94,7 +94,7 @@ def test_without_blinks_the_draws_are_the_old_ones_and_with_them_a_share_of_face
 def test_training_batches_carry_the_measures_of_the_blinking_faces(faceset_a, sample_pair):
     """The trainer's sampler: the eye measure is read off the closed lids, so the decoder is told the eyes it
     must draw; the faces left open, and every other measure, are as without blinks."""
-    from masquerade.faces.expression_code import MEASURES
+    from masquerade.faces.expression_reference import MEASURES
     from masquerade.faceset import FaceSet
     from masquerade.train.data import load_bank
 

@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from masquerade.models.store import read_manifest
 from masquerade.train import TrainConfig, train
 from masquerade.train.distributed import Ranks, env_ranks
+
+pytestmark = pytest.mark.slow  # every test here trains a model (the fast loop leaves them to CI)
 
 PER_RANK = 2
 LR = 0.01  # the lite net's 200-step warm-up makes this 5e-5..5e-4 over these steps: updates that show
@@ -37,7 +40,7 @@ def test_two_gloo_ranks_match_one_process_and_resume_in_one(faceset_a, faceset_b
     # --plan manual: the auto plan takes the warp off for the last 30% of --steps, which for the 6-step DDP run
     # is from step 5 and for the 10-step run from step 7; this test compares the ranks' arithmetic, not plans
     one = TrainConfig(model="lite", batch_size=2 * PER_RANK, steps=10, lr=LR, device="cpu", precision="fp32",
-                      preview_every=1, save_every=0, plan="manual")
+                      preview_every=1, save_every=None, plan="manual")
     continuous = train(faceset_a, faceset_b, tmp_path / "one", one)
     assert continuous.world_size == 1
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from test_sampling import face
 
-from masquerade.faces.expression import eye_opening, mouth_opening, yaw_proxy
-from masquerade.faces.expression_code import MEASURES, USUAL, YAW, baseline, measures, neutral_baseline
+from masquerade.faces.landmark_measures import eye_opening, mouth_opening, yaw_proxy
+from masquerade.faces.expression_reference import MEASURES, USUAL, YAW, baseline, measures, neutral_baseline
 from masquerade.models import build_model
-from masquerade.models.expression import ExpressionCode
+from masquerade.models.expression_input import ExpressionCode
 
 SMALL = dict(e_dims=8, ae_dims=16, d_dims=8, expression=4)
 SMALL_NETS = {"lite": SMALL, "hd": dict(SMALL, size=64, d_mask_dims=4)}  # every architecture with the channels
@@ -91,6 +91,7 @@ def test_with_absolute_pitch_the_nod_is_read_alike_for_both_people():
     assert gap == pytest.approx((usual["b"] - usual["a"]) / 0.05, abs=1e-4)  # his usual tilt is lower than hers
 
 
+@pytest.mark.slow
 def test_training_with_the_turn_reads_the_nod_absolute(faceset_a, faceset_b, tiny_config, tmp_path):
     import dataclasses
 
@@ -123,6 +124,7 @@ def test_training_with_the_turn_reads_the_nod_absolute(faceset_a, faceset_b, tin
     assert torch.allclose(saved[:, 0, MEASURES.index("pitch")], torch.tensor(USUAL[2])) and (saved[:, 0, YAW] == 0).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SMALL_NETS))
 @pytest.mark.parametrize("variant", ["df", "liae"])
 def test_the_decoder_reads_the_measures_and_saves_the_baselines(name, variant):
@@ -158,6 +160,7 @@ def test_a_flipped_training_face_turns_its_head_the_other_way():
     assert torch.equal(batch.measures[:, :YAW], m[:, :YAW])  # a flip changes nothing else
 
 
+@pytest.mark.slow
 def test_training_fits_each_persons_baseline_once_and_convert_reads_the_source(faceset_a, faceset_b, clip_a,
                                                                               tiny_config, tmp_path):
     import dataclasses
@@ -195,6 +198,7 @@ def test_training_fits_each_persons_baseline_once_and_convert_reads_the_source(f
     assert (got[:, 1] > 0.01).all() and (got[:, 2] > 0.2).all()  # eyes open, a mouth as wide as a mouth is
 
 
+@pytest.mark.slow
 def test_models_saved_before_the_setting_existed_keep_loading(faceset_a, faceset_b, tiny_config, tmp_path):
     """New lite models have expression channels by default; a folder saved without the setting rebuilds the
     network it saved (none), for convert, resume and --init-from alike."""
@@ -223,6 +227,7 @@ def dataclasses_replace(config, **changes):
     return dataclasses.replace(config, **changes)
 
 
+@pytest.mark.slow
 def test_models_saved_with_the_five_measure_code_keep_loading_and_swapping_as_before(faceset_a, faceset_b,
                                                                                        tiny_config, tmp_path):
     """A model saved before the neutral-referenced code existed (no `expression_code` in its settings) is

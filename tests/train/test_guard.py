@@ -18,6 +18,8 @@ from masquerade.models.store import find_snapshot, list_snapshots
 from masquerade.train import train
 from masquerade.train.step import StepRunner
 
+pytestmark = pytest.mark.slow  # every test here trains a model (the fast loop leaves them to CI)
+
 
 def _sabotage(monkeypatch, at: set[int] | None = None, from_call: int | None = None, *, stats=None, weights=True):
     """Make chosen calls of the real training step go bad: NaN weights (as a real overflow leaves them) and the

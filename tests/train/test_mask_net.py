@@ -64,6 +64,7 @@ def test_mask_net_maps_any_crop_size_to_a_mask_of_that_size():
         MaskNetConfig(size=72)
 
 
+@pytest.mark.slow
 def test_a_few_steps_train_save_and_load_and_a_poor_net_is_not_trusted(faceset_a, tmp_path):
     cfg = MaskTrainConfig(steps=3, batch_size=4, size=64, device="cpu", holdout=0.2, arch={"channels": (8, 8, 8, 8)})
     result = train_mask_net([faceset_a], tmp_path, cfg)
@@ -135,6 +136,7 @@ def test_the_visible_map_moves_with_the_face_under_augmentation():
     assert apply(pixels[:, :5], d).visible is None  # older banks: no map, every pixel counts
 
 
+@pytest.mark.slow
 def test_training_faces_get_visible_maps_cached_beside_the_model(faceset_a, tmp_path, monkeypatch):
     from masquerade.models import occlusion as occ_models
     from masquerade.train import visible as visible_mod
@@ -155,6 +157,7 @@ def test_training_faces_get_visible_maps_cached_beside_the_model(faceset_a, tmp_
     assert torch.equal(visible_mod.visible_maps(t.faces, t.masks, tmp_path, hands=False), maps)
 
 
+@pytest.mark.slow
 def test_train_trains_the_mask_first_and_still_trains_older_face_sets(faceset_a, faceset_b, tmp_path, tiny_config):
     from masquerade.train import train
 

@@ -50,6 +50,7 @@ def test_a_second_train_into_a_model_folder_in_use_is_refused_naming_the_first(f
     assert locks.holder(out) is None  # the kernel let go of a killed writer's lock: nothing stale to clean
 
 
+@pytest.mark.slow
 def test_train_upscaler_is_refused_while_another_process_writes_the_model(faceset_a, faceset_b, tiny_config, tmp_path):
     """Held by another writer (here the test itself, through a second descriptor), `train-upscaler` refuses
     before any work and adds nothing to the folder."""

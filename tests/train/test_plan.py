@@ -99,14 +99,14 @@ def test_curves_mark_the_plan_switches(tmp_path):
     plan = TrainingPlan.auto(config=PlanConfig(patience=3, min_steps=0))
     lines = [plan.start_event(0)]
     for s in range(100, 3_000, 100):
-        lines.append({"step": s, "loss_a": 0.1, "val_ssim_a": 0.5 + s / 10_000, "val_ssim_b": min(0.7, 0.4 + s / 5_000)})
-        lines += plan.observe(s, 1 - lines[-1]["val_ssim_b"])
+        lines.append({"step": s, "loss_a": 0.1, "val_ssim_gauss11_a": 0.5 + s / 10_000, "val_ssim_gauss11_b": min(0.7, 0.4 + s / 5_000)})
+        lines += plan.observe(s, 1 - lines[-1]["val_ssim_gauss11_b"])
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"step": 31')  # a torn last line
     lines = read_metrics(path)
     switches = phase_switches(lines)
     assert switches[0] == (0.0, "warp") and [p for _, p in switches[1:]] == ["lr_dropout", "no_warp"]
-    xs, ys = series(lines, "val_ssim_a")
+    xs, ys = series(lines, "val_ssim_gauss11_a")
     assert len(xs) == 29 and ys[0] == pytest.approx(0.51)  # plan events are not data points
     png = render_png(lines)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -174,3 +174,23 @@ def test_every_reader_of_the_metrics_log_skips_a_torn_last_line(tmp_path):
     assert _loss_plot(path)[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(set(ui_table(tmp_path, LOSS)["step"])) == [10, 20]
     assert read_metrics(tmp_path / "none.jsonl") == []
+
+
+def test_a_log_written_before_the_ssims_had_names_of_their_own_still_reads(tmp_path):
+    """Older metrics.jsonl files called training's Gaussian-window SSIM plain `val_ssim_*`; the one reader
+    gives them today's names, so the UI chart, the report and the plan's resume read old runs too."""
+    from masquerade.train.curves import read_metrics
+    from masquerade.train.monitor import validation_error
+    from masquerade.ui.train_view import QUALITY, read_metrics as ui_table
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 10, "val_ssim_a": 0.5, "val_ssim_b": 0.7, "val_ssim_face_a": 0.4, "val_l1_a": 0.1}\n'
+                    '{"step": 20, "val_ssim_gauss11_a": 0.6, "val_ssim_gauss11_b": 0.8}\n')
+    old, new = read_metrics(path)
+    assert old == {"step": 10, "val_ssim_gauss11_a": 0.5, "val_ssim_gauss11_b": 0.7, "val_ssim_gauss11_face_a": 0.4,
+                   "val_l1_a": 0.1}
+    assert new == {"step": 20, "val_ssim_gauss11_a": 0.6, "val_ssim_gauss11_b": 0.8}
+    assert validation_error(old) == pytest.approx(0.4)
+    table = ui_table(tmp_path, QUALITY)
+    assert sorted(zip(table["step"], table["Person"], table["value"])) == [(10, "A", 0.5), (10, "B", 0.7),
+                                                                          (20, "A", 0.6), (20, "B", 0.8)]

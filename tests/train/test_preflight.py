@@ -21,7 +21,8 @@ BAD_SETTINGS = [
     (dict(lr=-1e-4), "--lr must be"),
     (dict(batch_size=0), "--batch-size must be a whole number >= 1"),
     (dict(batch_size=-1), "--batch-size must be"),
-    (dict(save_every=-1), "--save-every must be a whole number >= 0"),
+    (dict(save_every=-1), "--save-every must be a whole number >= 1"),
+    (dict(save_every=0), "--save-every must be a whole number >= 1"),
     (dict(preview_every=-3), "--preview-every must be"),
     (dict(keep=0), "--keep must be a whole number >= 1"),
     (dict(precision="bogus"), "--precision must be one of auto, fp32, bf16"),
@@ -44,7 +45,7 @@ def test_bad_settings_are_refused_before_any_work(faceset_a, faceset_b, tiny_con
 def test_defaults_and_the_tiny_config_are_valid(tiny_config):
     TrainConfig().validate()
     tiny_config.validate()
-    replace(tiny_config, steps=None, lr=None, batch_size=None, save_every=0, preview_every=0).validate()
+    replace(tiny_config, steps=None, lr=None, batch_size=None, save_every=None, preview_every=0).validate()
 
 
 def test_identical_face_sets_are_refused(faceset_a, faceset_b, tiny_config, tmp_path):
@@ -80,6 +81,7 @@ def test_output_overlapping_a_face_set_or_holding_other_files_is_refused(faceset
         train(faceset_a, faceset_b, tmp_path / "file", tiny_config)
 
 
+@pytest.mark.slow
 def test_a_broken_signing_key_is_found_before_training(faceset_a, faceset_b, tiny_config, tmp_path, monkeypatch):
     from masquerade import provenance
     from masquerade.errors import ProvenanceError

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from masquerade.faces.expression import LEFT_EYE_PAIRS, MOUTH_PAIRS, RIGHT_EYE_PAIRS
+from masquerade.faces.landmark_measures import LEFT_EYE_PAIRS, MOUTH_PAIRS, RIGHT_EYE_PAIRS
 from masquerade.faceset import FaceSet
 from masquerade.train.sampling import (
     BalanceSettings, balance_summary, face_features, sampling_weights, weighted_indices, yaw_proxy,

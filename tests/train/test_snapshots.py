@@ -20,6 +20,8 @@ from masquerade.models.store import find_snapshot, list_snapshots, read_manifest
 from masquerade.outputs import partial_path
 from masquerade.train import train
 
+pytestmark = pytest.mark.slow  # every test here trains a model (the fast loop leaves them to CI)
+
 
 def _steps(model_dir: Path) -> list[int]:
     return [step for step, _, legacy in list_snapshots(model_dir) if not legacy]

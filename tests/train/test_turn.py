@@ -58,7 +58,7 @@ def test_a_turned_face_reads_as_turned_to_the_face_mesh(crop, yaw, pitch):
 
 
 def test_the_turned_landmarks_move_with_the_pixels_and_give_the_measures(crop):
-    from masquerade.faces.expression_code import MEASURES, measures
+    from masquerade.faces.expression_reference import MEASURES, measures
 
     px, lms = crop
     plain, turned = _turned(px, lms, 0.0, 0.0), _turned(px, lms, 12.0, 0.0)
@@ -107,7 +107,7 @@ def test_without_the_turn_the_draws_are_the_old_ones_and_with_it_they_only_add()
 def test_training_batches_carry_the_measures_of_the_turned_faces(faceset_a, sample_pair):
     """The trainer's sampler: with the turn, the expression measures are read off the turned landmarks (the
     decoder is told the head it must draw); without it, they are the bank's, the yaw's sign flipped with the face."""
-    from masquerade.faces.expression_code import MEASURES, YAW
+    from masquerade.faces.expression_reference import MEASURES, YAW
     from masquerade.faceset import FaceSet
     from masquerade.train.data import load_bank
 
@@ -124,6 +124,7 @@ def test_training_batches_carry_the_measures_of_the_turned_faces(faceset_a, samp
     assert torch.allclose(moved[:, MEASURES.index("mouth")], torch.zeros(8), atol=0.01)  # a turn opens no mouth
 
 
+@pytest.mark.slow
 def test_a_training_run_with_the_turn_loads_the_depth_and_trains(faceset_a, faceset_b, tiny_config, tmp_path,
                                                                  monkeypatch):
     from dataclasses import replace

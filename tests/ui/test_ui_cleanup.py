@@ -51,6 +51,7 @@ def ws(tmp_path, faceset_a):
     return ws
 
 
+@pytest.mark.slow
 @needs_dlib
 def test_check_then_set_aside_then_put_back(ws):
     """The check moves nothing and reports its counts; the same job with dry_run off moves exactly those faces

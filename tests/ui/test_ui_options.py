@@ -115,8 +115,8 @@ def test_train_charts_are_hidden_until_there_are_two_steps_and_speak_plainly(tmp
     lines = [{"step": 10, "loss_a": 0.3, "loss_b": 0.31}]
     (model / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert read_metrics(model, LOSS) is None  # one point is no line
-    lines += [{"step": s, "loss_a": 0.3 - s / 1000, "loss_b": 0.31 - s / 1000, "val_ssim_a": 0.5 + s / 1000,
-               "val_ssim_b": 0.52 + s / 1000} for s in (20, 30)]
+    lines += [{"step": s, "loss_a": 0.3 - s / 1000, "loss_b": 0.31 - s / 1000, "val_ssim_gauss11_a": 0.5 + s / 1000,
+               "val_ssim_gauss11_b": 0.52 + s / 1000} for s in (20, 30)]
     lines.insert(1, {"event": "plan", "step": 15, "phase": "lr_dropout"})
     (model / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"step": 4')  # torn line
     loss = read_metrics(model, LOSS)

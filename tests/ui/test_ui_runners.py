@@ -103,6 +103,7 @@ def test_removing_faces_while_another_process_writes_the_set_is_refused_and_chan
     assert remove_faces(root, [name]) == 1  # released when the other writer ends
 
 
+@pytest.mark.slow
 def test_runners_train_stop_resume_and_preview(ws):
     from masquerade.provenance import verify
 

@@ -36,7 +36,7 @@ class ConvertConfig:
     upscale: str = opt("auto", choices=registry("masquerade.convert.upscale", "UPSCALE_CHOICES"),
                        help="auto: when the model folder holds an identity upscaler for the target (made by `masquerade train-upscaler`), render the face at 256 px with it; off: never (the model's face is stretched to fit).",
                        title="Sharper faces", tip="Auto uses the face sharpener trained on the Train tab when this model has one; off never does.")
-    mask: str = opt("auto", help="Mask sources, combined by their minimum: hull (landmark hull), model (the decoder's mask), hands (MediaPipe hands in front of the face), learned (the model folder's occlusion mask, from `masquerade train`), joined by + (e.g. hull+model+hands); auto: all four, learned where the model folder has one. See docs/occlusion.md.",
+    mask: str = opt("auto", help="Mask sources joined by + (hull, model, hands, learned; e.g. hull+model+hands), combined by their minimum, so each one added can only shrink the swapped area. auto: all four, learned where the model has one (docs/occlusion.md).",
                     title="Keep in front", tip="What stays in front of the new face: auto keeps hands and objects the model learnt to spot.", group="Look of the new face")
     smooth: bool = opt(True, flag="--smooth/--no-smooth", help="Steady faces over time (One-Euro filter).",
                        title="Steady faces", tip="Smooth face positions over time so the new face does not jitter.", group="Motion")

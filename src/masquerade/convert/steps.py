@@ -177,7 +177,7 @@ class RunModel(BaseStep):
 
         crops = torch.from_numpy(np.stack([f.crop for f in faces])).permute(0, 3, 1, 2).float().div_(255.0)
         if getattr(self.model, "takes_expression", False):  # what each source face is doing, read off its landmarks
-            from ..faces.expression_code import measures
+            from ..faces.expression_reference import measures
 
             points = np.stack([transform_points(f.landmarks, f.matrix) for f in faces])
             batch.face_tensor, batch.mask_tensor = self.model.swap(crops, self.direction,

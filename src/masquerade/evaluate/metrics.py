@@ -80,7 +80,9 @@ def expression_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(sa - sb, axis=1).mean())
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
+def ssim_box7(a: np.ndarray, b: np.ndarray) -> float:
+    """scikit-image's SSIM (7×7 uniform window) of two uint8 images: the usual evaluation figure. Not the
+    training SSIM (`train.losses.ssim_map`, an 11-tap Gaussian window), whose values differ on the same faces."""
     from skimage.metrics import structural_similarity
 
     return float(structural_similarity(a, b, channel_axis=-1, data_range=255))

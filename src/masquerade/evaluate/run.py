@@ -28,9 +28,9 @@ from ..faceset import FaceSet
 from ..media import probe, read_frames
 from ..records import ProgressFn, no_progress
 from . import metrics
-from ..faces.expression import corner_lift, eye_opening, mouth_opening
+from ..faces.landmark_measures import corner_lift, eye_opening, mouth_opening
 from .border import border_colour
-from .expression import scores_from_openings
+from .expression_fidelity import scores_from_openings
 from .identity import IdentityScores, faceset_identity, identity_scores, mean_identity
 
 
@@ -49,7 +49,7 @@ class EvalReport:
     pose_motion_error_deg: dict = field(default_factory=dict)  # mean |Δ − offset|: the error without the constant tilt
     pose_corr: dict = field(default_factory=dict)  # per axis over the clip: 1 = the output turns with the source
     expression_error: float = float("nan")  # inter-ocular units
-    # Expression fidelity (`evaluate.expression`): does the output's mouth open and do its eyes blink with the source's?
+    # Expression fidelity (`evaluate.expression_fidelity`): does the output's mouth open and do its eyes blink with the source's?
     mouth_corr: float = float("nan")  # correlation of mouth opening over the clip, source vs output (1 = follows)
     eye_corr: float = float("nan")
     smile_corr: float = float("nan")  # correlation of the mouth corners' lift (a smile vs pursed lips)
@@ -65,7 +65,7 @@ class EvalReport:
     flicker_delta: float = float("nan")  # output minus input: > 0 means the swap adds flicker
     watermark_frames_ok: float = float("nan")  # share of output frames whose watermark decodes on its own
     watermark_video_ok: bool = False  # the mark decodes (model matches) with evidence pooled as `verify` does
-    reconstruction: dict = field(default_factory=dict)  # {"a": {"ssim":..,"psnr":..,"faces":..}, "b": ...}
+    reconstruction: dict = field(default_factory=dict)  # {"a": {"ssim_box7":..,"psnr":..,"faces":..}, "b": ...}
     seconds: float = 0.0
     notes: tuple[str, ...] = ()  # printed as notes, not as a metric: e.g. an older snapshot was measured, and why
 
@@ -80,17 +80,17 @@ def reconstruction(model, faceset: FaceSet, identity: str, indices: list[int]) -
     s = int(model.config.size)
     crops = [resize_crop(faceset.crop(i), s) for i in indices]  # the crops training fed the model
     if not crops:
-        return {"ssim": float("nan"), "psnr": float("nan"), "faces": 0}
+        return {"ssim_box7": float("nan"), "psnr": float("nan"), "faces": 0}
     batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
     if getattr(model, "takes_expression", False):
-        from ..faces.expression_code import measures
+        from ..faces.expression_reference import measures
 
         marks = np.stack([faceset.crop_landmarks(i, s) for i in indices])
         faces, _ = model.swap(batch, f"{identity}2{identity}", measures=torch.from_numpy(measures(marks)))
     else:
         faces, _ = model.swap(batch, f"{identity}2{identity}")
     out = (faces.float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-    return {"ssim": float(np.mean([metrics.ssim(a, b) for a, b in zip(crops, out)])),
+    return {"ssim_box7": float(np.mean([metrics.ssim_box7(a, b) for a, b in zip(crops, out)])),
             "psnr": float(np.mean([metrics.psnr(a, b) for a, b in zip(crops, out)])), "faces": len(crops)}
 
 
@@ -154,17 +154,15 @@ def _compare(report: EvalReport, model, source, out_path: Path, max_frames: int 
         if len(pooled) < POOLED_FRAMES:
             pooled.append(fout.image)
         din, dout = detector.detect(fin.image), detector.detect(fout.image)
-        region = np.zeros((h, w), np.uint8)
-        if din:
-            region = hull_mask(din[0].landmarks, max(w, h))[:h, :w]
+        a, b = largest(din), largest(dout)
+        region = face_region(a, w, h)
         if previous is not None:
             flicker_in.append(metrics.flicker([previous[0], fin.image], [previous[2], region]))
             flicker_out.append(metrics.flicker([previous[1], fout.image], [previous[2], region]))
         previous = (fin.image, fout.image, region)
-        opens.append(_openings(din) + _openings(dout))
-        if din and dout:
+        opens.append(_openings(a) + _openings(b))
+        if a is not None and b is not None:
             report.frames_with_face += 1
-            a, b = max(din, key=lambda d: d.size), max(dout, key=lambda d: d.size)
             src_ids.append(embedder.embed(fin.image, a.box))
             swp_ids.append(embedder.embed(fout.image, b.box))
             poses.append((metrics.head_pose(a.points3d), metrics.head_pose(b.points3d)))
@@ -192,11 +190,24 @@ def _compare(report: EvalReport, model, source, out_path: Path, max_frames: int 
         report.watermark_video_ok = bool(video.detected and video.model_hash == model.hash[: len(video.model_hash)])
 
 
-def _openings(detections) -> tuple[float, float, float]:
-    """(mouth, eye) opening and corner lift of the largest face (`faces.expression`), NaN when there is none."""
-    if not detections:
+def largest(detections):
+    """The largest detected face, or None. Every per-frame measure (identity, pose, expression, openings, the
+    flicker region) reads this one face, so they all describe the same person when a frame holds several."""
+    return max(detections, key=lambda d: d.size) if detections else None
+
+
+def face_region(face, w: int, h: int) -> np.ndarray:
+    """uint8 h×w mask of `face`'s landmark hull (all zero without a face): where flicker is measured."""
+    if face is None:
+        return np.zeros((h, w), np.uint8)
+    return hull_mask(face.landmarks, max(w, h))[:h, :w]
+
+
+def _openings(face) -> tuple[float, float, float]:
+    """(mouth, eye) opening and corner lift of `face` (`faces.landmark_measures`), NaN when there is none."""
+    if face is None:
         return float("nan"), float("nan"), float("nan")
-    lm = max(detections, key=lambda d: d.size).landmarks
+    lm = face.landmarks
     return mouth_opening(lm), eye_opening(lm), corner_lift(lm)
 
 

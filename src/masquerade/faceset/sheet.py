@@ -6,12 +6,12 @@ side or no open mouths swaps those frames badly, and nothing else tells the user
 bins, each cell with a few thumbnails and its count; an empty bin is a red 0, so the gaps stand out.
 `coverage.json` holds the same counts. Readings come from the stored landmarks (no image is analysed):
 
-- yaw: `faces.expression.yaw_proxy` (degrees-like; + is the face turned toward the image's left,
+- yaw: `faces.landmark_measures.yaw_proxy` (degrees-like; + is the face turned toward the image's left,
   as `evaluate.metrics.head_pose` reads it; checked on the real clips);
-- pitch: the nose tip's drop below the eye line over face size (`faces.expression_code`), against a typical
+- pitch: the nose tip's drop below the eye line over face size (`faces.expression_reference`), against a typical
   frontal face's (`USUAL`): about -0.06 is a head tilted up, +0.06 down;
 - expressions: mouth open (lip gap over 0.1 face), smile (mouth 15% wider than a typical face's at rest),
-  eyes closed or cast down (lids under 0.3 of the set's own open level, `faces.expression.closed_frames`;
+  eyes closed or cast down (lids under 0.3 of the set's own open level, `faces.landmark_measures.closed_frames`;
   on landmarks a downward glance reads as lids mostly shut, and so it looks to the model).
 A face is in one yaw × pitch cell and in any number of expression bins; "neutral" is none of them.
 """
@@ -39,8 +39,8 @@ LABEL_H, PAD = 22, 6
 
 def readings(fs: FaceSet, indices: list[int]) -> dict[str, np.ndarray]:
     """yaw, pitch (offset) and expression flags of the chosen faces, from their crop landmarks."""
-    from ..faces.expression import closed_frames
-    from ..faces.expression_code import MEASURES, USUAL, measures
+    from ..faces.landmark_measures import closed_frames
+    from ..faces.expression_reference import MEASURES, USUAL, measures
 
     if not indices:
         return {"yaw": np.zeros(0), "pitch": np.zeros(0), **{e: np.zeros(0, bool) for e in EXPRESSIONS}}

@@ -57,15 +57,15 @@ class FaceAutoencoder(nn.Module):
     def decode(self, z: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
-    # -- expression channels (models/expression.py); a net without them ignores the measures --------------
+    # -- expression channels (models/expression_input.py); a net without them ignores the measures --------------
     def add_expression(self, channels: int, res: int, per_identity: bool, version: int = 1) -> None:
         """Give the decoders `channels` extra input channels at `res`×`res` made from the source face's expression
         measures (nothing when `channels` is 0): a map per identity for per-identity decoders, one map for a
         shared decoder. The person baselines live in `self.expression`, saved with the weights; `version` is
-        the code's (`models.expression.ExpressionCode`)."""
+        the code's (`models.expression_input.ExpressionCode`)."""
         if not channels:
             return
-        from .expression import ExpressionCode, ExpressionMap
+        from .expression_input import ExpressionCode, ExpressionMap
 
         self.expression = ExpressionCode(version)
         size = self.expression.size
@@ -111,7 +111,7 @@ class FaceAutoencoder(nn.Module):
     def render(self, x: torch.Tensor, identity: str, measures: torch.Tensor | None = None,
                source: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Render faces `x` (of identity `source`, default `identity`) as `identity`: reconstruction or swap.
-        `measures`: their expression measures N×11 (`faces.expression_code`), for nets with expression channels."""
+        `measures`: their expression measures N×11 (`faces.expression_reference`), for nets with expression channels."""
         if identity not in IDENTITIES or (source or identity) not in IDENTITIES:
             raise ValueError(f"identity must be 'a' or 'b', not {identity!r} (source {source!r})")
         z = self.latent(self.features(x), identity)

@@ -6,7 +6,7 @@ liae — shared encoder, bottlenecks `inter_ab` (both identities) and `inter_b` 
        and pose match with the destination, weaker identity).
 Decoders upscale with residual blocks and have a lighter parallel mask branch (`d_mask_dims`).
 
-The decoders read the same expression channels as `lite`'s (`expression=16`; `models/expression.py`): a
+The decoders read the same expression channels as `lite`'s (`expression=16`; `models/expression_input.py`): a
 16-channel map at size/8 made from the source face's measured mouth, eyes, smile and head pose,
 which made `lite`'s swaps follow the source's mouth (10 CPU minutes: mouth_corr 0.24 → 0.87). Models saved
 before the setting load without them (`legacy`).

@@ -29,7 +29,7 @@ steps (bench/quality_real.py, woman_d3 → man_d19, 2026-12-01, a loaded 2-core 
 budget both swaps are still blurred, so the question stays open until a longer A/B.
 
 `expression=N`: the decoder also reads an N-channel 8×8 map made from numbers measured on the source
-face's landmarks (`models/expression.py`; with `expression_code=2`, the default for new models, eleven:
+face's landmarks (`models/expression_input.py`; with `expression_code=2`, the default for new models, eleven:
 mouth, eyes, smile, head turn, nod, corner lift, lip press, pucker, jaw sideways, brow, squint, each a
 deviation from that person's neutral face; models saved before keep the older five, `expression_code=1`).
 A decoder that must render B from A's code learns B's average face first; told explicitly that the source's
@@ -89,7 +89,7 @@ class Lite(SharedEncoderNet):
         e, res, ae, d = config.e_dims, config.size // 16, config.ae_dims, config.d_dims
         self.encoder = nn.Sequential(Down(3, e), Down(e, 2 * e), Down(2 * e, 4 * e), Down(4 * e, 8 * e))
         inter = lambda: nn.Sequential(DenseBottleneck(8 * e * res * res, ae, res, ae), Up(ae, 4 * d))  # noqa: E731
-        x = config.expression  # extra decoder input channels (models/expression.py)
+        x = config.expression  # extra decoder input channels (models/expression_input.py)
         if config.variant == "df":
             self.inter = inter()
             self.decoders = nn.ModuleDict({k: _decoder(d, 4 * d + x) for k in ("a", "b")})

@@ -321,7 +321,7 @@ class SwapModel:
     def swap(self, faces: torch.Tensor, direction: str = "a2b", chunk: int = 64,
              measures: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """faces: float N×3×S×S in [0, 1] → (face N×3×S×S, mask N×1×S×S), float32 on the input's device.
-        `measures`: the faces' expression measures N×11 (`faces.expression_code`), read by nets with expression
+        `measures`: the faces' expression measures N×11 (`faces.expression_reference`), read by nets with expression
         channels relative to the source side's person (direction's first letter); None: at rest."""
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")

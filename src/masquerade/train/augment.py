@@ -50,7 +50,7 @@ class Batch:
     targets: torch.Tensor  # N×3×S×S
     masks: torch.Tensor  # N×1×S×S
     priority: torch.Tensor  # N×1×S×S, 1 over eyes and mouth
-    measures: torch.Tensor | None = None  # N×11 expression measures of the (flipped) targets, `faces.expression_code`
+    measures: torch.Tensor | None = None  # N×11 expression measures of the (flipped) targets, `faces.expression_reference`
     landmarks: torch.Tensor | None = None  # N×K×2 crop pixels, after the blink and the 3-D turn (before flip and jitter)
     visible: torch.Tensor | None = None  # N×1×S×S, 0 where an occluder covers the face (`train/visible.py`); None: all
 

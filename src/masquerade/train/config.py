@@ -49,17 +49,17 @@ class TrainConfig:
                                    title="Warm-up steps", tip="Raise the learning rate slowly over this many first steps.", group="Learning")
     device: str = opt("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps.", ui=False)
     precision: str = opt("auto", choices=PRECISIONS,
-                         help="auto (on a GPU: bf16 where native; on a CPU: fp32, the one whose runs always trained well here), fp32, "
-                              "bf16 (weights and activations computed in bf16, channels-last, with fp32 master weights, Adam state and loss: "
-                              "the fastest on CPUs with native bf16; a resume is not yet bit-exact; on a GPU: bf16 autocast), "
-                              "or bf16-math (fp32 tensors, oneDNN rounds inside its convolutions and matmuls to bf16).",
+                         help="auto: fp32 on a CPU, bf16 autocast on a GPU with native bf16. bf16 and bf16-math are faster on "
+                              "CPUs with native bf16, but bf16 does not resume bit-exactly and bf16-math learnt worse (docs/training.md).",
                          title="Number precision", tip="Auto picks arithmetic that trains well on this computer. Change it only to trade some accuracy for speed.", group="Speed")
     channels_last: bool | None = opt(None, cli=False, ui=False,
                                      help="Channels-last memory layout (default: on with bf16; it is slower in fp32 on a CPU).")
     compile: bool = opt(False, help="torch.compile the step (pays 10-20 s once; faster after).",
                         title="Prepare for speed", tip="Spend a little time once preparing the model, then train faster.", group="Speed")
-    save_every: int = opt(1000, low=0, help="Steps between checkpoints.",
-                          title="Save every (steps)", tip="How often progress is saved, so a stopped training can go on later.", group="Saving and previews")
+    # None (Python callers only: no flag, TOML value or form gives it) = no periodic snapshots, just the last one,
+    # for benches and tests whose runs are timed or thrown away. Users get >= 1: 0 steps between saves means nothing.
+    save_every: int | None = opt(1000, low=1, help="Steps between snapshots; fewer steps lose less work to a crash but spend more time and disk writing them.",
+                                 title="Save every (steps)", tip="How often progress is saved, so a stopped training can go on later.", group="Saving and previews")
     keep: int = opt(3, low=1, help="Complete snapshots kept in the model folder (the newest N; older ones are pruned).",
                     title="Saved copies kept", tip="How many of the newest saved copies to keep; older ones are removed.", group="Saving and previews")
     preview_every: int = opt(100, low=0, help="Steps between preview PNGs and metrics lines.",
@@ -85,7 +85,7 @@ class TrainConfig:
     flip: bool = opt(True, cli=False, help="Random horizontal flips.",
                      title="Mirror faces", tip="Also train on mirror images of the faces.", group="Training faces")
     turn: float = opt(0.0, low=0.0, high=30.0, cli=False,
-                      help="Turn training faces in 3-D by up to this many degrees, for a target filmed without nodding, so the swap can nod with the source; it can cost some likeness and eye movement (docs/quality.md). A new model made with it reads the nod alike for both people. 0 = off.",
+                      help="Turn training faces in 3-D by up to this many degrees (0 = off), so a target filmed without nodding can nod in the swap; it costs some likeness and eye movement (docs/training.md).",
                       title="Turn faces (degrees)", tip="For a person filmed without nodding: turn their faces a little so the swap can nod. 0 is off.", group="Training faces")
     blink: float = opt(0.0, low=0.0, high=1.0, cli=False,
                        help="Share of training faces whose eyes are closed by a random amount (a warp of that face's own pixels), for a target filmed without blinking. 0 = off.",
@@ -98,13 +98,13 @@ class TrainConfig:
                               title="Copy the face drawers too", tip="When starting from another model, copy its face-drawing parts as well.", group="Learning")
     balance: bool = opt(True, flag="--balance/--no-balance", help="Draw faces balanced over head turn, mouth opening and eye state, so rare poses and expressions are not rendered as a blurred average.",
                         title="Balance poses and expressions", tip="Show rare head turns and expressions as often as common ones, so they are not drawn as a blur.", group="Training faces")
-    plan: str = opt("auto", choices=PLANS, help="auto: start with the random warp, then move on to learning-rate dropout, the warp off and the GAN (with --gan-weight) as the held-out score levels off (needs --holdout > 0); with --steps or --minutes the last " f"{DETAIL_SHARE:.0%}" " runs without the warp. manual: the flags as given for the whole run.",
+    plan: str = opt("auto", choices=PLANS, help="auto: the random warp first, then learning-rate dropout, the warp off and the GAN (with --gan-weight), each phase once the held-out score levels off or the budget nears its end (docs/training.md). manual: the flags as given throughout.",
                     title="Training plan", tip="Automatic changes the training in phases whenever progress stalls. Manual keeps your settings for the whole run.", group="Learning")
     mask_minutes: float = opt(2.0, low=0.0, help="Minutes at most for training the occlusion mask net (hands and objects in front of the face) before the swap model; with --minutes or --steps a tenth of that budget at most; skipped when the folder has a good one. 0 = off.",
                               title="Minutes for the hand-and-object finder", tip="Time spent first on learning to spot hands and objects in front of faces. 0 turns it off.", group="Hands and objects")
     occluders: bool = opt(True, flag="--occluders/--no-occluders", help="Leave pixels of training faces that a hand (MediaPipe) or the occlusion mask net says are covered out of the losses, so the decoder never learns to draw a hand into a face.",
                           title="Ignore hands on training faces", tip="Parts of training faces covered by a hand or an object are not learnt, so the model never draws a hand into a face.", group="Hands and objects")
-    holdout: float = opt(DEFAULT_SHARE, low=0.0, high=0.5, help="Share of each face set held out of training (the same faces every run); held-out SSIM/L1 (and identity distance with the eval extra) are logged at each preview and plotted in report.html. 0 = train on every face, no curves.",
+    holdout: float = opt(DEFAULT_SHARE, low=0.0, high=0.5, help="Share of each face set held out of training (the same faces every run); their SSIM (training's Gaussian window), L1 and identity distance are logged and plotted in report.html. 0 = train on every face, no curves.",
                          title="Faces kept aside", tip="Share of each person's faces never trained on, used for the quality chart. 0 turns that chart off.", group="Training faces")
 
     def to_json(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Training curves from metrics.jsonl: held-out SSIM / L1 / identity distance and the training loss over
+"""Training curves from metrics.jsonl: held-out training-window SSIM / L1 / identity distance and the training loss over
 steps, with the training plan's phase switches drawn as vertical lines, as a PNG (matplotlib, Agg backend,
 no display needed) and a small self-contained HTML page that embeds it with the latest preview grids.
 
@@ -17,7 +17,8 @@ from typing import Any, Iterable, Sequence
 from .. import atomic
 
 PANELS = (  # (title, keys, y label)
-    ("Held-out SSIM (higher is better)", ("val_ssim_a", "val_ssim_b", "val_ssim_face_a", "val_ssim_face_b"), "SSIM"),
+    ("Held-out SSIM, training's 11-tap Gaussian window (higher is better)",
+     ("val_ssim_gauss11_a", "val_ssim_gauss11_b", "val_ssim_gauss11_face_a", "val_ssim_gauss11_face_b"), "SSIM"),
     ("Held-out L1 (lower is better)", ("val_l1_a", "val_l1_b"), "L1"),
     ("Identity distance of held-out swaps (lower to target is better)",
      ("val_id_a2b_to_b", "val_id_a2b_to_a", "val_id_b2a_to_a", "val_id_b2a_to_b"), "distance"),
@@ -25,18 +26,26 @@ PANELS = (  # (title, keys, y label)
 )
 
 
+# Keys logged under other names by earlier versions -> today's. The training-window SSIM was plain "ssim" until
+# evaluate's scikit-image SSIM (a 7x7 window, other values) made two scores of one name.
+RENAMED = {f"val_ssim{part}_{side}": f"val_ssim_gauss11{part}_{side}" for part in ("", "_face") for side in "ab"}
+
+
 def read_metrics(path: str | Path, last: int | None = None) -> list[dict[str, Any]]:
-    """metrics.jsonl as dicts (its `last` lines only, when given); a torn line (a crash or a write in progress)
-    is skipped, a missing file reads as none. The one reader of the log: the report, the UI and the plan use it."""
+    """metrics.jsonl as dicts (its `last` lines only, when given), keys under today's names (`RENAMED`); a torn
+    line (a crash or a write in progress) is skipped, a missing file reads as none. The one reader of the log:
+    the report, the UI, the plan and the benches use it."""
     path = Path(path)
     if not path.is_file():
         return []
     out = []
     for line in path.read_text(encoding="utf-8").splitlines()[-last if last else 0:]:
         try:
-            out.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(row, dict):
+            out.append({RENAMED.get(k, k): v for k, v in row.items()})
     return out
 
 

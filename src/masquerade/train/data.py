@@ -60,7 +60,7 @@ class FaceBank:
     pixels: torch.Tensor
     manifest: dict[str, Any]
     weights: torch.Tensor | None = None  # draw probabilities (balanced sampling, `sampling.py`); None: uniform
-    measures: torch.Tensor | None = None  # float32 N×11 expression measures (`faces.expression_code`), on the device
+    measures: torch.Tensor | None = None  # float32 N×11 expression measures (`faces.expression_reference`), on the device
     # for the 3-D turn and the synthetic blink only (None without them): the faces' landmarks, float32 N×K×2
     # crop pixels at the bank's size; for the turn, their depth over each crop, float32 N×1×G×G (`augment.depth_maps`)
     landmarks: torch.Tensor | None = None
@@ -104,7 +104,7 @@ def load_bank(faceset: FaceSetLike, size: int, device: torch.device, balance: bo
         from .sampling import sampling_weights
 
         weights = torch.from_numpy(sampling_weights(lms.numpy()))
-    from ..faces.expression_code import measures
+    from ..faces.expression_reference import measures
 
     bank = FaceBank(pixels, dict(faceset.manifest), weights, torch.from_numpy(measures(lms.numpy())).to(device))
     if turn or blink:

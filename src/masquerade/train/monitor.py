@@ -46,8 +46,8 @@ def held_out_scores(validator: Validator | None, net: torch.nn.Module, step: int
 
 
 def validation_error(scores: dict[str, float]) -> float | None:
-    """What the training plan watches: 1 - the mean held-out SSIM of both sides (lower is better)."""
-    values = [scores[k] for k in ("val_ssim_a", "val_ssim_b") if k in scores]
+    """What the training plan watches: 1 - the mean held-out training-window SSIM of both sides (lower is better)."""
+    values = [scores[k] for k in ("val_ssim_gauss11_a", "val_ssim_gauss11_b") if k in scores]
     return 1.0 - sum(values) / len(values) if values else None
 
 

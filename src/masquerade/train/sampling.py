@@ -12,7 +12,7 @@ face, in aligned-crop pixels (the crop has roll removed, so horizontal distances
 
 - yaw: from how far the nose tip sits between the two cheek edges, as an angle (0 frontal, ± to either
   side; calibrated against the head's half-width, close to degrees for moderate turns);
-- mouth: inner-lip gap over face size (`faces.expression`), binned at `mouth_edges`;
+- mouth: inner-lip gap over face size (`faces.landmark_measures`), binned at `mouth_edges`;
 - eyes: closed or open relative to the face set's own open level.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..faces.expression import closed_frames, eye_opening, mouth_opening, yaw_proxy
+from ..faces.landmark_measures import closed_frames, eye_opening, mouth_opening, yaw_proxy
 
 @dataclass(frozen=True)
 class BalanceSettings:

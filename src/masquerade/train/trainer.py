@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import ModelMismatchError
-from ..faces.expression_code import MIRRORED, baseline, measures, neutral_baseline
+from ..faces.expression_reference import MIRRORED, baseline, measures, neutral_baseline
 from ..models import build_model, make_config, resolve_device, saved_config
 from ..models.store import SNAPSHOTS, weights_bytes, sha256_hex
 from ..records import ProgressFn, no_progress

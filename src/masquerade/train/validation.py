@@ -94,7 +94,7 @@ class HeldOut:
     inputs: torch.Tensor  # N×3×s×s, the face set's cache at the model's size (as training sees faces)
     targets: torch.Tensor  # N×3×S×S at eval size
     masks: torch.Tensor  # N×1×S×S at eval size
-    measures: torch.Tensor | None = None  # N×11 expression measures (`faces.expression_code`)
+    measures: torch.Tensor | None = None  # N×11 expression measures (`faces.expression_reference`)
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
@@ -104,7 +104,7 @@ def held_out(faceset: Any, indices: Sequence[int], size: int, eval_size: int | N
     sub = FaceSubset(faceset, indices)
     small = sub.load_tensors(size)
     big = small if eval_size in (None, size) else sub.load_tensors(int(eval_size))
-    from ..faces.expression_code import measures
+    from ..faces.expression_reference import measures
 
     return HeldOut(small.faces, big.faces, big.masks, torch.from_numpy(measures(small.landmarks.numpy())))
 
@@ -121,12 +121,15 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def image_scores(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-    """SSIM (whole crop and inside the mask) and L1 of float N×3×S×S images in [0, 1]."""
+    """SSIM (whole crop and inside the mask) and L1 of float N×3×S×S images in [0, 1].
+
+    The SSIM is the training loss's (11-tap Gaussian window), named `ssim_gauss11` so that no report confuses
+    it with `evaluate`'s scikit-image SSIM (`ssim_box7`, a 7×7 uniform window): the two differ on the same faces."""
     smap = ssim_map(out.float(), target.float())
     m = mask.float().expand_as(smap)
     return {
-        "ssim": float(smap.mean()),
-        "ssim_face": float((smap * m).sum() / m.sum().clamp_min(1.0)),
+        "ssim_gauss11": float(smap.mean()),
+        "ssim_gauss11_face": float((smap * m).sum() / m.sum().clamp_min(1.0)),
         "l1": float((out.float() - target.float()).abs().mean()),
     }
 
@@ -155,7 +158,7 @@ def reconstruction_scores(net, held: HeldOut, identity: str, device: torch.devic
     """X→X on held-out faces, compared at the held-out references' size (`upscaler` or bicubic to reach it)."""
     device = torch.device(device)
     if len(held) == 0:
-        return {"ssim": float("nan"), "ssim_face": float("nan"), "l1": float("nan"), "faces": 0}
+        return {"ssim_gauss11": float("nan"), "ssim_gauss11_face": float("nan"), "l1": float("nan"), "faces": 0}
     out = render_batches(net, _float(held.inputs, device), identity, measures=held.measures)
     size = held.targets.shape[-1]
     out = upscaler(out).float().clamp(0, 1) if upscaler is not None and size != out.shape[-1] else resize(out, size)
@@ -197,7 +200,7 @@ class IdentityProbe:
 class Validator:
     """Everything `train` needs for held-out curves: the two splits, the training subsets and `scores(net)`.
 
-    `scores` returns flat keys for metrics.jsonl: val_ssim_a, val_ssim_face_a, val_l1_a (and _b), and with
+    `scores` returns flat keys for metrics.jsonl: val_ssim_gauss11_a, val_ssim_gauss11_face_a, val_l1_a (and _b), and with
     identity on, val_id_a2b_to_b / val_id_a2b_to_a (and b2a). Lower distance to the target is better.
     """
 

@@ -34,7 +34,9 @@ def widget(o: Option, elem_prefix: str, value: Any = None, elem_id: str | None =
         return gr.Checkbox(value=bool(value), **kw)
     if allowed is not None:
         return gr.Dropdown(list(allowed), value=value, allow_custom_value=False, **kw)
-    if o.kind in (int, float) and o.optional:  # a browser number box cannot be empty: text, empty = default
+    # a browser number box cannot be empty: text, empty = default. An optional number whose default is a number
+    # (`save_every`: None is for Python callers only) stays a number box: the page never offers None
+    if o.kind in (int, float) and o.optional and o.default is None:
         return gr.Textbox(value="" if value is None else str(value), placeholder="automatic", max_lines=1, **kw)
     if o.kind in (int, float):
         low = m.low if m.low is not None else m.above

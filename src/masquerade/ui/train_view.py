@@ -16,11 +16,11 @@ from urllib.parse import quote
 from .workspace import Workspace
 
 LOSS = {"loss_a": "A", "loss_b": "B"}  # metrics.jsonl keys -> legend (its title: "Person")
-QUALITY = {"val_ssim_a": "A", "val_ssim_b": "B"}
+QUALITY = {"val_ssim_gauss11_a": "A", "val_ssim_gauss11_b": "B"}  # training's SSIM (an 11-tap Gaussian window)
 COLUMNS = ("A", "A redrawn", "A as B", "B", "B redrawn", "B as A")  # train/preview.py's column order
 LOSS_CHART = dict(title="Training: difference between drawn and real faces (lower is better)",
                   x_title="Training step", y_title="Difference")
-QUALITY_CHART = dict(title="Likeness of faces kept aside from training (higher is better)",
+QUALITY_CHART = dict(title="Likeness of faces kept aside from training: SSIM, training's Gaussian window (higher is better)",
                      x_title="Training step", y_title="Likeness (0 to 1)")
 
 

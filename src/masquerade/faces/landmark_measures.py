@@ -1,7 +1,7 @@
 """Expression measures from MediaPipe's 478 landmarks: how open the mouth is, how open the eyes are.
 
 A building block shared by training (`train.sampling` balances batches over mouth and eye states) and by
-`evaluate.expression` (does a swap's mouth follow the source's?), so both read expressions the same way.
+`evaluate.expression_fidelity` (does a swap's mouth follow the source's?), so both read expressions the same way.
 Per face:
 
 - mouth opening: mean gap between the inner lips at three points, over the face size;

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from masquerade.evaluate.expression import blink_agreement, blinks, correlation, expression_scores
-from masquerade.faces.expression import LEFT_EYE_PAIRS, MOUTH_PAIRS, RIGHT_EYE_PAIRS, eye_opening, mouth_opening
+from masquerade.evaluate.expression_fidelity import blink_agreement, blinks, correlation, expression_scores
+from masquerade.faces.landmark_measures import LEFT_EYE_PAIRS, MOUTH_PAIRS, RIGHT_EYE_PAIRS, eye_opening, mouth_opening
 
 
 def face(mouth: float, eye: float, scale: float = 40.0, shift=(0.0, 0.0), rng=None) -> np.ndarray:
@@ -109,7 +109,7 @@ def smiling(lift: float, roll_deg: float = 0.0) -> np.ndarray:
 
 
 def test_the_smile_is_read_off_the_corners_lift_and_tells_a_smile_from_pursed_lips():
-    from masquerade.faces.expression import corner_lift
+    from masquerade.faces.landmark_measures import corner_lift
 
     assert corner_lift(smiling(0.05)) == pytest.approx(0.05) and corner_lift(smiling(-0.03)) == pytest.approx(-0.03)
     assert corner_lift(smiling(0.05, roll_deg=15)) == pytest.approx(0.05)  # a tilted head: the same smile

@@ -1,10 +1,10 @@
 """Expression channels: the decoders of a model with `expression` > 0 also read what the source face is doing.
 
-`ExpressionCode` turns a face's raw measures (`faces.expression_code.measures`) into a code relative to the
+`ExpressionCode` turns a face's raw measures (`faces.expression_reference.measures`) into a code relative to the
 face's own person, with that person's reference held in a buffer, so it is saved with the weights and a
 converted clip is read exactly as training read the faces. Two versions (the architecture's
 `expression_code` setting, fixed when a model is created): 1 reads five measures against each person's usual
-face (`faces.expression_code.baseline`; the nod too, unless trained with the 3-D turn), 2 reads eleven as
+face (`faces.expression_reference.baseline`; the nod too, unless trained with the 3-D turn), 2 reads eleven as
 deviations from the person's neutral face in units of their own range (`neutral_baseline`). `ExpressionMap` makes that code a
 small feature map concatenated to the decoder's input: position-dependent, so the decoder can tie "mouth 0.2
 open" to the mouth's place in the crop. Measures left out (None, or NaN for a face whose
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..faces.expression_code import LEGACY_MEASURES, MEASURES, USUAL, YAW, neutral_baseline
+from ..faces.expression_reference import LEGACY_MEASURES, MEASURES, USUAL, YAW, neutral_baseline
 
 SIDES = ("a", "b")
 

@@ -6,21 +6,21 @@ mouth stays as it usually is and the eyes never close. A model with expression c
 `expression` setting) also receives numbers measured from the source face's landmarks, and learns from
 the target's own footage how that person looks with them. `measures` reads eleven raw ratios of every face:
 
-| measure     | what (over the face size, `faces.expression`)                            |
+| measure     | what (over the face size, `faces.landmark_measures`)                            |
 |-------------|--------------------------------------------------------------------------|
 | mouth       | inner-lip gap                                                            |
 | eyes        | lid gap, both eyes                                                       |
 | smile       | mouth-corner distance (the mouth's width)                                |
-| yaw         | head turn, degrees-like (`faces.expression.yaw_proxy`)                  |
+| yaw         | head turn, degrees-like (`faces.landmark_measures.yaw_proxy`)                  |
 | pitch       | nose tip below the eye line                                              |
-| corner_lift | mouth corners above the upper lip's centre (`faces.expression.corner_lift`)   |
+| corner_lift | mouth corners above the upper lip's centre (`faces.landmark_measures.corner_lift`)   |
 | lip_press   | visible lip thickness, upper + lower at the centre (pressed lips thin out) |
 | pucker      | lip thickness over mouth width (pursed lips: narrow and thick)          |
 | jaw_side    | chin left or right of the mouth corners' midpoint                        |
 | brow        | brows above the eye corners' line                                        |
 | squint      | lower lids below the eye corners' line (a squint or a broad smile raises them) |
 
-How a model reads them is its code version (`models.expression.ExpressionCode`, saved in the model's
+How a model reads them is its code version (`models.expression_input.ExpressionCode`, saved in the model's
 architecture settings as `expression_code`):
 
 - **version 1** (models saved before it existed): the first five only, eyes as a share of the person's open
@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expression import (EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, as_points, corner_lift, distance, eye_opening,
+from .landmark_measures import (EYE_CORNERS, MOUTH_CORNERS, NOSE_TIP, as_points, corner_lift, distance, eye_opening,
                          face_scale, mouth_opening, over_face_scale, yaw_proxy)
 
 MEASURES = ("mouth", "eyes", "smile", "yaw", "pitch", "corner_lift", "lip_press", "pucker", "jaw_side", "brow", "squint")
@@ -64,7 +64,7 @@ def measures(landmarks):
 
     A numpy array gives a numpy array; a torch tensor gives a tensor on its device, so the trainer reads the
     measures of faces it has just turned or blinked without a copy to the CPU and back each step (the
-    readings of `faces.expression` take either)."""
+    readings of `faces.landmark_measures` take either)."""
     pts, xp = as_points(landmarks)
     pts = pts.reshape(-1, 478, 2)
     x, y = pts[..., 0], pts[..., 1]
@@ -85,7 +85,7 @@ def measures(landmarks):
 
 
 def baseline(values: np.ndarray, absolute_pitch: bool = False) -> np.ndarray:
-    """float32 (3,): one person's usual eye opening (p90, as `faces.expression.closed_frames` reads it), mouth
+    """float32 (3,): one person's usual eye opening (p90, as `faces.landmark_measures.closed_frames` reads it), mouth
     width (median) and nose drop (median), from their faces' `measures`; typical values where none are known.
 
     `absolute_pitch`: the nose drop's reference is a typical face's (`USUAL`), the same for both people, not
@@ -119,7 +119,7 @@ FIT_FACES = 2000  # at most this many faces (evenly spread) in the cluster searc
 
 def neutral_baseline(values: np.ndarray, absolute_pitch: bool = False) -> np.ndarray:
     """float32 3×11: one person's neutral face (row 0) and range below / above it (rows 1, 2) per measure,
-    from their faces' `measures` (version 2's reference; `models.expression.ExpressionCode`).
+    from their faces' `measures` (version 2's reference; `models.expression_input.ExpressionCode`).
 
     Neutral: the median of the densest cluster of the faces with open eyes (an expressive person squints and
     frowns for long runs of frames: on one real clip a quarter of the faces have the eyes nearly shut), found

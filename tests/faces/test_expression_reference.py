@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from masquerade.faces.expression import LEFT_EYE_PAIRS, MOUTH_PAIRS, RIGHT_EYE_PAIRS
-from masquerade.faces.expression_code import MEASURES, baseline, measures, neutral_baseline
-from masquerade.models.expression import ExpressionCode
+from masquerade.faces.landmark_measures import LEFT_EYE_PAIRS, MOUTH_PAIRS, RIGHT_EYE_PAIRS
+from masquerade.faces.expression_reference import MEASURES, baseline, measures, neutral_baseline
+from masquerade.models.expression_input import ExpressionCode
 
 EXPRESSION = [MEASURES.index(k) for k in MEASURES if k not in ("yaw", "pitch")]
 SMILE, LIFT, PUCKER = (MEASURES.index(k) for k in ("smile", "corner_lift", "pucker"))

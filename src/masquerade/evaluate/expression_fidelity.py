@@ -2,7 +2,7 @@
 
 Identity metrics cannot see a swap that renders the target's *mean* face in every frame (mouth half open,
 eyes always open): it is still recognisably the target. These measures can. Per frame, the
-mouth and eye openings and the mouth corners' lift of source and output (`faces.expression`, from
+mouth and eye openings and the mouth corners' lift of source and output (`faces.landmark_measures`, from
 MediaPipe's 478 landmarks).
 
 Over a clip: the Pearson correlation of source and output for each measure (1 = the output follows the
@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..faces.expression import BLINK_RATIO, closed_frames, openings
+from ..faces.landmark_measures import BLINK_RATIO, closed_frames, openings
 
 BLINK_TOLERANCE = 2  # frames of slack when matching an output blink to a source blink
 
@@ -82,7 +82,7 @@ def blink_agreement(source_eye: np.ndarray, output_eye: np.ndarray, ratio: float
 class ExpressionScores:
     mouth_corr: float  # Pearson correlation of mouth opening, source vs output
     eye_corr: float
-    smile_corr: float  # Pearson correlation of the mouth corners' lift (`faces.expression.corner_lift`)
+    smile_corr: float  # Pearson correlation of the mouth corners' lift (`faces.landmark_measures.corner_lift`)
     mouth_error: float  # mean |source - output| mouth opening (face-size units)
     eye_error: float
     blink_agreement: float  # share of source blinks the output reproduces (NaN: the source never blinks)
@@ -113,7 +113,7 @@ def expression_scores(source: Sequence[np.ndarray | None], output: Sequence[np.n
 
 def scores_from_openings(sm: np.ndarray, se: np.ndarray, om: np.ndarray, oe: np.ndarray,
                          sl: np.ndarray | None = None, ol: np.ndarray | None = None) -> ExpressionScores:
-    """The same from per-frame openings and corner lifts (`faces.expression.openings`; NaN = no face; no lifts
+    """The same from per-frame openings and corner lifts (`faces.landmark_measures.openings`; NaN = no face; no lifts
     given: `smile_corr` is NaN): what a streaming pass keeps instead of every frame's landmarks."""
     sm, se, om, oe = (np.asarray(v, np.float64) for v in (sm, se, om, oe))
     sl, ol = (np.full(len(sm), np.nan) if v is None else np.asarray(v, np.float64) for v in (sl, ol))
