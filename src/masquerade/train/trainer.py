@@ -291,7 +291,7 @@ class TrainingRun:
         if not self.guard.weights_finite():  # stopped right after an update that overflowed: the last good state
             log_step = self.log_step
             self.roll_back(f"weights became non-finite by step {self.step}")
-            self.log_step = log_step  # the closing preview below still shows the state it ends on
+            self.log_step = log_step  # the last preview's step: a good state newer than it still gets drawn
         if self.ranks.main:
             if self.config.preview_every and self.step > self.log_step:  # a stopped or short run still leaves
                 val = held_out_scores(self.validator, self.net, self.step, self.config.preview_every)  # its preview
