@@ -26,14 +26,15 @@ from _common import machine, real_clips  # noqa: E402
 from masquerade.convert import ConvertConfig, convert  # noqa: E402
 from masquerade.faces.align import TEMPLATE_NAME  # noqa: E402
 from masquerade.models import build_model, resolve_device  # noqa: E402
-from masquerade.models.store import ModelInfo, SwapModel  # noqa: E402
+from masquerade.models.manifest import ModelManifest  # noqa: E402
+from masquerade.models.store import SwapModel  # noqa: E402
 from masquerade.samples import make_clip, write_clip  # noqa: E402
 
 
 def fresh_model(name: str, device: str) -> SwapModel:
     net = build_model(name)
-    info = ModelInfo(name, net.config.size, TEMPLATE_NAME, "face")
-    return SwapModel(net, info, "b3c0" * 16, resolve_device(device))
+    return SwapModel(net, ModelManifest.for_net(name, net.config, TEMPLATE_NAME, "face"), "b3c0" * 16,
+                     resolve_device(device))
 
 
 def timed(path: Path, model: SwapModel, output: Path, frames: int, staged: bool) -> dict:

@@ -45,7 +45,7 @@ class StandInSwap:
         from masquerade.faces.align import TEMPLATE_NAME
 
         self.config = SimpleNamespace(size=size, coverage="face", template=TEMPLATE_NAME, architecture="stand-in")
-        self.faceset_size = 256
+        self.faceset_size = {"a": 256, "b": 256}  # crop side of each identity's face set, as a model records it
 
     def swap(self, faces, direction):
         import torch
@@ -88,11 +88,11 @@ def paste_in_frame(image: np.ndarray, landmarks: np.ndarray, draw, rng, palette)
 
 def run_masks(frames: list, model, mask: str, learned) -> list:
     """Each frame through convert's steps with `--mask mask` -> the FrameWork records (faces keep their masks)."""
-    from masquerade.convert import ConvertConfig, run_frames
+    from masquerade.convert import ConvertConfig, faceset_size, run_frames
     from masquerade.convert.steps import StepContext, build_steps, close_steps
 
     config = ConvertConfig(mask=mask)
-    steps = build_steps(StepContext(model, config, False, int(model.faceset_size), occlusion=learned))
+    steps = build_steps(StepContext(model, config, False, faceset_size(model, config.direction), occlusion=learned))
     items = []
     try:
         run_frames(frames, steps, items.append, batch_size=4)

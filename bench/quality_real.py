@@ -26,6 +26,7 @@ Wall-clock budgets: on a shared machine the same minutes buy fewer steps; the JS
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -206,7 +207,8 @@ def run_pair(args, sets: dict, clips: dict, work: Path) -> dict:  # noqa: C901  
     out.setdefault("train", {})["events"] = [{k: e[k] for k in ("event", "step", "phase", "reason", "budget_used")
                                               if k in e} for e in events]
     model = open_model(model_dir, "cpu")  # a folder's model: `--upscale auto` finds the upscalers beside it
-    model.faceset_size = model.faceset_size or 256
+    if model.faceset_size is None:  # saved before the crop size was recorded: face sets cut at 256 px
+        model.manifest = dataclasses.replace(model.manifest, faceset_size={"a": 256, "b": 256})
 
     upscalers = {}
     if args.upscaler_minutes > 0:

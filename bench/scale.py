@@ -9,7 +9,6 @@ run starts its own local Ray (`num_cpus` = workers); the start-up is reported ap
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -47,15 +46,15 @@ def make_model(path: Path) -> Path:
 
     from masquerade.faces.align import TEMPLATE_NAME
     from masquerade.models import build_model
-    from masquerade.models.store import MODEL_JSON, SCHEMA_VERSION, WEIGHTS, atomic_write_json, save_weights
+    from masquerade.models.manifest import ModelManifest
+    from masquerade.models.store import MODEL_JSON, WEIGHTS, atomic_write_json, save_weights
 
     torch.manual_seed(0)
     net = build_model("lite", {})
     path.mkdir(parents=True)
     digest = save_weights(net, path / WEIGHTS)
-    atomic_write_json(path / MODEL_JSON, {
-        "schema_version": SCHEMA_VERSION, "architecture": "lite", "arch_config": dataclasses.asdict(net.config),
-        "size": net.config.size, "template": TEMPLATE_NAME, "coverage": "face", "weights_sha256": digest})
+    manifest = ModelManifest.for_net("lite", net.config, TEMPLATE_NAME, "face", weights_sha256=digest)
+    atomic_write_json(path / MODEL_JSON, manifest.to_dict())
     return path
 
 

@@ -12,6 +12,7 @@ class PerfectModel:
 
     def __init__(self, size: int = 128, template: str = TEMPLATE_NAME):
         self.config = SimpleNamespace(size=size, coverage="face", template=template, architecture="identity-stub")
+        self.faceset_size = None  # crops cut at `size` (a folder's model has its face sets' sizes here)
         self.hash = "5eed" * 16
         self.calls = 0
 

@@ -21,7 +21,7 @@ def test_demo_reduced_mode_writes_a_verified_report(tmp_path, capsys):
     from masquerade.models.store import read_manifest
 
     trained = read_manifest(out / "model")  # the report names the model the demo trained, not a fixed one
-    assert f"<code>{trained['architecture']}</code>, {trained['size']} px" in page
+    assert f"<code>{trained.architecture}</code>, {trained.size} px" in page
     summary = json.loads((out / "summary.json").read_text())
     assert summary["train_steps"] > 20
     assert all(line.startswith("synthetic") for line in summary["verdicts"].values())

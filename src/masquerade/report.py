@@ -95,7 +95,7 @@ def _model_words(model_dir: Path | None) -> str:
         manifest = read_manifest(Path(model_dir))
     except Exception:  # noqa: BLE001 - a report still renders without the model's name
         return "a swap model"
-    return f"<code>{html.escape(str(manifest.get('architecture', '?')))}</code>, {int(manifest.get('size', 0))} px"
+    return f"<code>{html.escape(manifest.architecture)}</code>, {manifest.size} px"
 
 
 def write_report(result) -> Path:

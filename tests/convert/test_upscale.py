@@ -3,6 +3,7 @@ has one, at 256 px, and is unchanged when it has none."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -13,6 +14,7 @@ from masquerade.convert import ConvertConfig, convert, make_steps, open_model, r
 from masquerade.convert.steps import close_steps
 from masquerade.errors import MasqueradeError
 from masquerade.media import read_frames, write_image
+from masquerade.models.manifest import UpscalerManifest
 from masquerade.models.upscaler import IdentityUpscaler, UpscalerConfig, save_upscaler
 from masquerade.samples import make_clip
 
@@ -39,7 +41,7 @@ def _with_upscaler(model_dir, tmp_path, side="b"):
     net = IdentityUpscaler(UpscalerConfig(in_size=64, out_size=256, channels=8, blocks=1, up_channels=(8, 8)))
     with torch.no_grad():
         net.tail.weight.normal_(0, 0.05)
-    save_upscaler(folder, side, net, {"steps": 0})
+    save_upscaler(folder, net, UpscalerManifest(side, dataclasses.asdict(net.config)))
     return folder
 
 
@@ -109,7 +111,7 @@ def test_ray_workers_get_the_upscaler_from_the_driver(model_dir, tmp_path, monke
     monkeypatch.setitem(payload._CACHE, "bytes:test@cpu", shipped.build("cpu"))
     config = ConvertConfig(device="cpu")
     found = convert_jobs._find_upscaler(folder, config)
-    assert found is not None and found[0]["side"] == "b"
+    assert found is not None and found[0].side == "b"
     assert convert_jobs._find_upscaler(folder, ConvertConfig(upscale="off")) is None
     assert convert_jobs._find_upscaler(model_dir, config) is None
     ran = convert_jobs._convert_file(str(src), handle, str(tmp_path / "up.png"), config, found)["stage_seconds"]

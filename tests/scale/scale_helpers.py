@@ -41,6 +41,7 @@ class PerfectModel:
 
     def __init__(self, size: int = 128) -> None:
         self.config = SimpleNamespace(size=size, coverage="face", template=TEMPLATE_NAME, architecture="identity-stub")
+        self.faceset_size = None  # crops cut at `size`
         self.hash = "5eed" * 16
 
     def swap(self, faces, direction):
@@ -69,20 +70,18 @@ class FlakyModel(PerfectModel):
 
 def make_model_dir(path: Path, seed: int = 0) -> Path:
     """A real `lite` model folder with random weights: exercises the weights-in-the-object-store path."""
-    import dataclasses
-
     import torch
 
     from masquerade.models import build_model
-    from masquerade.models.store import MODEL_JSON, SCHEMA_VERSION, WEIGHTS, atomic_write_json, save_weights
+    from masquerade.models.manifest import ModelManifest
+    from masquerade.models.store import MODEL_JSON, WEIGHTS, atomic_write_json, save_weights
 
     torch.manual_seed(seed)
     net = build_model("lite", {})
     path.mkdir(parents=True, exist_ok=True)
     digest = save_weights(net, path / WEIGHTS)
-    atomic_write_json(path / MODEL_JSON, {
-        "schema_version": SCHEMA_VERSION, "architecture": "lite", "arch_config": dataclasses.asdict(net.config),
-        "size": net.config.size, "template": TEMPLATE_NAME, "coverage": "face", "weights_sha256": digest})
+    manifest = ModelManifest.for_net("lite", net.config, TEMPLATE_NAME, "face", weights_sha256=digest)
+    atomic_write_json(path / MODEL_JSON, manifest.to_dict())
     return path
 
 

@@ -47,7 +47,7 @@ def test_two_gloo_ranks_match_one_process_and_resume_in_one(faceset_a, faceset_b
     run = _torchrun_train(faceset_a, faceset_b, tmp_path / "ddp", steps=6)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "on 2 processes" in run.stdout and run.stdout.count("model at step 6") == 1  # rank 0 alone reports
-    assert read_manifest(tmp_path / "ddp")["step"] == 6
+    assert read_manifest(tmp_path / "ddp").step == 6
 
     # Resume the two-process checkpoint in one process with the same global batch.
     resumed = train(faceset_a, faceset_b, tmp_path / "ddp", one)

@@ -81,7 +81,7 @@ def test_damaged_newest_snapshot_falls_back_with_a_note(faceset_a, faceset_b, ti
     _damage(model_dir / "snapshots" / "step_0000004" / "model.safetensors")
 
     model = load_model(model_dir, device="cpu")  # convert takes the newest intact one and says so
-    assert model.hash == read_manifest(model_dir)["weights_sha256"] == \
+    assert model.hash == read_manifest(model_dir).weights_sha256 == \
         sha256_hex((model_dir / "snapshots" / "step_0000003" / "model.safetensors").read_bytes())
     assert "step_0000004" in model.note and "step 3" in model.note and "does not match" in model.note
     assert model.notes == (model.note,)
@@ -127,7 +127,7 @@ def test_earlier_layout_loads_resumes_exactly_and_migrates(faceset_a, faceset_b,
     old_hash = sha256_hex((old / "model.safetensors").read_bytes())
 
     model = load_model(old, device="cpu")
-    assert model.hash == old_hash and model.note is None and read_manifest(old)["step"] == 3
+    assert model.hash == old_hash and model.note is None and read_manifest(old).step == 3
 
     result = train(faceset_a, faceset_b, old, cfg)
     assert (result.step, result.steps_run, result.notes) == (6, 3, ())
@@ -176,7 +176,7 @@ def test_manifest_reports_the_loaded_snapshot(faceset_a, faceset_b, tiny_config,
     model_dir = tmp_path / "m"
     train(faceset_a, faceset_b, model_dir, replace(tiny_config, steps=2, save_every=1))
     manifest = read_manifest(model_dir)
-    assert manifest["step"] == 2 and manifest["architecture"] == "lite"
+    assert manifest.step == 2 and manifest.architecture == "lite"
     meta = json.loads((find_snapshot(model_dir).path / "state.json").read_text())
     assert meta["step"] == 2 and meta["lr_scale"] == 1.0
     with pytest.raises(ModelError, match="not a model folder"):

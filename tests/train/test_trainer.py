@@ -43,7 +43,7 @@ def test_stop_then_resume_equals_one_continuous_run(faceset_a, faceset_b, tiny_c
     first = train(faceset_a, faceset_b, tmp_path / "resumed", cfg,
                   progress=lambda *a: done.append(1), should_stop=lambda: len(done) >= 9)
     assert first.stopped and first.step == 9
-    assert read_manifest(tmp_path / "resumed")["step"] == 9
+    assert read_manifest(tmp_path / "resumed").step == 9
     second = train(faceset_a, faceset_b, tmp_path / "resumed", cfg)
     assert second.step == 16 and second.steps_run == 7 and not second.stopped
 
@@ -98,7 +98,7 @@ def test_mismatched_face_sets_are_refused(faceset_a, faceset_b, tiny_config, tmp
               replace(cfg, steps=4))
     with pytest.raises(ModelMismatchError, match="holds a 'lite' model"):
         train(faceset_a, faceset_b, model_dir, replace(cfg, model="original", steps=4))
-    assert read_manifest(model_dir)["step"] == 2
+    assert read_manifest(model_dir).step == 2
 
 
 def test_preview_grid_and_metrics_log(faceset_a, faceset_b, tiny_config, tmp_path):
@@ -164,7 +164,7 @@ def test_init_from_copies_the_shared_encoder_but_not_the_decoders(faceset_a, fac
             torch.testing.assert_close(got[k], donor[k], rtol=0, atol=1e-9, msg=k)
         elif donor[k].is_floating_point() and donor[k].numel() > 1:
             torch.testing.assert_close(got[k], fresh[k], rtol=0, atol=1e-9, msg=k)  # the seed's own decoders
-    assert read_manifest(tmp_path / "warm")["init_from"]["weights_sha256"] == sha256_hex(
+    assert read_manifest(tmp_path / "warm").init_from["weights_sha256"] == sha256_hex(
         find_snapshot(tmp_path / "donor").weights.read_bytes())
     assert result.notes == () and cold.notes == ()
 

@@ -128,7 +128,7 @@ def test_train_beside_a_model_checks_everything_first_and_stops_on_time(faceset_
     train(faceset_a, faceset_b, model_dir, tiny_config)
     from masquerade.models.store import read_manifest
 
-    size = int(read_manifest(model_dir)["size"])
+    size = read_manifest(model_dir).size
     for side, kw, match in (("c", dict(steps=1), "--side"), ("a", dict(steps=0), "--steps"),
                             ("a", dict(minutes=-1.0), "--minutes"), ("a", dict(steps=None), "--steps or --minutes")):
         with pytest.raises(MasqueradeError, match=match):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MediaError, NoFaceError, OutputError
-from ..faces.align import TEMPLATE_NAME, get_template
+from ..faces.align import get_template
 from ..media import probe, read_frames, video_format
 from ..outputs import claim_file, partial_path, refuse_overlap, sweep_partials
 from ..provenance import Provenance, SyntheticVideoWriter, made_by_masquerade, write_synthetic_image
@@ -59,21 +59,15 @@ class ConvertSummary:
 def open_model(model, device: str = "auto"):
     """A model folder (loaded) or an already loaded model, checked to align faces as this Masquerade does.
 
-    A folder's `faceset_size` (the crop size of the face sets it trained on) is kept on the model, so
-    convert can cut faces exactly as training did (see `faceset_size`), and so is the folder itself
-    (`model_dir`), where `--upscale auto` looks for the identity upscalers.
+    A model loaded from a folder carries its manifest, and so its `faceset_size` (the crop size of the face
+    sets it trained on: convert cuts faces exactly as training did, see `faceset_size`), and the folder itself
+    (`model_dir`, where `--upscale auto` looks for the identity upscalers).
     """
     if isinstance(model, (str, os.PathLike)):
         from ..models import load_model
-        from ..models.store import read_manifest
 
-        folder = Path(model)
-        recorded = read_manifest(folder).get("faceset_size")
-        model = load_model(folder, device=device)
-        if getattr(model, "faceset_size", None) is None:
-            model.faceset_size = recorded
-        model.model_dir = folder
-    get_template(getattr(model.config, "template", TEMPLATE_NAME))  # a known one (the align step uses it), or refused
+        model = load_model(Path(model), device=device)
+    get_template(model.config.template)  # a known one (the align step uses it), or refused
     return model
 
 
@@ -86,14 +80,13 @@ def model_notes(model) -> tuple[str, ...]:
 def faceset_size(model, direction: str) -> int:
     """Side of the aligned crops the model's input faces were made from in training (before `resize_crop`).
 
-    Recorded per identity (`{"a": 256, "b": 128}`) or as one number; the input side of `direction` counts
-    (a2b feeds A's faces). A model that records none is fed crops warped straight at its own size.
+    A model's `faceset_size` is recorded per identity (`{"a": 256, "b": 128}`, see `ModelManifest`); the input
+    side of `direction` counts (a2b feeds A's faces). A model that records none is fed crops warped straight
+    at its own size.
     """
-    sizes = getattr(model, "faceset_size", None) or getattr(model.config, "faceset_size", None)
-    if isinstance(sizes, dict):
-        sizes = sizes.get(direction[0])
     size = int(model.config.size)
-    return max(int(sizes), size) if sizes else size
+    recorded = (model.faceset_size or {}).get(direction[0])
+    return max(int(recorded), size) if recorded else size
 
 
 def make_steps(model, config: ConvertConfig, video: bool, names: list[str] | None = None, upscaler=None) -> list:

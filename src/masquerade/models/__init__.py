@@ -112,6 +112,7 @@ def build_model(name: str, config: ArchConfig | dict[str, Any] | None = None) ->
 
 _LAZY = {"ArchConfig": "base", "FaceAutoencoder": "base", "model_cost": "base", "HD": "hd", "HDConfig": "hd",
          "Lite": "lite", "LiteConfig": "lite", "Original": "original", "OriginalConfig": "original",
+         "ModelManifest": "manifest", "UpscalerManifest": "manifest",
          "ModelInfo": "store", "SwapModel": "store", "load_model": "store", "resolve_device": "store"}
 
 
@@ -120,6 +121,6 @@ __getattr__ = exports(__name__, _LAZY)  # the torch-backed names load on first u
 
 __all__ = [
     "ARCHITECTURES", "CATALOGUE", "Arch", "ArchConfig", "FaceAutoencoder", "HD", "HDConfig", "Lite", "LiteConfig",
-    "ModelInfo", "Original", "OriginalConfig", "SwapModel", "architecture", "build_model", "load_model",
-    "make_config", "model_cost", "resolve_device", "saved_config",
+    "ModelInfo", "ModelManifest", "Original", "OriginalConfig", "SwapModel", "UpscalerManifest", "architecture",
+    "build_model", "load_model", "make_config", "model_cost", "resolve_device", "saved_config",
 ]

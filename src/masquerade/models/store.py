@@ -29,8 +29,9 @@ from safetensors.torch import save as st_save
 from ..atomic import write_bytes, write_json
 from ..errors import ModelError, ModelMismatchError
 from .base import FaceAutoencoder
+from .manifest import MODEL_SCHEMA, ModelManifest
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = MODEL_SCHEMA
 MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
 STATE = "state.safetensors"
@@ -141,7 +142,7 @@ class Snapshot:
 
     path: Path
     step: int
-    manifest: dict[str, Any]
+    manifest: ModelManifest
     legacy: bool = False
     note: str | None = None  # set when newer snapshots were passed over: which, and why
 
@@ -231,7 +232,7 @@ def verify_snapshot(path: Path, step: int, legacy: bool = False, need_state: boo
     return manifest
 
 
-_VERIFIED: dict[tuple, dict[str, Any]] = {}  # verified manifests, keyed by the files' (size, mtime, inode)
+_VERIFIED: dict[tuple, ModelManifest] = {}  # verified manifests, keyed by the files' (size, mtime, inode)
 
 
 def _stat_key(path: Path, need_state: bool) -> tuple:
@@ -266,27 +267,34 @@ def find_snapshot(model_dir: str | os.PathLike, need_state: bool = False) -> Sna
         manifest = _VERIFIED.get(key)
         if manifest is None:
             try:
-                manifest = verify_snapshot(path, step, legacy, need_state)
+                manifest = _record(verify_snapshot(path, step, legacy, need_state))
             except DamagedSnapshot as e:
                 skipped.append(f"{_label(path, legacy)}: {e}")
                 continue
             if len(_VERIFIED) > 256:
                 _VERIFIED.clear()
             _VERIFIED[key] = manifest
-        found = int(manifest.get("step", 0))
+        found = manifest.step
         note = None
         if skipped:
             note = (f"{model_dir}: using the snapshot of step {found} ({_label(path, legacy)}) because newer ones "
                     f"are damaged: {'; '.join(skipped)}")
-        return Snapshot(path, found, dict(manifest), legacy, note)
+        return Snapshot(path, found, manifest, legacy, note)
     what = "intact training state" if need_state else "intact weights"
     raise ModelError(f"{model_dir}: no snapshot has {what} ({'; '.join(skipped)}); "
                      "restore the folder from a backup or train into a new folder")
 
 
-def read_manifest(model_dir: Path) -> dict[str, Any]:
+def _record(manifest: dict[str, Any]) -> ModelManifest:
+    try:
+        return ModelManifest.from_dict(manifest)
+    except ValueError as e:
+        raise DamagedSnapshot(f"{MODEL_JSON} does not describe a model ({e})") from None
+
+
+def read_manifest(model_dir: Path) -> ModelManifest:
     """The manifest of the newest usable snapshot (see `find_snapshot`): what convert would load."""
-    return dict(find_snapshot(model_dir).manifest)
+    return find_snapshot(model_dir).manifest
 
 
 @dataclass(frozen=True)
@@ -300,12 +308,22 @@ class ModelInfo:
 
 
 class SwapModel:
-    """A trained model in eval mode: renders aligned faces as either identity. No gradients, no training state."""
+    """A trained model in eval mode: renders aligned faces as either identity. No gradients, no training state.
 
-    def __init__(self, net: FaceAutoencoder, config: ModelInfo, hash: str, device: torch.device,
-                 note: str | None = None):
-        self.net, self.config, self.hash, self.device = net.eval().to(device), config, hash, device
+    It carries the manifest it was built from (`manifest`) and, when loaded from a folder, that folder
+    (`model_dir`: where convert's `--upscale auto` and the occlusion mask net look)."""
+
+    def __init__(self, net: FaceAutoencoder, manifest: ModelManifest, hash: str, device: torch.device,
+                 note: str | None = None, model_dir: Path | None = None):
+        self.net, self.manifest, self.hash, self.device = net.eval().to(device), manifest, hash, device
+        self.config = ModelInfo(manifest.architecture, manifest.size, manifest.template, manifest.coverage)
         self.note = note  # set when newer snapshots were damaged and an older one was loaded (say so to the user)
+        self.model_dir = model_dir
+
+    @property
+    def faceset_size(self) -> dict[str, int] | None:
+        """Crop side of each identity's training faces (convert cuts its input faces at it); None: not recorded."""
+        return self.manifest.faceset_size
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -343,17 +361,20 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto") -> SwapModel:
 
     Loads the newest snapshot with intact weights; `SwapModel.note` says when that is not the newest one.
     """
-    from . import build_model, saved_config
-
     model_dir = Path(model_dir)
     snap = find_snapshot(model_dir)
-    manifest = snap.manifest
     try:
-        net = build_model(manifest["architecture"], saved_config(manifest["architecture"], manifest["arch_config"]))
-        info = ModelInfo(manifest["architecture"], int(manifest["size"]), manifest["template"], manifest["coverage"])
+        net = build_net(snap.manifest)
     except (KeyError, ValueError, TypeError) as e:
         raise ModelError(f"{snap.path / MODEL_JSON} does not describe a known model ({e}); retrain it") from None
     digest = load_weights(net, snap.weights)
-    if manifest.get("weights_sha256") not in (None, digest):
+    if snap.manifest.weights_sha256 not in (None, digest):
         raise ModelError(f"{snap.weights} changed while it was being loaded; run the command again")
-    return SwapModel(net, info, digest, resolve_device(device), note=snap.note)
+    return SwapModel(net, snap.manifest, digest, resolve_device(device), note=snap.note, model_dir=model_dir)
+
+
+def build_net(manifest: ModelManifest) -> FaceAutoencoder:
+    """The untrained net a manifest describes (its architecture, with the settings it was saved with)."""
+    from . import build_model, saved_config
+
+    return build_model(manifest.architecture, saved_config(manifest.architecture, manifest.arch_config))

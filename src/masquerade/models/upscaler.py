@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,10 +35,11 @@ from torch import nn
 
 from ..errors import ModelError, ModelMismatchError
 from .layers import icnr_
+from .manifest import UPSCALER_KIND as KIND
+from .manifest import UPSCALER_SCHEMA as SCHEMA_VERSION
+from .manifest import UpscalerManifest
 
-SCHEMA_VERSION = 1
 FOLDER = "upscalers"
-KIND = "masquerade.upscaler"
 
 
 @dataclass
@@ -107,12 +107,13 @@ def stem(side: str, in_size: int, out_size: int = 256) -> str:
     return f"{side}_{in_size}to{out_size}"
 
 
-def save_upscaler(model_dir: str | os.PathLike, side: str, net: IdentityUpscaler, info: dict[str, Any]) -> Path:
-    """Write weights, then the JSON that names them; remove this slot's older weights (ours) afterwards."""
+def save_upscaler(model_dir: str | os.PathLike, net: IdentityUpscaler, manifest: UpscalerManifest) -> Path:
+    """Write weights, then the JSON that names them (`manifest`, with the weights' name, hash and the net's
+    config filled in); remove this slot's older weights (ours) afterwards."""
     from .sidecar import save_sidecar
 
-    return save_sidecar(Path(model_dir) / FOLDER, stem(side, net.config.in_size, net.config.out_size), net,
-                        {"schema_version": SCHEMA_VERSION, "kind": KIND, "side": side}, info)
+    return save_sidecar(Path(model_dir) / FOLDER, stem(manifest.side, net.config.in_size, net.config.out_size),
+                        net, manifest.to_dict(), {})
 
 
 def find_upscaler(model_dir: str | os.PathLike, side: str, in_size: int | None = None) -> Path | None:
@@ -129,9 +130,9 @@ def find_upscaler(model_dir: str | os.PathLike, side: str, in_size: int | None =
 class Upscaler:
     """A loaded upscaler in eval mode: call it on N×3×s×s [0, 1] faces to get N×3×S×S [0, 1] faces."""
 
-    def __init__(self, net: IdentityUpscaler, manifest: dict[str, Any], device: torch.device):
+    def __init__(self, net: IdentityUpscaler, manifest: UpscalerManifest, device: torch.device):
         self.net, self.manifest, self.device = net.eval().to(device), manifest, device
-        self.side, self.in_size, self.out_size = manifest["side"], net.config.in_size, net.config.out_size
+        self.side, self.in_size, self.out_size = manifest.side, net.config.in_size, net.config.out_size
 
     @torch.no_grad()
     def __call__(self, faces: torch.Tensor, chunk: int = 16) -> torch.Tensor:
@@ -141,7 +142,8 @@ class Upscaler:
         return torch.cat(out)
 
 
-def read_upscaler(model_dir: str | os.PathLike, side: str, in_size: int | None = None) -> tuple[dict[str, Any], bytes]:
+def read_upscaler(model_dir: str | os.PathLike, side: str,
+                  in_size: int | None = None) -> tuple[UpscalerManifest, bytes]:
     """(manifest, weights bytes) of `side`'s upscaler, checked against its hash: what `load_upscaler` builds
     from, and what a Ray driver ships to workers that cannot see the model folder."""
     from .sidecar import read_sidecar
@@ -150,25 +152,29 @@ def read_upscaler(model_dir: str | os.PathLike, side: str, in_size: int | None =
     model_dir = Path(model_dir)
     if in_size is None:
         try:  # beside a swap model: its input size; a folder of upscalers alone: the side's only one
-            in_size = int(read_manifest(model_dir)["size"])
-        except (ModelError, KeyError, TypeError, ValueError):
+            in_size = read_manifest(model_dir).size
+        except ModelError:
             in_size = None
     path = find_upscaler(model_dir, side, in_size)
     if path is None:
         raise ModelError(f"{model_dir} has no identity upscaler for side {side!r}"
                          f"{f' at {in_size} px' if in_size else ''}; train one with `masquerade train-upscaler`")
-    return read_sidecar(path, UpscalerConfig, SCHEMA_VERSION, KIND, "an upscaler", "retrain the upscaler")
+    manifest, data = read_sidecar(path, UpscalerConfig, SCHEMA_VERSION, KIND, "an upscaler", "retrain the upscaler")
+    try:
+        return UpscalerManifest.from_dict(manifest), data
+    except ValueError as e:
+        raise ModelError(f"{path} is unreadable ({e}); retrain the upscaler") from None
 
 
-def build_upscaler(manifest: dict[str, Any], data: bytes, device: str | torch.device = "auto") -> Upscaler:
+def build_upscaler(manifest: UpscalerManifest, data: bytes, device: str | torch.device = "auto") -> Upscaler:
     """An `Upscaler` from what `read_upscaler` returned."""
     from .store import resolve_device
 
-    net = IdentityUpscaler(UpscalerConfig(**manifest["config"]))
+    net = IdentityUpscaler(UpscalerConfig(**manifest.config))
     try:
         net.load_state_dict(st_load(data))
     except RuntimeError as e:
-        raise ModelMismatchError(f"upscaler {manifest.get('weights')}: weights do not fit its config ({e}); "
+        raise ModelMismatchError(f"upscaler {manifest.weights}: weights do not fit its config ({e}); "
                                  "retrain the upscaler") from None
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     return Upscaler(net, manifest, dev)

@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from ..convert import ConvertConfig, ConvertSummary, check_output
 from ..errors import MediaError, OutputError
@@ -25,6 +25,9 @@ from .cluster import RayOptions, collect, ray_session, remote
 from .ledger import Ledger, fingerprint
 from .payload import ModelHandle, check_model, get_model, put_model
 from .segments import Segment, join_segments, plan_segments, read_segment
+
+if TYPE_CHECKING:
+    from ..models.manifest import UpscalerManifest
 
 _COUNTS = ("frames", "faces", "passed")
 
@@ -60,7 +63,7 @@ def _targets(infos: list[MediaInfo], output: Path, single: bool) -> list[Path]:
     return [output / n for n in names]
 
 
-def _find_upscaler(model: Any, config: ConvertConfig) -> tuple[dict, bytes] | None:
+def _find_upscaler(model: Any, config: ConvertConfig) -> tuple[UpscalerManifest, bytes] | None:
     """Driver: the target side's upscaler (manifest, weights) beside a model folder, for `--upscale auto`.
 
     Workers may not see the model folder, so the driver reads it once and ships it with each task, exactly
@@ -72,7 +75,7 @@ def _find_upscaler(model: Any, config: ConvertConfig) -> tuple[dict, bytes] | No
     from ..models.upscaler import find_upscaler, read_upscaler
 
     if isinstance(model, (str, Path)):
-        folder, size = Path(model), int(read_manifest(Path(model))["size"])
+        folder, size = Path(model), read_manifest(Path(model)).size
     else:  # a loaded model: the folder `convert.open_model` recorded, if any
         folder, size = getattr(model, "model_dir", None), int(model.config.size)
     side = target_side(config.direction)
@@ -81,7 +84,8 @@ def _find_upscaler(model: Any, config: ConvertConfig) -> tuple[dict, bytes] | No
     return read_upscaler(folder, side, size)
 
 
-def _worker_upscaler(upscaler: tuple[dict, bytes] | None, config: ConvertConfig) -> tuple[Any, ConvertConfig]:
+def _worker_upscaler(upscaler: tuple[UpscalerManifest, bytes] | None,
+                     config: ConvertConfig) -> tuple[Any, ConvertConfig]:
     """Worker: the shipped upscaler, built; with none shipped, `upscale=off` so the worker never looks for one
     on its own (the driver decided, and the ledger key records that decision)."""
     if upscaler is None:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..models.manifest import ModelManifest
 
 _CACHE: dict[str, Any] = {}  # per worker process: the last model built, by key
 
@@ -20,22 +23,19 @@ _CACHE: dict[str, Any] = {}  # per worker process: the last model built, by key
 class ModelBytes:
     """A model folder in memory: its manifest and its weights file."""
 
-    manifest: dict
+    manifest: ModelManifest
     weights: bytes
     hash: str
 
     def build(self, device: str) -> Any:
         from safetensors.torch import load as st_load
 
-        from ..models import ModelInfo, SwapModel, build_model, resolve_device, saved_config
+        from ..models import SwapModel, resolve_device
+        from ..models.store import build_net
 
-        m = self.manifest
-        net = build_model(m["architecture"], saved_config(m["architecture"], m["arch_config"]))
+        net = build_net(self.manifest)
         net.load_state_dict(st_load(self.weights))
-        info = ModelInfo(m["architecture"], int(m["size"]), m["template"], m["coverage"])
-        model = SwapModel(net, info, self.hash, resolve_device(device))
-        model.faceset_size = m.get("faceset_size")  # what `convert.open_model` keeps from a folder
-        return model
+        return SwapModel(net, self.manifest, self.hash, resolve_device(device))
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,13 @@ def put_model(ray: Any, model: Any) -> ModelHandle:
         from ..models.store import find_snapshot, sha256_hex
 
         snap = find_snapshot(Path(model))  # the newest complete snapshot, as `load_model` would take
-        _check_template(snap.manifest.get("template"))
+        _check_template(snap.manifest.template)
         try:
             weights = snap.weights.read_bytes()
         except FileNotFoundError:
             raise ModelError(f"{snap.weights} is missing; the model folder is incomplete") from None
         digest = sha256_hex(weights)
-        if snap.manifest.get("weights_sha256") not in (None, digest):
+        if snap.manifest.weights_sha256 not in (None, digest):
             raise ModelError(f"{snap.weights} changed while it was being read; run the command again")
         return ModelHandle(f"bytes:{digest}", digest, [ray.put(ModelBytes(snap.manifest, weights, digest))])
     model = open_model(model, "cpu")
@@ -74,7 +74,7 @@ def check_model(model: Any) -> None:
     if isinstance(model, (str, Path)):
         from ..models.store import read_manifest
 
-        _check_template(read_manifest(Path(model)).get("template"))
+        _check_template(read_manifest(Path(model)).template)
 
 
 def _check_template(template: str | None) -> None:

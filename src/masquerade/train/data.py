@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 
 from ..errors import FaceSetError, ModelMismatchError
+
+if TYPE_CHECKING:
+    from ..models.manifest import ModelManifest
+
 
 class FaceSetLike(Protocol):
     manifest: Mapping[str, Any]  # a `faceset.FaceSetManifest` (or its fields by name: read through `FaceSetManifest.of`)
@@ -31,7 +35,7 @@ def open_faceset(source: Any) -> FaceSetLike:
 
     return FaceSet.open(os.fspath(source))
 
-def check_compatible(a: Mapping[str, Any], b: Mapping[str, Any], size: int, recorded: dict[str, Any] | None) -> None:
+def check_compatible(a: Mapping[str, Any], b: Mapping[str, Any], size: int, recorded: ModelManifest | None) -> None:
     """Refuse face sets that do not fit each other or the model: the swap only works on identical alignment."""
     for key in ("template", "coverage"):
         if a.get(key) != b.get(key):
@@ -39,10 +43,11 @@ def check_compatible(a: Mapping[str, Any], b: Mapping[str, Any], size: int, reco
                 f"face sets A and B were extracted with different {key}s ({a.get(key)!r} vs {b.get(key)!r}); "
                 f"extract both with the same --{key}"
             )
-        if recorded is not None and recorded.get(key) != a.get(key):
+        was = getattr(recorded, key) if recorded is not None else None
+        if recorded is not None and was != a.get(key):
             raise ModelMismatchError(
-                f"this model was trained on faces with {key} {recorded.get(key)!r} but the face sets use "
-                f"{a.get(key)!r}; re-extract them with --{key} {recorded.get(key)} or train a new model folder"
+                f"this model was trained on faces with {key} {was!r} but the face sets use "
+                f"{a.get(key)!r}; re-extract them with --{key} {was} or train a new model folder"
             )
     from ..faceset import FaceSetManifest
 

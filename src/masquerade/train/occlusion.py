@@ -216,7 +216,7 @@ def train_model_mask(facesets: Sequence[Any], model_dir: str | Path, config: Mas
 
     The face sets must be aligned as the model's were (template and coverage): the net learns where a face
     sits in the crop."""
-    from ..errors import MasqueradeError, ModelMismatchError
+    from ..errors import MasqueradeError
     from ..models.store import read_manifest
     from ..options import check
 
@@ -227,8 +227,5 @@ def train_model_mask(facesets: Sequence[Any], model_dir: str | Path, config: Mas
     manifest = read_manifest(Path(model_dir))  # ModelError: not a model folder
     sets = [open_faceset(f) for f in facesets]
     for fs in sets:
-        for key in ("template", "coverage"):
-            if key in manifest and fs.manifest.get(key) != manifest[key]:
-                raise ModelMismatchError(f"the face set was extracted with {key} {fs.manifest.get(key)!r} but the "
-                                         f"model with {manifest[key]!r}; extract it with --{key} {manifest[key]}")
+        manifest.check_aligned_like(fs.manifest)
     return train_mask_net(sets, model_dir, cfg, progress, should_stop)

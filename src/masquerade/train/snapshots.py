@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
+from ..models.manifest import ModelManifest
 from ..models.store import (
-    LEGACY_FILES, MODEL_JSON, SCHEMA_VERSION, SNAPSHOTS, STATE, STATE_JSON, WEIGHTS, DamagedSnapshot, Snapshot,
+    LEGACY_FILES, MODEL_JSON, SNAPSHOTS, STATE, STATE_JSON, WEIGHTS, DamagedSnapshot, Snapshot,
     file_sha256, find_snapshot, list_snapshots, load_weights, sha256_hex, snapshot_name, verify_snapshot,
     weights_bytes,
 )
@@ -95,7 +96,7 @@ def _write_snapshot(folder: Path, step: int, files: dict[str, bytes]) -> Path:
     return final
 
 
-def save_snapshot(model_dir: Path, state: TrainingState, step: int, manifest: dict[str, Any], keep: int,
+def save_snapshot(model_dir: Path, state: TrainingState, step: int, manifest: ModelManifest, keep: int,
                   extra: dict[str, Any] | None = None) -> str:
     """Save a complete snapshot of step `step`, keep the newest `keep`; returns the weights' sha256.
 
@@ -106,7 +107,7 @@ def save_snapshot(model_dir: Path, state: TrainingState, step: int, manifest: di
     digest = sha256_hex(weights)
     data, meta = pack_state(state, step, extra)
     meta["state_sha256"] = sha256_hex(data)
-    full = {**manifest, "schema_version": SCHEMA_VERSION, "step": step, "weights_sha256": digest}
+    full = manifest.with_step(step, digest).to_dict()
     folder = model_dir / SNAPSHOTS
     folder.mkdir(parents=True, exist_ok=True)
     migrate_legacy(model_dir)
@@ -248,7 +249,7 @@ def restore(resumed: Resumed, state: TrainingState) -> dict[str, Any]:
     recovery, whose optimiser and RNG stay fresh)."""
     snap = resumed.snapshot
     digest = load_weights(state.net, snap.weights)
-    if snap.manifest.get("weights_sha256") not in (None, digest):
+    if snap.manifest.weights_sha256 not in (None, digest):
         raise ModelError(f"{snap.weights} changed while it was being loaded; run the command again")
     if not resumed.full:
         return {}

@@ -1,7 +1,8 @@
 """`train(faceset_a, faceset_b, model_dir, config)`: the training stage as a plain function.
 
 Refuses bad settings and unsafe paths before any work (`preflight`), creates or resumes a model folder from
-its newest intact snapshot (`snapshots`), checks the face sets fit it, then loops: sample → augment → step,
+its newest intact snapshot (`snapshots`), checks the face sets fit it (`model_setup`), then runs a
+`TrainingRun`, which loops: sample → augment → step,
 with the divergence guard (`guard`) checking every step, progress reports, periodic previews/metrics and
 snapshots. Around that: held-out faces scored at each preview and `report.html` (`monitor`), the automatic
 training plan moved on by those scores (`plan`), balanced sampling (`sampling`) and warm starts (`warmstart`).
@@ -18,9 +19,10 @@ from typing import Any, Callable
 
 import torch
 
-from ..errors import ModelMismatchError
 from ..faces.expression_reference import MIRRORED, baseline, measures, neutral_baseline
-from ..models import build_model, make_config, resolve_device, saved_config
+from ..models import build_model, resolve_device
+from ..faceset import FaceSetManifest
+from ..models.manifest import ModelManifest
 from ..models.store import SNAPSHOTS, weights_bytes, sha256_hex
 from ..records import ProgressFn, no_progress
 from ..scope import env_defaults, torch_threads
@@ -31,43 +33,14 @@ from .checkpoint import TrainingState
 from .config import Precision, TrainConfig, TrainResult, lr_at, resolve_precision
 from .data import FaceBank, check_compatible, load_bank
 from .guard import GOOD_EVERY, Guard
+from .model_setup import architecture, inductor_env, nod_reading, nod_reading_note, seen_facesets, train_mask_first
 from .monitor import held_out_scores, make_plan, make_validator, observe, write_report
 from .preflight import model_writer, preflight
 from .preview import MetricsLog, preview_grid, write_preview
 from .sampling import weighted_indices
 from .snapshots import Resumed, restore, resume_point, save_snapshot, sweep
 from .step import StepRunner
-from .warmstart import WarmStart, apply_warm_start, load_warm_start, source_settings
-
-
-def _inductor_env(config: TrainConfig) -> dict[str, str]:
-    """Keep inductor's compiled kernels between runs (the first compile costs 10-20 s); it reads the folder
-    from the environment when it compiles, inside the run."""
-    return {"TORCHINDUCTOR_CACHE_DIR": str(Path.home() / ".cache" / "masquerade" / "inductor")} if config.compile else {}
-
-
-def _settings(config: TrainConfig, saved: dict[str, Any] | None) -> tuple[str, Any]:
-    """Architecture name and config: the saved model's (a different --model is refused) or a new one."""
-    if saved is not None:
-        name = saved["architecture"]
-        if config.model not in (None, name):
-            raise ModelMismatchError(
-                f"this model folder holds a {name!r} model, not {config.model!r}; train into a new folder to switch"
-            )
-        return name, saved_config(name, saved["arch_config"])
-    name, options = config.model or "original", config.model_options
-    if config.model is None and config.init_from:  # a warm start takes the source's architecture and settings
-        name, base = source_settings(config.init_from)
-        options = {**base, **options}
-    try:
-        return name, make_config(name, options)
-    except ValueError as e:
-        raise ModelMismatchError(str(e)) from None
-
-
-def _record(saved: dict[str, Any] | None, key: str, fid: str) -> list[str]:
-    seen = list((saved or {}).get("facesets", {}).get(key, []))
-    return seen if fid in seen else seen + [fid]
+from .warmstart import WarmStart, apply_warm_start, load_warm_start
 
 
 def train(
@@ -95,7 +68,7 @@ def _checked_train(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: P
     """`train` once this process holds the model folder: the checks that need the saved model, then the run."""
     resumed = resume_point(model_dir)
     saved = resumed.snapshot.manifest if resumed else None
-    name, arch = _settings(config, saved)
+    name, arch = architecture(config, saved)
     check_compatible(fs_a.manifest, fs_b.manifest, arch.size, saved)
     warm, notes = None, []
     if config.init_from and resumed:
@@ -104,12 +77,12 @@ def _checked_train(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: P
     elif config.init_from:
         warm = load_warm_start(config.init_from, name, arch, config.init_decoders)
         notes += [warm.note] if warm.note else []
-    notes += _nod_reading_note(saved, arch, config)
+    notes += nod_reading_note(saved, arch, config)
     ranks, device = distributed.setup(resolve_device(config.device))
     try:
-        with torch_threads(config.threads), env_defaults(_inductor_env(config)):  # this run's, given back after
-            result = _train(fs_a, fs_b, model_dir, config, resumed, name, arch, ranks, device,
-                            progress if ranks.main else no_progress, should_stop, warm)
+        with torch_threads(config.threads), env_defaults(inductor_env(config)):  # this run's, given back after
+            result = TrainingRun(fs_a, fs_b, model_dir, config, resumed, name, arch, ranks, device,
+                                 progress if ranks.main else no_progress, should_stop, warm).run()
     except BaseException:
         distributed.teardown(ranks, wait=False)  # never wait on ranks that may be gone; torchrun stops them
         raise
@@ -117,174 +90,255 @@ def _checked_train(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: P
     return dataclasses.replace(result, notes=tuple(notes) + result.notes)
 
 
-def _train(fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | None, name: str, arch,
-           ranks: distributed.Ranks, device: torch.device, progress: ProgressFn,
-           should_stop: Callable[[], bool] | None, warm: WarmStart | None = None) -> TrainResult:
-    saved = resumed.snapshot.manifest if resumed else None
-    if ranks.main:  # `snapshots/` first: from now on the folder reads as a model folder, even if killed
-        (model_dir / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
-        sweep(model_dir)
-    mask_minutes = _mask_first(fs_a, fs_b, model_dir, config, progress, should_stop) if ranks.main else 0.0
-    distributed.barrier(ranks)  # the mask net is saved before any rank reads it for the training faces
+class TrainingRun:
+    """One training run once this process holds the model folder: set up from the face sets and the resume
+    point, then `one_step` until the budget, the plan's end or a stop, with `housekeeping` after each step (the
+    guard's checks and roll-back, the last good copy, previews, snapshots), then `finish`.
 
-    batch = config.batch_size or type(arch).default_batch_size
-    precision = _precision(config, device, saved, ranks, name, arch, batch)
-    channels_last = precision.channels_last if config.channels_last is None else config.channels_last
-    base_lr = config.lr or type(arch).default_lr
-    schedule = config.lr_schedule or type(arch).default_schedule
-    warmup = type(arch).default_warmup_steps if config.warmup_steps is None else config.warmup_steps
+    Why an object: the loop shares about fifteen pieces of state (the step, the guard, the plan, the last
+    preview, what the newest snapshot holds, the rate window); as attributes each part is a small method
+    that can be read, and the roll-back is written once (`roll_back`).
+    """
 
-    with torch.random.fork_rng(devices=[]):  # seeded init (net and critic) without touching the global RNG
-        torch.manual_seed(config.seed)
-        net = build_model(name, arch)
-        if warm is not None:
-            apply_warm_start(net, warm)
-        net = net.to(device)
-        if channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        net.train()
-        runner = StepRunner(net, config, device, precision, channels_last, ranks)
-    gen = torch.Generator().manual_seed(config.seed)
-    state = TrainingState(net, runner.opt, gen, runner.disc, runner.opt_d)
-    meta = restore(resumed, state) if resumed else {}
-    step = resumed.snapshot.step if resumed else 0
-    guard = Guard(state, step, meta.get("lr_scale", 1.0))
-    distributed.barrier(ranks)  # every rank has read the snapshot before rank 0 may write the next one
+    def __init__(self, fs_a, fs_b, model_dir: Path, config: TrainConfig, resumed: Resumed | None, name: str,
+                 arch, ranks: distributed.Ranks, device: torch.device, progress: ProgressFn,
+                 should_stop: Callable[[], bool] | None, warm: WarmStart | None = None):
+        self.fs_a, self.fs_b, self.model_dir, self.config = fs_a, fs_b, model_dir, config
+        self.resumed, self.name, self.arch, self.warm = resumed, name, arch, warm
+        self.ranks, self.device, self.progress, self.should_stop = ranks, device, progress, should_stop
+        self.saved = resumed.snapshot.manifest if resumed else None
 
-    validator = make_validator(fs_a, fs_b, arch.size, config, device, ranks.main)
-    train_a, train_b = (validator.train_sets["a"], validator.train_sets["b"]) if validator else (fs_a, fs_b)
-    bank_a, bank_b = (load_bank(fs, arch.size, device, config.balance, config.turn > 0, config.blink > 0) for fs in (train_a, train_b))
-    if config.occluders:  # hands and objects over training faces are left out of the losses (train/visible.py)
-        from .visible import visible_maps
+    # -- set-up ------------------------------------------------------------------------------------------
+    def set_up(self) -> None:
+        """Everything before the first step, in the order a resumed run must repeat exactly."""
+        config, ranks, model_dir, resumed = self.config, self.ranks, self.model_dir, self.resumed
+        if ranks.main:  # `snapshots/` first: from now on the folder reads as a model folder, even if killed
+            (model_dir / SNAPSHOTS).mkdir(parents=True, exist_ok=True)
+            sweep(model_dir)
+        mask_minutes = (train_mask_first(self.fs_a, self.fs_b, model_dir, config, self.progress, self.should_stop)
+                        if ranks.main else 0.0)
+        distributed.barrier(ranks)  # the mask net is saved before any rank reads it for the training faces
+        self._set_up_schedule()
+        self._build_net()
+        meta = restore(resumed, self.state) if resumed else {}
+        self.step = resumed.snapshot.step if resumed else 0
+        self.guard = Guard(self.state, self.step, meta.get("lr_scale", 1.0))
+        distributed.barrier(ranks)  # every rank has read the snapshot before rank 0 may write the next one
+        self._load_faces()
+        self.plan, self.plan_note = make_plan(config, self.validator, meta)
+        self.manifest = self._manifest()
+        self._open_logs(resumed_plan=bool(meta.get("plan")))
+        self._start_clock(mask_minutes)
 
-        for bank in (bank_a, bank_b):
-            bank.pixels = torch.cat([bank.pixels, visible_maps(bank.pixels[:, :3], bank.pixels[:, 3:4], model_dir)
-                                     .to(bank.pixels.device)], 1)
-    if not resumed and getattr(net, "expression", None) is not None:  # each person's usual face, kept in the weights
-        # (the nod read alike for both people when the turn shows each decoder its person at other tilts)
-        fit = neutral_baseline if net.expression.version == 2 else baseline  # the neutral face, or the usual one
-        for side, bank in (("a", bank_a), ("b", bank_b)):
-            net.expression.set_baseline(side, fit(bank.measures.cpu().numpy(),
-                                                  absolute_pitch=_nod_reading(saved, config) == "absolute"))
-    plan, plan_note = make_plan(config, validator, meta)
-    manifest = {
-        "architecture": name, "arch_config": dataclasses.asdict(arch),
-        "size": arch.size, "template": fs_a.manifest.get("template"), "coverage": fs_a.manifest.get("coverage"),
-        "facesets": {"a": _record(saved, "a", str(fs_a.manifest.get("id"))), "b": _record(saved, "b", str(fs_b.manifest.get("id")))},
-        "train_config": config.to_json(), "precision": precision.label, "nod_reading": _nod_reading(saved, config),
-        "expression_code": getattr(getattr(net, "expression", None), "version", None),
-        "init_from": warm.record() if warm else (saved or {}).get("init_from"),
-        # crop side of each face set: convert cuts its input faces at this size, as the face set cache did
-        "faceset_size": {"a": int(fs_a.manifest.get("size", arch.size)), "b": int(fs_b.manifest.get("size", arch.size))},
-    }
-    metrics = MetricsLog(model_dir / "metrics.jsonl")
-    if ranks.main:
-        (model_dir / "previews").mkdir(exist_ok=True)
-        metrics.truncate_after(step)
-        if plan is not None and not meta.get("plan"):
-            metrics.write(plan.start_event(step))
-    k = config.preview_faces
-    fixed = (bank_a.pixels[:k, :3].float() / 255, bank_b.pixels[:k, :3].float() / 255,
-             bank_a.measures[:k], bank_b.measures[:k])
-    def aug() -> AugmentSettings:  # the plan's phase turns the warp off (never on against --no-warp)
-        return AugmentSettings(flip=config.flip, warp=config.warp and (plan is None or plan.phase.warp), turn=config.turn,
-                               blink=config.blink)
+    def _open_logs(self, resumed_plan: bool) -> None:
+        """metrics.jsonl cut back to the resumed step (a killed run's later lines go), the previews' folder and
+        the faces every preview draws."""
+        self.metrics = MetricsLog(self.model_dir / "metrics.jsonl")
+        if self.ranks.main:
+            (self.model_dir / "previews").mkdir(exist_ok=True)
+            self.metrics.truncate_after(self.step)
+            if self.plan is not None and not resumed_plan:
+                self.metrics.write(self.plan.start_event(self.step))
+        k = self.config.preview_faces
+        self.fixed = (self.bank_a.pixels[:k, :3].float() / 255, self.bank_b.pixels[:k, :3].float() / 255,
+                      self.bank_a.measures[:k], self.bank_b.measures[:k])
 
-    start_step, stopped, last_preview = step, False, None
-    stats: dict[str, float] = {"loss_a": float("nan"), "loss_b": float("nan")}
-    t0 = t_log = time.perf_counter()
-    log_step = step
-    digest = (saved or {}).get("weights_sha256", "")
-    on_disk = (step, guard.lr_scale) if resumed and resumed.full else None  # what the newest snapshot holds
+    def _start_clock(self, mask_minutes: float) -> None:
+        """The counters the loop and the result read, from the resumed step and the snapshot on disk."""
+        config, resumed = self.config, self.resumed
+        self.start_step, self.stopped, self.last_preview = self.step, False, None
+        self.stats: dict[str, float] = {"loss_a": float("nan"), "loss_b": float("nan")}
+        self.t0 = self.t_log = time.perf_counter()
+        self.log_step = self.step  # where the rate window of the next preview starts
+        self.digest = (self.saved.weights_sha256 or "") if self.saved else ""
+        self.on_disk = (self.step, self.guard.lr_scale) if resumed and resumed.full else None  # the newest snapshot
+        self.spent = None if config.minutes is None else 0.0  # share of --minutes used, the same on every rank
+        # the mask net's minutes are spent already
+        self.minutes = None if config.minutes is None else max(config.minutes - mask_minutes, 1e-3)
 
-    spent = None if config.minutes is None else 0.0  # share of --minutes used, the same on every rank
-    minutes = None if config.minutes is None else max(config.minutes - mask_minutes, 1e-3)  # the mask net's is spent
+    def _set_up_schedule(self) -> None:
+        config, arch = self.config, self.arch
+        self.batch = config.batch_size or type(arch).default_batch_size
+        self.precision = _precision(config, self.device, self.saved, self.ranks, self.name, arch, self.batch)
+        self.channels_last = self.precision.channels_last if config.channels_last is None else config.channels_last
+        self.base_lr = config.lr or type(arch).default_lr
+        self.schedule = config.lr_schedule or type(arch).default_schedule
+        self.warmup = type(arch).default_warmup_steps if config.warmup_steps is None else config.warmup_steps
 
-    def budget_used(step: int) -> float | None:  # share of --steps / --minutes spent (the larger), None: unbounded
-        shares = ([step / config.steps] if config.steps else []) + ([spent] if spent is not None else [])
-        return max(shares) if shares else None
+    def _build_net(self) -> None:
+        """The net (seeded, warm-started), its step runner and the training state the snapshots hold."""
+        config = self.config
+        with torch.random.fork_rng(devices=[]):  # seeded init (net and critic) without touching the global RNG
+            torch.manual_seed(config.seed)
+            net = build_model(self.name, self.arch)
+            if self.warm is not None:
+                apply_warm_start(net, self.warm)
+            net = net.to(self.device)
+            if self.channels_last:
+                net = net.to(memory_format=torch.channels_last)
+            net.train()
+            self.runner = StepRunner(net, config, self.device, self.precision, self.channels_last, self.ranks)
+        self.net = net
+        self.gen = torch.Generator().manual_seed(config.seed)
+        self.state = TrainingState(net, self.runner.opt, self.gen, self.runner.disc, self.runner.opt_d)
 
-    def lr_now(step: int) -> float:
-        return lr_at(step, base_lr, schedule, warmup, config.steps) * guard.lr_scale
+    def _load_faces(self) -> None:
+        """The held-out split, the training faces on the device (with their visible-face maps) and, for a new
+        model with expression channels, each person's usual face kept in its weights."""
+        config, arch, net = self.config, self.arch, self.net
+        self.validator = make_validator(self.fs_a, self.fs_b, arch.size, config, self.device, self.ranks.main)
+        v = self.validator
+        train_a, train_b = (v.train_sets["a"], v.train_sets["b"]) if v else (self.fs_a, self.fs_b)
+        self.bank_a, self.bank_b = (load_bank(fs, arch.size, self.device, config.balance, config.turn > 0,
+                                              config.blink > 0) for fs in (train_a, train_b))
+        if config.occluders:  # hands and objects over training faces are left out of the losses (train/visible.py)
+            from .visible import visible_maps
 
-    def save(step: int) -> str:
-        extra = {"lr_scale": guard.lr_scale, **({"plan": plan.to_json()} if plan else {})}
-        return save_snapshot(model_dir, state, step, manifest, config.keep, extra)
+            for bank in (self.bank_a, self.bank_b):
+                bank.pixels = torch.cat([bank.pixels, visible_maps(bank.pixels[:, :3], bank.pixels[:, 3:4],
+                                                                   self.model_dir).to(bank.pixels.device)], 1)
+        if not self.resumed and getattr(net, "expression", None) is not None:  # each person's usual face
+            # (the nod read alike for both people when the turn shows each decoder its person at other tilts)
+            fit = neutral_baseline if net.expression.version == 2 else baseline  # the neutral face, or the usual one
+            for side, bank in (("a", self.bank_a), ("b", self.bank_b)):
+                net.expression.set_baseline(side, fit(bank.measures.cpu().numpy(),
+                                                      absolute_pitch=nod_reading(self.saved, config) == "absolute"))
 
-    def roll_back(bad_step: int, reason: str) -> int:
-        good = guard.rollback(bad_step, reason)
-        if ranks.main:
-            metrics.write({"event": "rollback", "step": bad_step, "to_step": good, "reason": reason,
-                           "lr": lr_now(good), "lr_scale": guard.lr_scale})
-        return good
+    def _manifest(self) -> ModelManifest:
+        """The model's manifest, written into every snapshot of this run (`save_snapshot` adds the step)."""
+        fs_a, fs_b = (FaceSetManifest.of(fs) for fs in (self.fs_a, self.fs_b))
+        arch, saved = self.arch, self.saved
+        return ModelManifest.for_net(
+            self.name, arch, fs_a.template, fs_a.coverage,
+            facesets={side: seen_facesets(saved, side, fs.id) for side, fs in (("a", fs_a), ("b", fs_b))},
+            train_config=self.config.to_json(), precision=self.precision.label,
+            nod_reading=nod_reading(saved, self.config),
+            expression_code=getattr(getattr(self.net, "expression", None), "version", None),
+            init_from=self.warm.record() if self.warm else (saved.init_from if saved else None),
+            # crop side of each face set: convert cuts its input faces at this size, as the face set cache did
+            faceset_size={"a": fs_a.size, "b": fs_b.size},
+        )
 
-    def log_preview(step: int, now: float, lr: float, val: dict[str, float], events: list) -> Path:
-        nonlocal t_log, log_step
-        h = sha256_hex(weights_bytes(net))
-        path = write_preview(model_dir / "previews" / f"step_{step:07d}.png", preview_grid(net, *fixed), h)
-        window = 2 * batch * ranks.world * (step - log_step) / max(now - t_log, 1e-9)
-        metrics.write({"step": step, **stats, "samples_per_s": round(window, 3), "lr": lr, **val})
-        for event in events:  # plan switches: logged after the scores that caused them
-            metrics.write(event)
-        write_report(model_dir, metrics.path, path)
-        t_log, log_step = time.perf_counter(), step
-        return path
+    # -- the loop ----------------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        self.set_up()
+        while (self.config.steps is None or self.step < self.config.steps) and not self.should_end():
+            self.one_step()
+        self.finish()
+        return self.result()
 
-    while config.steps is None or step < config.steps:
-        clock = 0.0 if spent is None else (time.perf_counter() - t0) / (60 * minutes)
-        asked, clock = distributed.max_over_ranks([float(should_stop is not None and should_stop()), clock], ranks)
-        if asked:  # Ctrl-C, the UI's stop: every rank ends at the same step
-            stopped = True
-            break
-        if spent is not None:
-            spent = clock  # one clock for all ranks: they agree on when to end and on the plan
-            if spent >= 1.0:
-                break
-        lr = lr_now(step)
-        a = _sample(bank_a, batch, gen, aug(), ranks, device)
-        b = _sample(bank_b, batch, gen, aug(), ranks, device)
+    def should_end(self) -> bool:
+        """A stop was asked for (Ctrl-C, the UI's stop) or --minutes ran out: every rank ends at the same step."""
+        clock = 0.0 if self.spent is None else (time.perf_counter() - self.t0) / (60 * self.minutes)
+        asked, clock = distributed.max_over_ranks([float(self.should_stop is not None and self.should_stop()),
+                                                   clock], self.ranks)
+        if asked:
+            self.stopped = True
+            return True
+        if self.spent is not None:
+            self.spent = clock  # one clock for all ranks: they agree on when to end and on the plan
+            return self.spent >= 1.0
+        return False
+
+    def one_step(self) -> None:
+        """Train one step on fresh batches, then check it (`housekeeping`)."""
+        config, plan, step = self.config, self.plan, self.step
+        lr = self.lr_at(step)
+        aug = AugmentSettings(flip=config.flip, warp=config.warp and (plan is None or plan.phase.warp),
+                              turn=config.turn, blink=config.blink)  # the plan's phase may turn the warp off
+        a = _sample(self.bank_a, self.batch, self.gen, aug, self.ranks, self.device)
+        b = _sample(self.bank_b, self.batch, self.gen, aug, self.ranks, self.device)
         gan_on = plan.phase.gan if plan is not None else step >= config.gan_warmup
         dropout = config.seed * 1_000_003 + step if plan is not None and plan.phase.lr_dropout else None
-        new = runner.step(a, b, lr, gan_on=gan_on, dropout_seed=dropout)
-        step += 1
-        reason = guard.check(step, new)
+        new = self.runner.step(a, b, lr, gan_on=gan_on, dropout_seed=dropout)
+        self.step += 1
+        self.housekeeping(new, lr)
+
+    def housekeeping(self, new: dict[str, float], lr: float) -> None:
+        """After a step: roll back if it went bad; else report it, keep a good copy, preview and save when due."""
+        config, step, ranks = self.config, self.step, self.ranks
+        reason = self.guard.check(step, new)
         if reason:  # every rank sees the same (rank-averaged) losses, so all roll back together
-            step = log_step = roll_back(step, reason)
-            continue
-        stats = new
+            return self.roll_back(reason)
+        self.stats = new
         now = time.perf_counter()
-        rate = 2 * batch * ranks.world * (step - start_step) / max(now - t0, 1e-9)
-        progress("train", step, config.steps, {**stats, "samples_per_s": rate, "lr": lr})
+        rate = 2 * self.batch * ranks.world * (step - self.start_step) / max(now - self.t0, 1e-9)
+        self.progress("train", step, config.steps, {**new, "samples_per_s": rate, "lr": lr})
         at_save = bool(config.save_every) and step % config.save_every == 0
         at_good = at_save or step % GOOD_EVERY == 0 or step == config.steps
         at_preview = bool(config.preview_every) and step % config.preview_every == 0
-        if (at_good or at_preview) and not guard.weights_finite():  # a finite loss, then an update that
-            step = log_step = roll_back(step, f"weights became non-finite by step {step}")  # overflowed the weights
-            continue  # (never kept as good, never drawn in a preview or scored)
-        if at_good:
-            guard.remember(step)
+        if (at_good or at_preview) and not self.guard.weights_finite():  # a finite loss, then an update that
+            return self.roll_back(f"weights became non-finite by step {step}")  # overflowed the weights (never
+        if at_good:  # kept as good, never drawn in a preview or scored)
+            self.guard.remember(step)
         if at_preview:  # every rank scores: the plan needs them all
-            val = held_out_scores(validator, net, step, config.preview_every, ranks.main)
-            events = observe(plan, step, val, ranks, budget_used(step))
+            val = held_out_scores(self.validator, self.net, step, config.preview_every, ranks.main)
+            events = observe(self.plan, step, val, ranks, self.budget_used(step))
             if ranks.main:
-                last_preview = log_preview(step, now, lr, val, events)
+                self.preview(now, lr, val, events)
         if at_save and ranks.main:
-            digest, on_disk = save(step), (step, guard.lr_scale)
-    if not guard.weights_finite():  # stopped right after an update that overflowed: end on the last good state
-        step = roll_back(step, f"weights became non-finite by step {step}")
-    if ranks.main:
-        if config.preview_every and step > log_step:  # a stopped or short run still leaves its latest preview
-            val = held_out_scores(validator, net, step, config.preview_every)
-            last_preview = log_preview(step, time.perf_counter(), lr_now(step - 1), val, [])
-        if on_disk != (step, guard.lr_scale):
-            digest = save(step)
-    elapsed = time.perf_counter() - t0
-    return TrainResult(
-        model_dir=model_dir, step=step, steps_run=step - start_step, loss_a=stats["loss_a"], loss_b=stats["loss_b"],
-        samples_per_second=2 * batch * ranks.world * (step - start_step) / max(elapsed, 1e-9), stopped=stopped,
-        weights_hash=digest, last_preview=last_preview, world_size=ranks.world, precision=precision.label,
-        notes=_notes(resumed, guard) + ((plan_note,) if plan_note else ()), rollbacks=guard.rollbacks, lr_scale=guard.lr_scale,
-    )
+            self.save()
+
+    def roll_back(self, reason: str) -> None:
+        """Back to the guard's last good state (a lower learning rate from now on), logged in metrics.jsonl."""
+        bad_step = self.step
+        good = self.guard.rollback(bad_step, reason)
+        if self.ranks.main:
+            self.metrics.write({"event": "rollback", "step": bad_step, "to_step": good, "reason": reason,
+                                "lr": self.lr_at(good), "lr_scale": self.guard.lr_scale})
+        self.step = self.log_step = good
+
+    def finish(self) -> None:
+        """End on a good state, with its preview and a snapshot of it (unless the newest one holds it)."""
+        if not self.guard.weights_finite():  # stopped right after an update that overflowed: the last good state
+            log_step = self.log_step
+            self.roll_back(f"weights became non-finite by step {self.step}")
+            self.log_step = log_step  # the last preview's step: a good state newer than it still gets drawn
+        if self.ranks.main:
+            if self.config.preview_every and self.step > self.log_step:  # a stopped or short run still leaves
+                val = held_out_scores(self.validator, self.net, self.step, self.config.preview_every)  # its preview
+                self.preview(time.perf_counter(), self.lr_at(self.step - 1), val, [])
+            if self.on_disk != (self.step, self.guard.lr_scale):
+                self.save()
+
+    # -- the parts -----------------------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        return lr_at(step, self.base_lr, self.schedule, self.warmup, self.config.steps) * self.guard.lr_scale
+
+    def budget_used(self, step: int) -> float | None:
+        """Share of --steps / --minutes spent (the larger); None: unbounded."""
+        shares = [step / self.config.steps] if self.config.steps else []
+        shares += [self.spent] if self.spent is not None else []
+        return max(shares) if shares else None
+
+    def save(self) -> None:
+        extra = {"lr_scale": self.guard.lr_scale, **({"plan": self.plan.to_json()} if self.plan else {})}
+        self.digest = save_snapshot(self.model_dir, self.state, self.step, self.manifest, self.config.keep, extra)
+        self.on_disk = (self.step, self.guard.lr_scale)
+
+    def preview(self, now: float, lr: float, val: dict[str, float], events: list) -> None:
+        """The preview grid, a metrics line with the scores (and the plan's switches after them), the report."""
+        step, h = self.step, sha256_hex(weights_bytes(self.net))
+        path = write_preview(self.model_dir / "previews" / f"step_{step:07d}.png", preview_grid(self.net, *self.fixed),
+                             h)
+        window = 2 * self.batch * self.ranks.world * (step - self.log_step) / max(now - self.t_log, 1e-9)
+        self.metrics.write({"step": step, **self.stats, "samples_per_s": round(window, 3), "lr": lr, **val})
+        for event in events:  # plan switches: logged after the scores that caused them
+            self.metrics.write(event)
+        write_report(self.model_dir, self.metrics.path, path)
+        self.t_log, self.log_step, self.last_preview = time.perf_counter(), step, path
+
+    def result(self) -> TrainResult:
+        step, ran, guard = self.step, self.step - self.start_step, self.guard
+        elapsed = time.perf_counter() - self.t0
+        return TrainResult(
+            model_dir=self.model_dir, step=step, steps_run=ran, loss_a=self.stats["loss_a"],
+            loss_b=self.stats["loss_b"], stopped=self.stopped,
+            samples_per_second=2 * self.batch * self.ranks.world * ran / max(elapsed, 1e-9),
+            weights_hash=self.digest, last_preview=self.last_preview, world_size=self.ranks.world,
+            precision=self.precision.label, rollbacks=guard.rollbacks, lr_scale=guard.lr_scale,
+            notes=_notes(self.resumed, guard) + ((self.plan_note,) if self.plan_note else ()),
+        )
 
 
 def _notes(resumed: Resumed | None, guard: Guard) -> tuple[str, ...]:
@@ -296,54 +350,14 @@ def _notes(resumed: Resumed | None, guard: Guard) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def _mask_first(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: ProgressFn,
-                should_stop: Callable[[], bool] | None = None) -> float:
-    """Train the occlusion mask net on both face sets before the swap model, unless it is off (`mask_minutes`
-    0) or the folder has one already (`occlusion.needs_training`); returns the minutes it took (out of
-    `--minutes`)."""
-    import json
-
-    from ..models.occlusion import find_mask_net
-    from .occlusion import mask_budget, needs_training, train_mask_net
-
-    mask_config = mask_budget(config.minutes, config.steps, config.mask_minutes)
-    found = find_mask_net(model_dir)
-    if mask_config is None or not needs_training(None if found is None else json.loads(found.read_text()), mask_config):
-        return 0.0
-    mask_config.seed, mask_config.device, mask_config.threads = config.seed, config.device, config.threads
-    return train_mask_net([fs_a, fs_b], model_dir, mask_config, progress, should_stop).seconds / 60  # Ctrl-C stops it too
-
-
-def _nod_reading_note(saved: dict[str, Any] | None, arch, config: TrainConfig) -> list[str]:
-    """A model's nod reading is fitted once, when it is created (against a typical face with the turn, against
-    each person's usual tilt without it) and lives in its weights; switching the turn on a resume cannot change
-    it, so say so rather than let the user believe it did."""
-    if saved is None or not getattr(arch, "expression", 0):
-        return []
-    was = _nod_reading(saved, config) == "absolute"
-    if was == (config.turn > 0):
-        return []
-    reading = "against a typical face (it was created with the turn)" if was else "against each person's usual tilt"
-    return [f"the turn is now {'on' if config.turn > 0 else 'off'}, but this model keeps reading the nod as it was "
-            f"created, {reading}; only the augmentation changes. Start a new model folder to change the reading"]
-
-
-def _nod_reading(saved: dict[str, Any] | None, config: TrainConfig) -> str:
-    """How the model's expression code reads the nod: chosen at creation, recorded in the manifest, kept by
-    every resume. Models saved before the record read it relative to each person (the only reading then)."""
-    if saved is not None:
-        return str(saved.get("nod_reading", "relative"))
-    return "absolute" if config.turn > 0 else "relative"
-
-
-def _precision(config: TrainConfig, device: torch.device, saved: dict[str, Any] | None,
+def _precision(config: TrainConfig, device: torch.device, saved: ModelManifest | None,
                ranks: distributed.Ranks, name: str, arch, batch: int) -> Precision:
     """The step's precision. `auto` on a CPU with native bf16 times the `AUTO_CANDIDATES` (fp32 today) once
     per model folder (see `autotune`) and keeps the choice, so a resumed run computes exactly as before."""
     plan = resolve_precision(config.precision, device)
     if config.precision != "auto" or plan == Precision() or device.type != "cpu" or ranks.enabled:
         return plan  # several ranks must agree: they keep the default rather than each timing its own
-    recorded = (saved or {}).get("precision")
+    recorded = saved.precision if saved else None
     for candidate in CANDIDATES:
         if candidate.label == recorded:
             return candidate

@@ -33,6 +33,7 @@ import torch
 from ..errors import FaceSetError
 from ..faceset import FaceSetManifest
 from ..models.store import resolve_device
+from ..models.manifest import UpscalerManifest
 from ..models.upscaler import IdentityUpscaler, UpscalerConfig, save_upscaler
 from ..records import ProgressFn, no_progress
 from ..scope import torch_threads
@@ -191,10 +192,11 @@ def _train_upscaler(fs, out_dir: str | Path, side: str, in_size: int, cfg: Upsca
         progress("train-upscaler", step, cfg.steps, {"loss": float(loss.detach()), "lr": lr_now})
     net.eval()
     metrics = held_out_scores(net, held_t, in_size, cfg, device)
-    info = {"faceset": {k: fs.manifest.get(k) for k in ("id", "template", "coverage", "size", "count")},
-            "steps": step, "seconds": round(time.perf_counter() - t0, 1), "held_out": metrics,
-            "held_out_faces": len(split.held), "train_config": cfg.to_json()}
-    path = save_upscaler(out_dir, side, net.cpu(), info)
+    faceset = {k: fs.manifest.get(k) for k in ("id", "template", "coverage", "size", "count")}
+    record = UpscalerManifest(side, dataclasses.asdict(net.config), faceset=faceset, steps=step,
+                              seconds=round(time.perf_counter() - t0, 1), held_out=metrics,
+                              held_out_faces=len(split.held), train_config=cfg.to_json())
+    path = save_upscaler(out_dir, net.cpu(), record)
     return UpscalerResult(path, step, time.perf_counter() - t0, metrics, stopped)
 
 
@@ -218,7 +220,7 @@ def train_model_upscaler(faceset: Any, model_dir: str | Path, side: str, config:
     were (same template and coverage), or the upscaler would learn faces framed differently from the ones
     convert gives it. Every value is checked before any work; `config.steps` and `config.minutes` both bound
     the run (neither: until `should_stop`)."""
-    from ..errors import MasqueradeError, ModelMismatchError
+    from ..errors import MasqueradeError
     from ..models.store import find_snapshot
     from ..options import check
 
@@ -231,10 +233,7 @@ def train_model_upscaler(faceset: Any, model_dir: str | Path, side: str, config:
     snapshot = find_snapshot(Path(model_dir))  # ModelError: not a model folder
     manifest = snapshot.manifest
     fs = open_faceset(faceset)
-    for key in ("template", "coverage"):
-        if key in manifest and fs.manifest.get(key) != manifest[key]:
-            raise ModelMismatchError(f"the face set was extracted with {key} {fs.manifest.get(key)!r} but the model "
-                                     f"with {manifest[key]!r}; extract it with --{key} {manifest[key]}")
+    manifest.check_aligned_like(fs.manifest)
     with model_writer(Path(model_dir), "train-upscaler"):  # one writer per model folder, `train` included
-        result = train_upscaler(fs, model_dir, side, int(manifest["size"]), cfg, progress, should_stop)
+        result = train_upscaler(fs, model_dir, side, manifest.size, cfg, progress, should_stop)
     return dataclasses.replace(result, notes=(snapshot.note,) if snapshot.note else ())

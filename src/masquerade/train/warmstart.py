@@ -46,8 +46,7 @@ def source_settings(source: str | Path) -> tuple[str, dict[str, Any]]:
     from ..models import saved_config
 
     manifest = find_snapshot(source).manifest
-    name = str(manifest["architecture"])
-    return name, dataclasses.asdict(saved_config(name, manifest["arch_config"]))
+    return manifest.architecture, dataclasses.asdict(saved_config(manifest.architecture, manifest.arch_config))
 
 
 def load_warm_start(source: str | Path, name: str, arch: Any, decoders: bool) -> WarmStart:

@@ -180,6 +180,6 @@ def model_step(model_dir: Path) -> int | None:
     from ..models.store import read_manifest
 
     try:
-        return int(read_manifest(model_dir).get("step", 0))
+        return read_manifest(model_dir).step
     except Exception:
         return None
