@@ -193,7 +193,7 @@ def main() -> None:
                     cv2.imwrite(str(args.save / f"{clip.stem}_{fam}_{mask}.png"), pair[:, :, ::-1])
     out = {"bench": "occlusion", "clips": [c.name for c in clips], "frames_per_clip": args.frames,
            "model": str(args.model) if args.model else "stand-in (mirrored, recoloured, full mask)",
-           "mask_net": {k: learned.manifest.get(k) for k in ("steps", "seconds", "held_out")},
+           "mask_net": {k: getattr(learned.manifest, k) for k in ("steps", "seconds", "held_out")},
            "targets": TARGETS, "results": {}}
     for mask in masks:
         res = {}

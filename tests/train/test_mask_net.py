@@ -12,7 +12,7 @@ import torch
 
 from masquerade.errors import ModelError
 from masquerade.faceset import FaceSet
-from masquerade.models.occlusion import MaskNet, MaskNetConfig, find_mask_net, load_mask_net, trusted
+from masquerade.models.occlusion import MaskNet, MaskNetConfig, find_mask_net, load_mask_net, read_mask_manifest, trusted
 from masquerade.train.augment import AugmentSettings, apply, draw
 from masquerade.train.losses import LossWeights, reconstruction_loss
 from masquerade.train.occluders import (HELD_OUT_FAMILIES, TRAIN_FAMILIES, Palette, _object, cut_out,
@@ -72,9 +72,11 @@ def test_a_few_steps_train_save_and_load_and_a_poor_net_is_not_trusted(faceset_a
     manifest = json.loads(result.path.read_text())
     assert manifest["schema_version"] == 1 and set(manifest["families"]) == set(TRAIN_FAMILIES)
     assert {f"iou_{n}" for n in TRAIN_FAMILIES} <= set(manifest["held_out"])
-    assert not trusted(manifest)  # three steps do not make a mask that may be used unasked
-    assert needs_training(manifest, mask_budget(None, 120, 2.0))  # a far longer train run trains it again
-    assert not needs_training(manifest, mask_budget(None, 100, 2.0))  # 10 steps allowed < 4 x 3 done
+    record = read_mask_manifest(tmp_path)
+    assert record.to_dict() == manifest and record.steps == 3 and record.held_out == manifest["held_out"]
+    assert not trusted(record)  # three steps do not make a mask that may be used unasked
+    assert needs_training(record, mask_budget(None, 120, 2.0))  # a far longer train run trains it again
+    assert not needs_training(record, mask_budget(None, 100, 2.0))  # 10 steps allowed < 4 x 3 done
     loaded = load_mask_net(tmp_path)
     t = FaceSet.open(faceset_a).load_tensors(128)
     v = loaded.visible(list(t.faces[:2].permute(0, 2, 3, 1).numpy()), list(t.masks[:2, 0].float().numpy() / 255))

@@ -1,5 +1,5 @@
-"""The typed records of a model folder's two manifests: `model.json` (`ModelManifest`) and an identity
-upscaler's JSON (`UpscalerManifest`).
+"""The typed records of a model folder's manifests: `model.json` (`ModelManifest`), an identity upscaler's
+JSON (`UpscalerManifest`) and the occlusion mask net's `mask.json` (`MaskNetManifest`).
 
 Why records, not dicts: the trainer used to write `model.json` as a dict literal and each reader (convert,
 evaluate, the UI, train-upscaler, tests, benches) picked keys out of it with its own defaults, so a field
@@ -18,6 +18,8 @@ from typing import Any, Callable, Mapping
 MODEL_SCHEMA = 1  # model.json's schema_version
 UPSCALER_SCHEMA = 1
 UPSCALER_KIND = "masquerade.upscaler"
+MASK_SCHEMA = 1
+MASK_KIND = "masquerade.occlusion-mask"
 
 
 def _sides(value: Any) -> dict[str, int] | None:
@@ -150,6 +152,42 @@ class UpscalerManifest:
         known["steps"] = int(known.get("steps", 0))
         known["faceset"] = dict(known.get("faceset") or {})
         known["held_out"] = dict(known.get("held_out") or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class MaskNetManifest:
+    """What the occlusion mask net's `occlusion/mask.json` records (see `models.occlusion`): its config, the
+    weights it names, the face sets it learned from and its held-out scores, which decide whether convert's
+    `--mask auto` trusts it (`models.occlusion.trusted`)."""
+
+    config: dict[str, Any]  # `MaskNetConfig` as a dict
+    weights: str = ""
+    weights_sha256: str = ""
+    facesets: list[dict[str, Any]] = field(default_factory=list)  # id, template, coverage, size, count of each
+    steps: int = 0
+    seconds: float | None = None
+    held_out: dict[str, float] = field(default_factory=dict)  # iou_<family>, hull_kept_clean
+    families: list[str] = field(default_factory=list)  # occluder families it trained on
+    train_config: dict[str, Any] | None = None
+    kind: str = MASK_KIND
+    schema_version: int = MASK_SCHEMA
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "MaskNetManifest":
+        """The record of a mask.json; ValueError when it lacks what every version wrote."""
+        return _read(cls, data, cls._typed)
+
+    @staticmethod
+    def _typed(known: dict[str, Any]) -> None:
+        known["config"] = dict(known["config"])
+        known["steps"] = int(known.get("steps", 0))
+        known["facesets"] = [dict(f) for f in known.get("facesets") or []]
+        known["held_out"] = {str(k): float(v) for k, v in (known.get("held_out") or {}).items()}
+        known["families"] = [str(f) for f in known.get("families") or []]
 
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self)

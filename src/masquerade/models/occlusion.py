@@ -36,10 +36,11 @@ from safetensors.torch import load as st_load
 from torch import nn
 
 from ..errors import ModelError, ModelMismatchError
+from .manifest import MASK_KIND as KIND
+from .manifest import MASK_SCHEMA as SCHEMA_VERSION
+from .manifest import MaskNetManifest
 
-SCHEMA_VERSION = 1
 FOLDER = "occlusion"
-KIND = "masquerade.occlusion-mask"
 STEM = "mask"
 
 
@@ -85,11 +86,12 @@ class MaskNet(nn.Module):
 
 
 # -- storage -------------------------------------------------------------------------------------------
-def save_mask_net(model_dir: str | os.PathLike, net: MaskNet, info: dict[str, Any]) -> Path:
-    """Write weights, then the JSON that names them; remove older weights of ours afterwards."""
+def save_mask_net(model_dir: str | os.PathLike, net: MaskNet, manifest: MaskNetManifest) -> Path:
+    """Write weights, then the JSON that names them (`manifest`, with the weights' name, hash and the net's
+    config filled in); remove older weights of ours afterwards."""
     from .sidecar import save_sidecar
 
-    return save_sidecar(Path(model_dir) / FOLDER, STEM, net, {"schema_version": SCHEMA_VERSION, "kind": KIND}, info)
+    return save_sidecar(Path(model_dir) / FOLDER, STEM, net, manifest.to_dict(), {})
 
 
 def find_mask_net(model_dir: str | os.PathLike | None) -> Path | None:
@@ -100,15 +102,29 @@ def find_mask_net(model_dir: str | os.PathLike | None) -> Path | None:
     return path if path.is_file() else None
 
 
+def read_mask_manifest(model_dir: str | os.PathLike | None) -> MaskNetManifest | None:
+    """The mask net's record in a model folder, None when there is none or it is unreadable (training then
+    trains a new net and the visible maps leave the old one out; `load_mask_net` says why when asked)."""
+    import json
+
+    path = find_mask_net(model_dir)
+    if path is None:
+        return None
+    try:
+        return MaskNetManifest.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
 TRUST_HULL_KEPT = 0.97  # held-out share of clean faces' hulls the net must keep before it is used by default
 TRUST_IOU = 0.85  # ... and its lowest held-out IoU over the training families
 
 
-def trusted(manifest: dict[str, Any]) -> bool:
+def trusted(manifest: MaskNetManifest) -> bool:
     """Whether a mask net measured well enough on its held-out faces to be used without being asked for: a
     net trained only a few steps (a short `--steps` run) would eat faces, so `--mask auto` and the training
     faces' visible maps leave it out until `masquerade train-mask` trains it further."""
-    held = manifest.get("held_out") or {}
+    held = manifest.held_out
     ious = [v for k, v in held.items() if k.startswith("iou_")]
     return bool(ious) and held.get("hull_kept_clean", 0.0) >= TRUST_HULL_KEPT and min(ious) >= TRUST_IOU
 
@@ -117,7 +133,7 @@ class OcclusionMask:
     """A loaded mask net in eval mode: `visible(crops, hulls)` for uint8 S×S×3 crops and float S×S hulls in
     [0, 1] -> float32 N×S×S visible-face probabilities."""
 
-    def __init__(self, net: MaskNet, manifest: dict[str, Any], device: torch.device):
+    def __init__(self, net: MaskNet, manifest: MaskNetManifest, device: torch.device):
         self.net, self.manifest, self.device = net.eval().to(device), manifest, device
         self.size = net.config.size
 
@@ -150,9 +166,10 @@ def load_mask_net(model_dir: str | os.PathLike, device: str | torch.device = "cp
     path = find_mask_net(model_dir)
     if path is None:
         raise ModelError(f"{model_dir} has no occlusion mask; train one with `masquerade train-mask`")
-    manifest, data = read_sidecar(path, MaskNetConfig, SCHEMA_VERSION, KIND, "an occlusion mask",
-                                  "run `masquerade train-mask` again")
-    config = MaskNetConfig(**manifest["config"])
+    raw, data = read_sidecar(path, MaskNetConfig, SCHEMA_VERSION, KIND, "an occlusion mask",
+                             "run `masquerade train-mask` again")
+    manifest = MaskNetManifest.from_dict(raw)
+    config = MaskNetConfig(**manifest.config)
     net = MaskNet(config)
     try:
         net.load_state_dict(st_load(data))

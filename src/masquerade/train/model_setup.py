@@ -55,14 +55,11 @@ def train_mask_first(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress:
     """Train the occlusion mask net on both face sets before the swap model, unless it is off (`mask_minutes`
     0) or the folder has one already (`occlusion.needs_training`); returns the minutes it took (out of
     `--minutes`)."""
-    import json
-
-    from ..models.occlusion import find_mask_net
+    from ..models.occlusion import read_mask_manifest
     from .occlusion import mask_budget, needs_training, train_mask_net
 
     mask_config = mask_budget(config.minutes, config.steps, config.mask_minutes)
-    found = find_mask_net(model_dir)
-    if mask_config is None or not needs_training(None if found is None else json.loads(found.read_text()), mask_config):
+    if mask_config is None or not needs_training(read_mask_manifest(model_dir), mask_config):
         return 0.0
     mask_config.seed, mask_config.device, mask_config.threads = config.seed, config.device, config.threads
     return train_mask_net([fs_a, fs_b], model_dir, mask_config, progress, should_stop).seconds / 60  # Ctrl-C stops it too

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.manifest import MaskNetManifest
 from ..models.occlusion import MaskNet, MaskNetConfig, save_mask_net
 from ..models.store import resolve_device
 from ..records import ProgressFn, no_progress
@@ -177,10 +178,11 @@ def _train(sets, out_dir, cfg: MaskTrainConfig, device: torch.device, progress: 
         progress("train-mask", step, cfg.steps, {"loss": float(loss.detach()), "lr": lr})
     metrics = held_out_iou(net, held, device)
     net.train(False)
-    info = {"facesets": [{k: fs.manifest.get(k) for k in ("id", "template", "coverage", "size", "count")} for fs in sets],
-            "steps": step, "seconds": round(time.perf_counter() - t0, 1), "held_out": metrics,
-            "families": sorted(TRAIN_FAMILIES), "train_config": cfg.to_json()}
-    path = save_mask_net(out_dir, net.cpu(), info)
+    record = MaskNetManifest(
+        config={}, facesets=[{k: fs.manifest.get(k) for k in ("id", "template", "coverage", "size", "count")} for fs in sets],
+        steps=step, seconds=round(time.perf_counter() - t0, 1), held_out=metrics, families=sorted(TRAIN_FAMILIES),
+        train_config=cfg.to_json())
+    path = save_mask_net(out_dir, net.cpu(), record)
     return MaskResult(path, step, time.perf_counter() - t0, metrics, stopped)
 
 
@@ -195,7 +197,7 @@ def mask_budget(minutes: float | None, steps: int | None, mask_minutes: float) -
     return MaskTrainConfig(minutes=share, steps=None if steps is None else max(1, math.ceil(BUDGET_SHARE * steps)))
 
 
-def needs_training(manifest: dict[str, Any] | None, budget: MaskTrainConfig) -> bool:
+def needs_training(manifest: MaskNetManifest | None, budget: MaskTrainConfig) -> bool:
     """Whether `masquerade train` should (re)train the mask net: there is none, or the one there measured poorly
     (`models.occlusion.trusted`) after a run bounded by a quarter or less of the steps this one allows (the
     demo's short calibration run, then its main run). A net that measured well is kept."""
@@ -205,7 +207,7 @@ def needs_training(manifest: dict[str, Any] | None, budget: MaskTrainConfig) -> 
         return True
     if trusted(manifest):
         return False
-    before = (manifest.get("train_config") or {}).get("steps")
+    before = (manifest.train_config or {}).get("steps")
     return before is not None and (budget.steps is None or budget.steps >= 4 * before)  # not again for a bit more
 
 

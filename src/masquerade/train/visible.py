@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.occlusion import FOLDER, find_mask_net, load_mask_net, trusted
+from ..models.occlusion import FOLDER, find_mask_net, load_mask_net, read_mask_manifest, trusted
 
 VERSION = 1  # bump when the maps change meaning, so caches are rebuilt
 
@@ -60,14 +60,10 @@ def visible_maps(faces: torch.Tensor, hulls: torch.Tensor, model_dir: str | Path
     from ..atomic import atomic_path
 
     faces, hulls = faces.cpu(), hulls.cpu()
-    mask_json = find_mask_net(model_dir)
-    mask_hash = ""
-    if mask_json is not None:
-        import json
-
-        manifest = json.loads(mask_json.read_text())
-        mask_hash = manifest.get("weights_sha256", "") if trusted(manifest) else ""
-        mask_json = mask_json if mask_hash else None  # a net that measured poorly would mask good faces out
+    manifest = read_mask_manifest(model_dir)
+    # a net that measured poorly would mask good faces out
+    mask_hash = manifest.weights_sha256 if manifest is not None and trusted(manifest) else ""
+    mask_json = find_mask_net(model_dir) if mask_hash else None
     cache = None
     if model_dir is not None:
         cache = Path(model_dir) / FOLDER / f"visible-{_key(faces, hulls, mask_hash, hands)}.safetensors"
