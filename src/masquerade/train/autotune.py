@@ -21,12 +21,12 @@ from .augment import augment
 from .config import Precision, TrainConfig
 
 CANDIDATES = (Precision(), Precision(cpu_bf16=True), Precision(cpu_bf16_math=True))
-# What `auto` may pick on a CPU: precisions that train well and resume bit-exactly. "bf16" (bf16 weights and
-# activations from fp32 masters) is the fastest on CPUs with AMX but its resume is not yet exact; "bf16-math"
-# (oneDNN's bf16 rounding inside fp32 kernels) did not learn on the 2-core AMX Xeon (the reduced demo after 281
-# steps: held-out SSIM 0.08, no face found in its output, where fp32 found 12 of 12; two 300-step real-pair runs
-# collapsed). Both are asked for by name only, until they do.
-AUTO_CANDIDATES = (Precision(),)
+# What `auto` may pick on a CPU: precisions that train as well as fp32 and resume bit-exactly. "bf16" (bf16
+# weights and activations from fp32 masters) qualifies since 2026-12-07: 400 steps of `lite` on the shared real
+# clips gave held-out SSIM 0.692 / 0.725 against fp32's 0.693 / 0.727, and its resume became exact once restored
+# Adam moments took their weights' channels-last layout. "bf16 math" learns like fp32 too since its losses run
+# in fp32, but gains little over fp32 (the network's memory traffic stays fp32): by name only.
+AUTO_CANDIDATES = (Precision(), Precision(cpu_bf16=True))
 
 
 def seconds_per_step(runner, a, b, timed_steps: int) -> float:

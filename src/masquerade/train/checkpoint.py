@@ -39,6 +39,19 @@ def _restore_optimizer(prefix: str, opt: torch.optim.Optimizer, meta: dict[str, 
         entry.update({k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)})
         state[idx] = entry
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    _match_layouts(opt)
+
+
+def _match_layouts(opt: torch.optim.Optimizer) -> None:
+    """Give each restored state tensor its parameter's memory layout. Snapshots store them contiguous, but a
+    channels-last run (bf16 on a CPU, any GPU run) holds channels-last weights, and the fused Adam step pairs
+    a weight with its moments element for element in memory: restored contiguous, a 4-D weight's moments
+    were read in the wrong order after a resume, and the run drifted from the uninterrupted one."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 @dataclass

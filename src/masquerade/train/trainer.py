@@ -352,7 +352,7 @@ def _notes(resumed: Resumed | None, guard: Guard) -> tuple[str, ...]:
 
 def _precision(config: TrainConfig, device: torch.device, saved: ModelManifest | None,
                ranks: distributed.Ranks, name: str, arch, batch: int) -> Precision:
-    """The step's precision. `auto` on a CPU with native bf16 times the `AUTO_CANDIDATES` (fp32 today) once
+    """The step's precision. `auto` on a CPU with native bf16 times the `AUTO_CANDIDATES` (fp32 and bf16) once
     per model folder (see `autotune`) and keeps the choice, so a resumed run computes exactly as before."""
     plan = resolve_precision(config.precision, device)
     if config.precision != "auto" or plan == Precision() or device.type != "cpu" or ranks.enabled:
