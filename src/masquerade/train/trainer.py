@@ -3,7 +3,7 @@
 Refuses bad settings and unsafe paths before any work (`preflight`), creates or resumes a model folder from
 its newest intact snapshot (`snapshots`), checks the face sets fit it (`model_setup`), then runs a
 `TrainingRun`, which loops: sample → augment → step,
-with the divergence guard (`guard`) checking every step, progress reports, periodic previews/metrics and
+with the divergence guard (`guard`) checking every step (its losses read every `CHECK_EVERY` steps), progress reports, periodic previews/metrics and
 snapshots. Around that: held-out faces scored at each preview and `report.html` (`monitor`), the automatic
 training plan moved on by those scores (`plan`), balanced sampling (`sampling`) and warm starts (`warmstart`).
 `should_stop()` (Ctrl-C in the CLI) saves and returns cleanly. Nothing here prints.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections import ChainMap
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +33,8 @@ from .autotune import CANDIDATES, fastest_cpu_precision
 from .checkpoint import TrainingState
 from .config import Precision, TrainConfig, TrainResult, lr_at, resolve_precision
 from .data import FaceBank, check_compatible, load_bank
-from .guard import GOOD_EVERY, Guard
+from .guard import CHECK_EVERY, GOOD_EVERY, Guard
+from .lazy_stats import LazyStats, read_all
 from .model_setup import architecture, inductor_env, nod_reading, nod_reading_note, seen_facesets, train_mask_first
 from .monitor import held_out_scores, make_plan, make_validator, observe, write_report
 from .preflight import model_writer, preflight
@@ -148,6 +150,7 @@ class TrainingRun:
         config, resumed = self.config, self.resumed
         self.start_step, self.stopped, self.last_preview = self.step, False, None
         self.stats: dict[str, float] = {"loss_a": float("nan"), "loss_b": float("nan")}
+        self.unchecked: list[tuple[int, LazyStats]] = []  # steps run since the guard's last check, losses unread
         self.t0 = self.t_log = time.perf_counter()
         self.log_step = self.step  # where the rate window of the next preview starts
         self.digest = (self.saved.weights_sha256 or "") if self.saved else ""
@@ -228,7 +231,11 @@ class TrainingRun:
         return self.result()
 
     def should_end(self) -> bool:
-        """A stop was asked for (Ctrl-C, the UI's stop) or --minutes ran out: every rank ends at the same step."""
+        """A stop was asked for (Ctrl-C, the UI's stop) or --minutes ran out: every rank ends at the same step.
+
+        Several ranks agree only every CHECK_EVERY steps: the agreement is an all-reduce and a host read."""
+        if self.ranks.enabled and self.step % CHECK_EVERY:
+            return False
         clock = 0.0 if self.spent is None else (time.perf_counter() - self.t0) / (60 * self.minutes)
         asked, clock = distributed.max_over_ranks([float(self.should_stop is not None and self.should_stop()),
                                                    clock], self.ranks)
@@ -254,19 +261,22 @@ class TrainingRun:
         self.step += 1
         self.housekeeping(new, lr)
 
-    def housekeeping(self, new: dict[str, float], lr: float) -> None:
-        """After a step: roll back if it went bad; else report it, keep a good copy, preview and save when due."""
+    def housekeeping(self, new: LazyStats, lr: float) -> None:
+        """After a step: report it (its losses still on the device: `lazy_stats`). At a check point (every
+        CHECK_EVERY steps, and before a good copy, a preview or a save) the guard checks every step since the
+        last one, their losses read in one go, and rolls back to the last good state from the first bad one;
+        then keep a good copy, preview and save when due. Between check points nothing waits on the device."""
         config, step, ranks = self.config, self.step, self.ranks
-        reason = self.guard.check(step, new)
-        if reason:  # every rank sees the same (rank-averaged) losses, so all roll back together
-            return self.roll_back(reason)
-        self.stats = new
+        self.unchecked.append((step, new))
         now = time.perf_counter()
         rate = 2 * self.batch * ranks.world * (step - self.start_step) / max(now - self.t0, 1e-9)
-        self.progress("train", step, config.steps, {**new, "samples_per_s": rate, "lr": lr})
+        # a consumer that reads a loss reads the step's losses once; the check below then reuses them
+        self.progress("train", step, config.steps, ChainMap({"samples_per_s": rate, "lr": lr}, new))
         at_save = bool(config.save_every) and step % config.save_every == 0
         at_good = at_save or step % GOOD_EVERY == 0 or step == config.steps
         at_preview = bool(config.preview_every) and step % config.preview_every == 0
+        if not (at_good or at_preview or step % CHECK_EVERY == 0) or not self.check_unchecked():
+            return
         if (at_good or at_preview) and not self.guard.weights_finite():  # a finite loss, then an update that
             return self.roll_back(f"weights became non-finite by step {step}")  # overflowed the weights (never
         if at_good:  # kept as good, never drawn in a preview or scored)
@@ -279,6 +289,21 @@ class TrainingRun:
         if at_save and ranks.main:
             self.save()
 
+    def check_unchecked(self) -> bool:
+        """The guard's check of each step since the last check point, in order; False after rolling back
+        from the first bad one (the steps after it ran on its state and are dropped with it). Every rank
+        sees the same rank-averaged losses, so all roll back together."""
+        pending, self.unchecked = self.unchecked, []
+        read_all(stats for _, stats in pending)
+        for step, stats in pending:
+            reason = self.guard.check(step, stats)
+            if reason:
+                self.step = step  # the step that went bad: the rollback's record and strikes count from it
+                self.roll_back(reason)
+                return False
+            self.stats = dict(stats)
+        return True
+
     def roll_back(self, reason: str) -> None:
         """Back to the guard's last good state (a lower learning rate from now on), logged in metrics.jsonl."""
         bad_step = self.step
@@ -290,6 +315,7 @@ class TrainingRun:
 
     def finish(self) -> None:
         """End on a good state, with its preview and a snapshot of it (unless the newest one holds it)."""
+        self.check_unchecked()  # a stop or the clock can end the run between check points
         if not self.guard.weights_finite():  # stopped right after an update that overflowed: the last good state
             log_step = self.log_step
             self.roll_back(f"weights became non-finite by step {self.step}")
@@ -371,7 +397,7 @@ def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettin
     total = batch * ranks.world
     rows = ranks.my_slice(batch)
     if bank.weights is not None:
-        idx = weighted_indices(bank.weights, total, gen)[rows]
+        idx = weighted_indices(bank.weights, total, gen, bank.drawable)[rows]
     else:
         idx = sample_indices(len(bank), total, gen)[rows]
     d = draw(gen, total, aug).part(rows)
