@@ -26,7 +26,7 @@ from ..faceset import FaceSetManifest
 from ..models.manifest import ModelManifest
 from ..models.store import SNAPSHOTS, weights_bytes, sha256_hex
 from ..records import ProgressFn, no_progress
-from ..scope import env_defaults, torch_threads
+from ..scope import cuda_fast_math, env_defaults, torch_threads
 from . import distributed
 from .augment import AugmentSettings, apply, draw, sample_indices
 from .autotune import CANDIDATES, fastest_cpu_precision
@@ -82,7 +82,8 @@ def _checked_train(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: P
     notes += nod_reading_note(saved, arch, config)
     ranks, device = distributed.setup(resolve_device(config.device))
     try:
-        with torch_threads(config.threads), env_defaults(inductor_env(config)):  # this run's, given back after
+        with (torch_threads(config.threads), env_defaults(inductor_env(config)),  # this run's, given back after
+              cuda_fast_math(device.type == "cuda")):
             result = TrainingRun(fs_a, fs_b, model_dir, config, resumed, name, arch, ranks, device,
                                  progress if ranks.main else no_progress, should_stop, warm).run()
     except BaseException:
