@@ -26,7 +26,7 @@ def _torchrun_train(faceset_a: Path, faceset_b: Path, model_dir: Path, steps: in
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "masquerade", "train", str(faceset_a), str(faceset_b), "-o", str(model_dir), "--model", "lite",
            "--batch-size", str(PER_RANK), "--steps", str(steps), "--precision", "fp32", "--device", "cpu",
-           "--preview-every", "1", "--save-every", "0", "--lr", str(LR), "--plan", "manual"]
+           "--preview-every", "1", "--save-every", "1000", "--lr", str(LR), "--plan", "manual"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
