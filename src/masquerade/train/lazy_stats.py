@@ -21,11 +21,6 @@ class LazyStats(Mapping[str, float]):
         self._values = dict(values)
         self._floats: dict[str, float] | None = None
 
-    @property
-    def read(self) -> bool:
-        """Whether the values are on the host already (reading them costs nothing more)."""
-        return self._floats is not None or not self._tensors()
-
     def tensors(self) -> dict[str, torch.Tensor | float]:
         """The values as they are held: 0-d tensors on the device, or floats."""
         return dict(self._values)

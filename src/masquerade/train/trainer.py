@@ -153,6 +153,8 @@ class TrainingRun:
         self.stats: dict[str, float] = {"loss_a": float("nan"), "loss_b": float("nan")}
         self.unchecked: list[tuple[int, LazyStats]] = []  # steps run since the guard's last check, losses unread
         self.t0 = self.t_log = time.perf_counter()
+        # housekeeping's share of the wall time: its seconds so far, and both clocks at the last metrics line
+        self.hk_s, self.hk_started, self.hk_mark = 0.0, self.t0, (self.t0, 0.0)
         self.log_step = self.step  # where the rate window of the next preview starts
         self.digest = (self.saved.weights_sha256 or "") if self.saved else ""
         self.on_disk = (self.step, self.guard.lr_scale) if resumed and resumed.full else None  # the newest snapshot
@@ -276,7 +278,18 @@ class TrainingRun:
         at_save = bool(config.save_every) and step % config.save_every == 0
         at_good = at_save or step % GOOD_EVERY == 0 or step == config.steps
         at_preview = bool(config.preview_every) and step % config.preview_every == 0
-        if not (at_good or at_preview or step % CHECK_EVERY == 0) or not self.check_unchecked():
+        if not (at_good or at_preview or step % CHECK_EVERY == 0):
+            return
+        self.hk_started = time.perf_counter()
+        try:
+            self._check_point(step, now, lr, at_good, at_preview, at_save)
+        finally:
+            self.hk_s += time.perf_counter() - self.hk_started
+
+    def _check_point(self, step: int, now: float, lr: float, at_good: bool, at_preview: bool, at_save: bool) -> None:
+        """`housekeeping`'s part at a check point: the guard's check, then the good copy, preview and save."""
+        config, ranks = self.config, self.ranks
+        if not self.check_unchecked():
             return
         if (at_good or at_preview) and not self.guard.weights_finite():  # a finite loss, then an update that
             return self.roll_back(f"weights became non-finite by step {step}")  # overflowed the weights (never
@@ -321,6 +334,7 @@ class TrainingRun:
             log_step = self.log_step
             self.roll_back(f"weights became non-finite by step {self.step}")
             self.log_step = log_step  # the last preview's step: a good state newer than it still gets drawn
+        self.hk_started = time.perf_counter()
         if self.ranks.main:
             if self.config.preview_every and self.step > self.log_step:  # a stopped or short run still leaves
                 val = held_out_scores(self.validator, self.net, self.step, self.config.preview_every)  # its preview
@@ -349,7 +363,12 @@ class TrainingRun:
         path = write_preview(self.model_dir / "previews" / f"step_{step:07d}.png", preview_grid(self.net, *self.fixed),
                              h)
         window = 2 * self.batch * self.ranks.world * (step - self.log_step) / max(now - self.t_log, 1e-9)
-        self.metrics.write({"step": step, **self.stats, "samples_per_s": round(window, 3), "lr": lr, **val})
+        # wall and housekeeping seconds since the last metrics line, up to this check point (whose own cost
+        # counts in the next line): their sums over a run give housekeeping's share of its wall time
+        mark_t, mark_hk = self.hk_mark
+        self.hk_mark = (self.hk_started, self.hk_s)
+        self.metrics.write({"step": step, **self.stats, "samples_per_s": round(window, 3), "lr": lr, **val,
+                            "wall_s": round(self.hk_started - mark_t, 3), "housekeeping_s": round(self.hk_s - mark_hk, 3)})
         for event in events:  # plan switches: logged after the scores that caused them
             self.metrics.write(event)
         write_report(self.model_dir, self.metrics.path, path)
