@@ -2,12 +2,18 @@
 goes (sampling + augmentation vs forward/backward/optimiser). Prints one JSON object.
 
     python bench/train.py [--models original,hd,lite] [--steps N] [--precision auto|fp32|bf16|bf16-math]
-                          [--compile] [--quality-minutes 5]
+                          [--compile] [--quality-minutes 5] [--read-window 6]
+    python bench/train.py --metrics MODEL/metrics.jsonl   # housekeeping's share of a run's wall time
 
 With `auto` on a CPU with native bf16, fp32, bf16 (weights and activations) and bf16 math are timed step by
 step in turn on the same batches, and the fastest is reported (as training's `--precision auto` would pick
 it), with every precision's rate and share of its own ceiling beside it. `--quality-minutes` adds `lite`'s
 held-out SSIM after that budget on the shared real clips (bench/train_real.py).
+
+Each model also reports `scalar_reads_per_step`: the host reads (`aten::_local_scalar_dense` from the PyTorch
+profiler, and `.tolist()`/`.numpy()`) per step over `--read-window` plain steps as training runs them, and
+`scalar_reads_housekeeping_step` for one step with the guard's check point; CPU Adam's reads of its own step
+counters (host memory, none in CUDA's fused Adam) are reported apart. Counts do not depend on the load.
 
 Samples count A and B faces (a batch of 16 per side is 32 samples). Synthetic uint8 faces on the device;
 the numbers do not depend on pixel content. On a shared CPU they are noisy: the JSON records the load.
@@ -38,6 +44,11 @@ from masquerade.models import build_model, model_cost  # noqa: E402
 from masquerade.train.augment import AugmentSettings, augment, sample_indices  # noqa: E402
 from masquerade.train.autotune import CANDIDATES  # noqa: E402
 from masquerade.train.config import TrainConfig, native_bf16, resolve_precision  # noqa: E402
+from masquerade.train.checkpoint import TrainingState  # noqa: E402
+from masquerade.train.guard import Guard  # noqa: E402
+from masquerade.train.host_reads import counting_host_reads  # noqa: E402
+from masquerade.train.lazy_stats import read_all  # noqa: E402
+from masquerade.train.sampling import weighted_indices  # noqa: E402
 from masquerade.train.step import StepRunner  # noqa: E402
 
 DEFAULT_STEPS = {"original": 3, "hd": 1, "lite": 15}
@@ -48,7 +59,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bench_model(name: str, device: torch.device, steps: int, precisions: list[str], compile_: bool) -> dict:
+def bench_model(name: str, device: torch.device, steps: int, precisions: list[str], compile_: bool,
+                read_window: int = 6) -> dict:
     """Time each precision's step on the same batches, interleaved step by step (the load of a shared box hits
     all alike), each beside a GEMM probe in its own arithmetic. Returns one result per precision label."""
     cost = model_cost(build_model(name))
@@ -90,6 +102,7 @@ def bench_model(name: str, device: torch.device, steps: int, precisions: list[st
             run["shares"].append(step_gflop / (t2 - t0) / ceiling)
     out = {}
     for label, run in runs.items():
+        run["reads"] = host_reads(run["runner"], bank, gen, batch, read_window) if read_window else {}
         t_data, t_step, shares = run["t_data"], run["t_step"], run["shares"]
         per_step = (t_data + t_step) / steps
         out[label] = {
@@ -102,9 +115,47 @@ def bench_model(name: str, device: torch.device, steps: int, precisions: list[st
             "gemm_ceiling_gflop_s": round(statistics.median(run["ceilings"]), 1),
             "share_of_gemm_ceiling": round(statistics.median(shares), 3),
             "share_of_gemm_ceiling_range": [round(min(shares), 3), round(max(shares), 3)],
-            "precision": label, "channels_last": run["plan"].channels_last, "compile": compile_,
+            "precision": label, "channels_last": run["plan"].channels_last, "compile": compile_, **run["reads"],
         }
     return out
+
+
+def host_reads(runner: StepRunner, bank: torch.Tensor, gen: torch.Generator, batch: int, window: int) -> dict:
+    """Host reads per step (`train/host_reads.py`) over `window` plain steps as training runs them (balanced
+    sampling, augmentation, the step; losses left on the device), and apart, in one housekeeping step: the
+    guard's check point (the losses of the window read in one go, the weights checked finite, a good copy)."""
+    weights = torch.full((len(bank),), 1.0 / len(bank), dtype=torch.float64)
+
+    def one_step():
+        a, b = (augment(bank[weighted_indices(weights, batch, gen, len(bank)).to(bank.device)], gen)
+                for _ in range(2))
+        return runner.step(a, b, 1e-4, gan_on=False)
+
+    guard = Guard(TrainingState(runner.net, runner.opt, gen), 0)
+    one_step()  # warm-up, outside the count
+    with counting_host_reads() as plain:
+        stats = [one_step() for _ in range(window)]
+    with counting_host_reads() as check:
+        stats.append(one_step())
+        read_all(stats)
+        for i, s in enumerate(stats):
+            guard.check(i + 1, s)
+        if guard.weights_finite():
+            guard.remember(len(stats))
+    return {"scalar_reads_per_step": round(plain.total / window, 3), "read_window_steps": window,
+            "scalar_reads_housekeeping_step": check.total,
+            # CPU only: every torch Adam reads its step counters from host memory (CUDA's fused one does not)
+            "adam_counter_reads_per_step": round(plain.adam_counters / window, 3)}
+
+
+def housekeeping_share(metrics: Path) -> dict:
+    """Housekeeping's share of the wall time of a training run, from its metrics.jsonl (the `wall_s` and
+    `housekeeping_s` of each preview line; lines of older runs have none and are skipped)."""
+    lines = [json.loads(ln) for ln in metrics.read_text().splitlines() if ln.strip()]
+    timed = [ln for ln in lines if "wall_s" in ln and "housekeeping_s" in ln]
+    wall, hk = sum(ln["wall_s"] for ln in timed), sum(ln["housekeeping_s"] for ln in timed)
+    return {"metrics": str(metrics), "lines": len(timed), "wall_s": round(wall, 2), "housekeeping_s": round(hk, 2),
+            "housekeeping_share": round(hk / wall, 4) if wall else None}
 
 
 def _quality(minutes: float) -> dict:
@@ -124,7 +175,14 @@ def main() -> None:
     ap.add_argument("--quality-minutes", type=float, default=0.0,
                     help="also train lite this long on the shared real clips (bench/train_real.py, precision "
                          "auto) and report its held-out SSIM; 0 = skip")
+    ap.add_argument("--read-window", type=int, default=6,
+                    help="plain steps over which host reads are counted per model (0: skip the count)")
+    ap.add_argument("--metrics", type=Path, default=None,
+                    help="only report housekeeping's share of the wall time of a run from its metrics.jsonl")
     args = ap.parse_args()
+    if args.metrics:
+        print(json.dumps(housekeeping_share(args.metrics), indent=1))
+        return
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.expanduser("~/.cache/masquerade/inductor"))
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     out: dict = {
@@ -139,9 +197,11 @@ def main() -> None:
         precisions = [c.label for c in CANDIDATES] if both else [args.precision]
         for name in args.models.split(","):
             steps = args.steps or DEFAULT_STEPS.get(name, 3) * (10 if device.type == "cuda" else 1)
-            runs = bench_model(name, device, steps, precisions, args.compile)
+            runs = bench_model(name, device, steps, precisions, args.compile, args.read_window)
             best = max(runs.values(), key=lambda r: r["samples_per_s"])
-            res[name] = {**best, "samples_per_s_by_precision": {k: r["samples_per_s"] for k, r in runs.items()},
+            res[name] = {**best, "scalar_reads_per_step_by_precision": {
+                             k: r.get("scalar_reads_per_step") for k, r in runs.items()},
+                         "samples_per_s_by_precision": {k: r["samples_per_s"] for k, r in runs.items()},
                          "share_of_gemm_ceiling_by_precision": {k: r["share_of_gemm_ceiling"] for k, r in runs.items()},
                          "gemm_ceiling_gflop_s_by_precision": {k: r["gemm_ceiling_gflop_s"] for k, r in runs.items()}}
         out["results"][device.type] = res

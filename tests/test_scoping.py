@@ -15,7 +15,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from masquerade.scope import env_defaults, onednn_bf16, torch_threads
+from masquerade.scope import cuda_fast_math, env_defaults, onednn_bf16, torch_threads
 from masquerade.train import TrainConfig, train
 
 TINY = {"e_dims": 8, "ae_dims": 32, "d_dims": 8}
@@ -48,6 +48,23 @@ def test_scopes_restore_what_they_changed_after_an_error(monkeypatch):
         with onednn_bf16(False), torch_threads(None), env_defaults(None):
             assert _modes()[:2] == ("bf16", "bf16") and torch.get_num_threads() == threads
     assert _modes() == modes
+
+
+def test_the_cuda_fast_math_scope_restores_cudnn_benchmark_and_tf32_after_an_error():
+    """Plain flags on a CPU-only build too, so the restore is tested here; training enters it on CUDA only."""
+    def flags():
+        return (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
+                torch.get_float32_matmul_precision())
+
+    before = flags()
+    assert before[:2] == (False, False)  # torch's defaults: a test before this one leaked nothing
+    with pytest.raises(RuntimeError, match="boom"):
+        with cuda_fast_math(True):
+            assert flags() == (True, True, "high")  # inductor can still read the precision
+            raise RuntimeError("boom")
+    assert flags() == before
+    with cuda_fast_math(False):
+        assert flags() == before
 
 
 @pytest.mark.slow

@@ -57,6 +57,31 @@ def onednn_bf16(enabled: bool) -> Iterator[None]:
 
 
 @contextmanager
+def cuda_fast_math(enabled: bool) -> Iterator[None]:
+    """While inside, on CUDA: cuDNN times its convolution algorithms once per new shape and keeps the fastest
+    (`cudnn.benchmark`; training's shapes never change), and fp32 matmuls run on TF32 tensor cores, as
+    cuDNN's fp32 convolutions already do by default. A training job's choice, not the process's: a convert
+    or a test after it computes as before.
+
+    Set through the legacy `allow_tf32` flag, not `fp32_precision`: inductor (`--compile`) reads the matmul
+    precision through `torch.get_float32_matmul_precision()`, which refuses to answer once the new API set it.
+    On a GPU, cuDNN's timed choice may differ between processes, so a resumed run matches the uninterrupted
+    one to rounding, not bit for bit (the CPU's exact resume is untouched: nothing changes there)."""
+    if not enabled:
+        yield
+        return
+    import torch
+
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = cudnn.benchmark, matmul.allow_tf32
+    cudnn.benchmark, matmul.allow_tf32 = True, True
+    try:
+        yield
+    finally:
+        cudnn.benchmark, matmul.allow_tf32 = saved
+
+
+@contextmanager
 def env_defaults(values: Mapping[str, str] | None) -> Iterator[None]:
     """While inside, each variable in `values` that the user has not set holds the given value.
 

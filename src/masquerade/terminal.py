@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Mapping
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+STATS_EVERY_S = 0.5  # a bar's stats are redrawn (and read) at most this often; the count at every report
 
 
 class ProgressBars:
@@ -18,8 +22,16 @@ class ProgressBars:
             console=console, transient=False, disable=not enabled,  # off on torchrun's non-zero ranks
         )
         self._tasks: dict[str, int] = {}
+        self._shown: dict[str, float] = {}  # when each task's stats were last read and drawn
 
     def __call__(self, task: str, done: int, total: int | None, stats: Mapping[str, float]) -> None:
+        # The stats are read at most every STATS_EVERY_S: a training step's losses stay on the device until
+        # read (`train/lazy_stats.py`), and reading them at every step would make the GPU wait at every step.
+        now = time.monotonic()
+        if task in self._tasks and done != total and now - self._shown.get(task, 0.0) < STATS_EVERY_S:
+            self._progress.update(self._tasks[task], completed=done, total=total)
+            return
+        self._shown[task] = now
         text = "  ".join(f"{k} {_fmt(v)}" for k, v in stats.items())
         if task not in self._tasks:
             self._tasks[task] = self._progress.add_task(task, total=total, stats=text)

@@ -98,3 +98,23 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_at(99, 1.0, "cosine", 10, 100) < 0.06
     assert lr_at(99, 1.0, "constant", 10, 100) == 1.0
     assert lr_at(5000, 1.0, "cosine", 10, None) == 1.0
+
+
+def test_ssim_builds_its_gaussian_matrices_once_and_they_serve_training_after_inference():
+    """The banded matrices are cached per (side, window, device, dtype): a loss call builds nothing new, and
+    matrices first built under inference mode (a preview's score) still let training backpropagate."""
+    from masquerade.train import losses
+
+    losses._gauss.cache_clear()
+    losses._gauss_band.cache_clear()
+    x, y = torch.rand(2, 3, 24, 40), torch.rand(2, 3, 24, 40)
+    with torch.inference_mode():
+        scored = ssim(x, y)
+    built = losses._gauss_band.cache_info().currsize
+    assert built == 2  # one per side: 24 and 40
+    x.requires_grad_()
+    again = ssim(x, y)
+    again.sum().backward()  # would raise if the cached matrices were inference tensors
+    assert losses._gauss_band.cache_info().currsize == built and losses._gauss_band.cache_info().hits >= 8
+    torch.testing.assert_close(again.detach(), scored, rtol=0, atol=0)
+    assert x.grad is not None and torch.isfinite(x.grad).all()

@@ -80,3 +80,17 @@ def test_weighted_indices_are_reproducible_distinct_and_follow_the_weights():
     many = weighted_indices(weights, 20_000, torch.Generator().manual_seed(2))  # more than the faces: replacement
     freq = torch.bincount(many, minlength=5).double() / 20_000
     assert torch.allclose(freq, weights.double(), atol=0.02)
+
+
+def test_weighted_indices_draw_exactly_what_torch_multinomial_draws():
+    """The draw without replacement skips multinomial's argument check (a host read per step) but must pick the
+    very faces it picked, and leave the generator where it left it: runs and snapshots of earlier versions
+    resume onto the same batches."""
+    for seed in range(40):
+        weights = torch.rand(50, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        weights[::7] = 0
+        for batch in (1, 5, 42):  # 42 faces have weight
+            ours, theirs = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+            got = weighted_indices(weights, batch, ours, drawable=int((weights > 0).sum()))
+            assert torch.equal(got, torch.multinomial(weights, batch, replacement=False, generator=theirs))
+            assert torch.equal(ours.get_state(), theirs.get_state())

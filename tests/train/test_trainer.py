@@ -111,6 +111,8 @@ def test_preview_grid_and_metrics_log(faceset_a, faceset_b, tiny_config, tmp_pat
     lines = [json.loads(ln) for ln in (model_dir / "metrics.jsonl").read_text().splitlines()]
     assert [ln["step"] for ln in lines] == [3, 6]
     assert {"loss_a", "loss_b", "samples_per_s", "lr"} <= set(lines[0])
+    # the wall time since the last line and housekeeping's part of it: the second window holds the first preview
+    assert lines[0]["housekeeping_s"] == 0.0 < lines[1]["housekeeping_s"] < lines[1]["wall_s"]
 
 
 def test_held_out_scores_are_logged_and_report_html_is_written(faceset_a, faceset_b, tiny_config, tmp_path):

@@ -6,6 +6,7 @@ with one grid_sample. The priority map is drawn once at load from the landmarks.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from collections.abc import Mapping
@@ -73,6 +74,11 @@ class FaceBank:
 
     def __len__(self) -> int:
         return self.pixels.shape[0]
+
+    @functools.cached_property
+    def drawable(self) -> int:
+        """How many faces have a draw weight above 0 (all without `weights`): counted once, not per step."""
+        return len(self) if self.weights is None else int((self.weights > 0).sum())
 
 def priority_maps(landmarks: np.ndarray, size: int) -> np.ndarray:
     """uint8 N×S×S, 255 over the eyes and mouth (convex hulls, dilated a little so the lids count too)."""

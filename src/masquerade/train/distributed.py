@@ -107,6 +107,20 @@ def mean_over_ranks(stats: dict[str, float], ranks: Ranks) -> dict[str, float]:
     return dict(zip(stats, (t / ranks.world).tolist()))
 
 
+def mean_tensors_over_ranks(stats: dict[str, torch.Tensor | float], ranks: Ranks) -> dict[str, torch.Tensor | float]:
+    """`mean_over_ranks` for a step's 0-d loss tensors, left on the device: one all-reduce of them stacked,
+    and no host read (the loop reads them at its check points, `lazy_stats`)."""
+    if not ranks.enabled or not stats:
+        return stats
+    import torch.distributed as dist
+
+    device = next((v.device for v in stats.values() if torch.is_tensor(v)), torch.device("cpu"))
+    t = _for_backend(torch.stack([torch.as_tensor(v, dtype=torch.float64, device=device).reshape(())
+                                  for v in stats.values()]))
+    dist.all_reduce(t)
+    return dict(zip(stats, (t / ranks.world).unbind()))
+
+
 def _for_backend(t: torch.Tensor) -> torch.Tensor:
     """NCCL reduces only GPU tensors; gloo takes them where they are."""
     import torch.distributed as dist

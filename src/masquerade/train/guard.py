@@ -3,7 +3,7 @@
 Why: a NaN/inf loss (a bad batch, too high a learning rate) poisons every weight in one Adam step, and the
 classic network at high learning rates "collapses" (the loss jumps to a plateau far above where it was and
 the output turns into a blurred average face) without ever producing a NaN. Peers save such states and the
-user finds out hours later. Here each step's losses are checked; on NaN/inf, or a loss above
+user finds out hours later. Here each step's losses are checked (by the loop, every `CHECK_EVERY` steps); on NaN/inf, or a loss above
 `COLLAPSE_FACTOR` times the median of the recent ones, the live objects go back to the last good copy (kept
 in memory, refreshed at every save and every `GOOD_EVERY` steps after checking the weights are finite), the
 learning rate is multiplied by `LR_FACTOR` (persisted in the snapshots, so a resume keeps it), and training
@@ -19,7 +19,7 @@ import copy
 import math
 import statistics
 from collections import deque
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -30,6 +30,10 @@ COLLAPSE_FACTOR = 4.0  # a loss this many times the recent median counts as a co
 WINDOW = 50  # recent losses the median is taken over
 MIN_HISTORY = 20  # losses needed (after a start or a rollback) before collapses are judged
 GOOD_EVERY = 100  # steps between in-memory copies of the last good state (also taken at every save)
+# Steps between the training loop's checks (also made before every good copy, preview and save): reading the
+# losses makes the host wait for the device, so they are read in one go every CHECK_EVERY steps. A bad step
+# is found at most CHECK_EVERY - 1 steps late; the roll-back is the same, those steps are dropped with it.
+CHECK_EVERY = 10
 LR_FACTOR = 0.5
 MAX_STRIKES = 5
 CLEAN_STEPS = 50
@@ -59,7 +63,7 @@ class Guard:
         self.clean_after = 0
         self.remember(step)
 
-    def check(self, step: int, stats: dict[str, float]) -> str | None:
+    def check(self, step: int, stats: Mapping[str, float]) -> str | None:
         """Why the step that just ran went bad, or None (then its loss joins the recent history)."""
         bad = [k for k, v in stats.items() if not math.isfinite(v)]
         if bad:

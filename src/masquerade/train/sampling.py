@@ -115,8 +115,17 @@ def balance_summary(landmarks: np.ndarray, weights: np.ndarray | None = None,
     return out
 
 
-def weighted_indices(weights: torch.Tensor, batch: int, gen: torch.Generator) -> torch.Tensor:
+def weighted_indices(weights: torch.Tensor, batch: int, gen: torch.Generator,
+                     drawable: int | None = None) -> torch.Tensor:
     """`batch` face indices drawn with probabilities `weights` from the training generator (so resumes are
-    exact); distinct within a batch when enough faces have weight, as `augment.sample_indices` does."""
-    nonzero = int((weights > 0).sum())
-    return torch.multinomial(weights.double(), batch, replacement=batch > nonzero, generator=gen)
+    exact); distinct within a batch when enough faces have weight, as `augment.sample_indices` does.
+    `drawable`: how many faces have weight, counted once per face set by the caller (counting it here would
+    wait for the device at every step)."""
+    weights = weights.double()
+    drawable = int((weights > 0).sum()) if drawable is None else drawable
+    if batch > drawable:
+        return torch.multinomial(weights, batch, replacement=True, generator=gen)
+    # torch.multinomial without replacement, bit for bit and drawing the same numbers from `gen` (the faces
+    # with the largest weight over an exponential key), less its check of `weights`, a host read on the CPU
+    keys = torch.empty_like(weights).exponential_(1, generator=gen)
+    return torch.topk(weights / keys, batch).indices

@@ -16,7 +16,8 @@ from ..models.discriminator import PatchDiscriminator
 from ..scope import onednn_bf16
 from .augment import Batch
 from .config import Precision, TrainConfig
-from .distributed import Ranks, average_gradients, data_parallel, mean_over_ranks
+from .distributed import Ranks, average_gradients, data_parallel, mean_tensors_over_ranks
+from .lazy_stats import LazyStats
 from .losses import LossWeights, composite, d_loss, g_loss, reconstruction_loss
 
 
@@ -76,10 +77,12 @@ class StepRunner:
         lb = reconstruction_loss(fb, mpb, tb, mb, pb, self.weights, vb)
         return la, lb, fa, fb
 
-    def step(self, a: Batch, b: Batch, lr: float, gan_on: bool, dropout_seed: int | None = None) -> dict[str, float]:
+    def step(self, a: Batch, b: Batch, lr: float, gan_on: bool, dropout_seed: int | None = None) -> LazyStats:
         """One step at learning rate `lr`; `gan_on` adds the adversarial term (after its warm-up);
-        `dropout_seed` turns on learning-rate dropout for this step (see `_dropout_update`)."""
-        return mean_over_ranks(self._step(a, b, lr, gan_on, dropout_seed), self.ranks)
+        `dropout_seed` turns on learning-rate dropout for this step (see `_dropout_update`).
+
+        Its losses stay on the device (`LazyStats`): nothing here waits for the device to finish the step."""
+        return LazyStats(mean_tensors_over_ranks(self._step(a, b, lr, gan_on, dropout_seed), self.ranks))
 
     def _bf16_math_losses(self, ia, ta, ma, pa, ib, tb, mb, pb, ea=None, eb=None, va=None, vb=None):
         """`_losses` for "bf16 math": the network's forward and backward in bf16 math, the losses in fp32.
@@ -120,7 +123,8 @@ class StepRunner:
             keep = torch.rand(p.shape, generator=gen, device=p.device) < LR_DROPOUT_KEEP
             p.copy_(torch.where(keep, p, old))
 
-    def _step(self, a: Batch, b: Batch, lr: float, gan_on: bool, dropout_seed: int | None = None) -> dict[str, float]:
+    def _step(self, a: Batch, b: Batch, lr: float, gan_on: bool,
+              dropout_seed: int | None = None) -> dict[str, torch.Tensor]:
         for opt in (self.opt, self.opt_d):
             if opt is not None:
                 for g in opt.param_groups:
@@ -128,14 +132,14 @@ class StepRunner:
         la, lb, fa, fb = self._forward(a.inputs, a.targets, a.masks, a.priority, b.inputs, b.targets, b.masks,
                                        b.priority, a.measures, b.measures, a.visible, b.visible)
         loss = la + lb
-        stats = {"loss_a": float(la.detach()), "loss_b": float(lb.detach())}
+        stats = {"loss_a": la.detach(), "loss_b": lb.detach()}
         use_gan = gan_on and self.disc is not None
         if use_gan:
             fake = {"a": composite(fa.float(), a.masks, a.targets), "b": composite(fb.float(), b.masks, b.targets)}
             with self._ctx():
                 adv = g_loss(self.disc["a"](fake["a"])) + g_loss(self.disc["b"](fake["b"]))
             loss = loss + self.gan_weight * adv
-            stats["loss_g"] = float(adv.detach())
+            stats["loss_g"] = adv.detach()
         self.opt.zero_grad(set_to_none=True)
         self._backward(loss)
         if dropout_seed is None:
@@ -150,5 +154,5 @@ class StepRunner:
             dl.backward()
             average_gradients(self.disc.parameters(), self.ranks)
             self.opt_d.step()
-            stats["loss_d"] = float(dl.detach())
+            stats["loss_d"] = dl.detach()
         return stats

@@ -3,7 +3,7 @@
 Refuses bad settings and unsafe paths before any work (`preflight`), creates or resumes a model folder from
 its newest intact snapshot (`snapshots`), checks the face sets fit it (`model_setup`), then runs a
 `TrainingRun`, which loops: sample → augment → step,
-with the divergence guard (`guard`) checking every step, progress reports, periodic previews/metrics and
+with the divergence guard (`guard`) checking every step (its losses read every `CHECK_EVERY` steps), progress reports, periodic previews/metrics and
 snapshots. Around that: held-out faces scored at each preview and `report.html` (`monitor`), the automatic
 training plan moved on by those scores (`plan`), balanced sampling (`sampling`) and warm starts (`warmstart`).
 `should_stop()` (Ctrl-C in the CLI) saves and returns cleanly. Nothing here prints.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections import ChainMap
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,14 +26,15 @@ from ..faceset import FaceSetManifest
 from ..models.manifest import ModelManifest
 from ..models.store import SNAPSHOTS, weights_bytes, sha256_hex
 from ..records import ProgressFn, no_progress
-from ..scope import env_defaults, torch_threads
+from ..scope import cuda_fast_math, env_defaults, torch_threads
 from . import distributed
 from .augment import AugmentSettings, apply, draw, sample_indices
 from .autotune import CANDIDATES, fastest_cpu_precision
 from .checkpoint import TrainingState
 from .config import Precision, TrainConfig, TrainResult, lr_at, resolve_precision
 from .data import FaceBank, check_compatible, load_bank
-from .guard import GOOD_EVERY, Guard
+from .guard import CHECK_EVERY, GOOD_EVERY, Guard
+from .lazy_stats import LazyStats, read_all
 from .model_setup import architecture, inductor_env, nod_reading, nod_reading_note, seen_facesets, train_mask_first
 from .monitor import held_out_scores, make_plan, make_validator, observe, write_report
 from .preflight import model_writer, preflight
@@ -80,7 +82,8 @@ def _checked_train(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: P
     notes += nod_reading_note(saved, arch, config)
     ranks, device = distributed.setup(resolve_device(config.device))
     try:
-        with torch_threads(config.threads), env_defaults(inductor_env(config)):  # this run's, given back after
+        with (torch_threads(config.threads), env_defaults(inductor_env(config)),  # this run's, given back after
+              cuda_fast_math(device.type == "cuda")):
             result = TrainingRun(fs_a, fs_b, model_dir, config, resumed, name, arch, ranks, device,
                                  progress if ranks.main else no_progress, should_stop, warm).run()
     except BaseException:
@@ -148,7 +151,10 @@ class TrainingRun:
         config, resumed = self.config, self.resumed
         self.start_step, self.stopped, self.last_preview = self.step, False, None
         self.stats: dict[str, float] = {"loss_a": float("nan"), "loss_b": float("nan")}
+        self.unchecked: list[tuple[int, LazyStats]] = []  # steps run since the guard's last check, losses unread
         self.t0 = self.t_log = time.perf_counter()
+        # housekeeping's share of the wall time: its seconds so far, and both clocks at the last metrics line
+        self.hk_s, self.hk_started, self.hk_mark = 0.0, self.t0, (self.t0, 0.0)
         self.log_step = self.step  # where the rate window of the next preview starts
         self.digest = (self.saved.weights_sha256 or "") if self.saved else ""
         self.on_disk = (self.step, self.guard.lr_scale) if resumed and resumed.full else None  # the newest snapshot
@@ -228,7 +234,11 @@ class TrainingRun:
         return self.result()
 
     def should_end(self) -> bool:
-        """A stop was asked for (Ctrl-C, the UI's stop) or --minutes ran out: every rank ends at the same step."""
+        """A stop was asked for (Ctrl-C, the UI's stop) or --minutes ran out: every rank ends at the same step.
+
+        Several ranks agree only every CHECK_EVERY steps: the agreement is an all-reduce and a host read."""
+        if self.ranks.enabled and self.step % CHECK_EVERY:
+            return False
         clock = 0.0 if self.spent is None else (time.perf_counter() - self.t0) / (60 * self.minutes)
         asked, clock = distributed.max_over_ranks([float(self.should_stop is not None and self.should_stop()),
                                                    clock], self.ranks)
@@ -254,19 +264,33 @@ class TrainingRun:
         self.step += 1
         self.housekeeping(new, lr)
 
-    def housekeeping(self, new: dict[str, float], lr: float) -> None:
-        """After a step: roll back if it went bad; else report it, keep a good copy, preview and save when due."""
+    def housekeeping(self, new: LazyStats, lr: float) -> None:
+        """After a step: report it (its losses still on the device: `lazy_stats`). At a check point (every
+        CHECK_EVERY steps, and before a good copy, a preview or a save) the guard checks every step since the
+        last one, their losses read in one go, and rolls back to the last good state from the first bad one;
+        then keep a good copy, preview and save when due. Between check points nothing waits on the device."""
         config, step, ranks = self.config, self.step, self.ranks
-        reason = self.guard.check(step, new)
-        if reason:  # every rank sees the same (rank-averaged) losses, so all roll back together
-            return self.roll_back(reason)
-        self.stats = new
+        self.unchecked.append((step, new))
         now = time.perf_counter()
         rate = 2 * self.batch * ranks.world * (step - self.start_step) / max(now - self.t0, 1e-9)
-        self.progress("train", step, config.steps, {**new, "samples_per_s": rate, "lr": lr})
+        # a consumer that reads a loss reads the step's losses once; the check below then reuses them
+        self.progress("train", step, config.steps, ChainMap({"samples_per_s": rate, "lr": lr}, new))
         at_save = bool(config.save_every) and step % config.save_every == 0
         at_good = at_save or step % GOOD_EVERY == 0 or step == config.steps
         at_preview = bool(config.preview_every) and step % config.preview_every == 0
+        if not (at_good or at_preview or step % CHECK_EVERY == 0):
+            return
+        self.hk_started = time.perf_counter()
+        try:
+            self._check_point(step, now, lr, at_good, at_preview, at_save)
+        finally:
+            self.hk_s += time.perf_counter() - self.hk_started
+
+    def _check_point(self, step: int, now: float, lr: float, at_good: bool, at_preview: bool, at_save: bool) -> None:
+        """`housekeeping`'s part at a check point: the guard's check, then the good copy, preview and save."""
+        config, ranks = self.config, self.ranks
+        if not self.check_unchecked():
+            return
         if (at_good or at_preview) and not self.guard.weights_finite():  # a finite loss, then an update that
             return self.roll_back(f"weights became non-finite by step {step}")  # overflowed the weights (never
         if at_good:  # kept as good, never drawn in a preview or scored)
@@ -279,6 +303,21 @@ class TrainingRun:
         if at_save and ranks.main:
             self.save()
 
+    def check_unchecked(self) -> bool:
+        """The guard's check of each step since the last check point, in order; False after rolling back
+        from the first bad one (the steps after it ran on its state and are dropped with it). Every rank
+        sees the same rank-averaged losses, so all roll back together."""
+        pending, self.unchecked = self.unchecked, []
+        read_all(stats for _, stats in pending)
+        for step, stats in pending:
+            reason = self.guard.check(step, stats)
+            if reason:
+                self.step = step  # the step that went bad: the rollback's record and strikes count from it
+                self.roll_back(reason)
+                return False
+            self.stats = dict(stats)
+        return True
+
     def roll_back(self, reason: str) -> None:
         """Back to the guard's last good state (a lower learning rate from now on), logged in metrics.jsonl."""
         bad_step = self.step
@@ -290,10 +329,12 @@ class TrainingRun:
 
     def finish(self) -> None:
         """End on a good state, with its preview and a snapshot of it (unless the newest one holds it)."""
+        self.check_unchecked()  # a stop or the clock can end the run between check points
         if not self.guard.weights_finite():  # stopped right after an update that overflowed: the last good state
             log_step = self.log_step
             self.roll_back(f"weights became non-finite by step {self.step}")
             self.log_step = log_step  # the last preview's step: a good state newer than it still gets drawn
+        self.hk_started = time.perf_counter()
         if self.ranks.main:
             if self.config.preview_every and self.step > self.log_step:  # a stopped or short run still leaves
                 val = held_out_scores(self.validator, self.net, self.step, self.config.preview_every)  # its preview
@@ -322,7 +363,12 @@ class TrainingRun:
         path = write_preview(self.model_dir / "previews" / f"step_{step:07d}.png", preview_grid(self.net, *self.fixed),
                              h)
         window = 2 * self.batch * self.ranks.world * (step - self.log_step) / max(now - self.t_log, 1e-9)
-        self.metrics.write({"step": step, **self.stats, "samples_per_s": round(window, 3), "lr": lr, **val})
+        # wall and housekeeping seconds since the last metrics line, up to this check point (whose own cost
+        # counts in the next line): their sums over a run give housekeeping's share of its wall time
+        mark_t, mark_hk = self.hk_mark
+        self.hk_mark = (self.hk_started, self.hk_s)
+        self.metrics.write({"step": step, **self.stats, "samples_per_s": round(window, 3), "lr": lr, **val,
+                            "wall_s": round(self.hk_started - mark_t, 3), "housekeeping_s": round(self.hk_s - mark_hk, 3)})
         for event in events:  # plan switches: logged after the scores that caused them
             self.metrics.write(event)
         write_report(self.model_dir, self.metrics.path, path)
@@ -371,7 +417,7 @@ def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettin
     total = batch * ranks.world
     rows = ranks.my_slice(batch)
     if bank.weights is not None:
-        idx = weighted_indices(bank.weights, total, gen)[rows]
+        idx = weighted_indices(bank.weights, total, gen, bank.drawable)[rows]
     else:
         idx = sample_indices(len(bank), total, gen)[rows]
     d = draw(gen, total, aug).part(rows)

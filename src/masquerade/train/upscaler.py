@@ -40,7 +40,7 @@ from ..scope import torch_threads
 from .data import open_faceset
 from .degrade import degrade_pair
 from .preflight import model_writer
-from .losses import _blur, _gauss, ssim_map
+from .losses import gaussian_blur, ssim_map
 from .upscaler_config import Degradation, UpscalerTrainConfig  # noqa: F401 - Degradation: part of this module's API
 from .validation import FaceSubset, split_faceset
 
@@ -68,7 +68,7 @@ def stop_rule(steps: int | None, minutes: float | None,
 
 # -- loss and scores -----------------------------------------------------------------------------------
 def high_pass(x: torch.Tensor) -> torch.Tensor:
-    return x - _blur(x, _gauss(9, 1.5, x.device))
+    return x - gaussian_blur(x, 9, 1.5)
 
 
 def upscaler_loss(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, cfg: UpscalerTrainConfig) -> torch.Tensor:
