@@ -120,8 +120,25 @@ class ModelManifest:
         return dataclasses.replace(self, step=int(step), weights_sha256=weights_sha256)
 
 
+class _SidecarRecord:
+    """from_dict / to_dict shared by the records of a small net saved beside the model (`models.sidecar`):
+    each record class says how its known fields are typed (`_typed`)."""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        """The record of the net's JSON; ValueError when it lacks what every version wrote."""
+        return _read(cls, data, cls._typed)
+
+    @staticmethod
+    def _typed(known: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+
 @dataclass(frozen=True)
-class UpscalerManifest:
+class UpscalerManifest(_SidecarRecord):
     """What an identity upscaler's `{side}_{in}to{out}.json` records (see `models.upscaler`).
 
     `weights` and `weights_sha256` name the weights file written beside it; `save_upscaler` fills them in.
@@ -141,11 +158,6 @@ class UpscalerManifest:
     schema_version: int = UPSCALER_SCHEMA
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "UpscalerManifest":
-        """The record of an upscaler JSON; ValueError when it lacks what every version wrote."""
-        return _read(cls, data, cls._typed)
-
     @staticmethod
     def _typed(known: dict[str, Any]) -> None:
         known["side"], known["config"] = str(known["side"]), dict(known["config"])
@@ -153,12 +165,9 @@ class UpscalerManifest:
         known["faceset"] = dict(known.get("faceset") or {})
         known["held_out"] = dict(known.get("held_out") or {})
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
 
 @dataclass(frozen=True)
-class MaskNetManifest:
+class MaskNetManifest(_SidecarRecord):
     """What the occlusion mask net's `occlusion/mask.json` records (see `models.occlusion`): its config, the
     weights it names, the face sets it learned from and its held-out scores, which decide whether convert's
     `--mask auto` trusts it (`models.occlusion.trusted`)."""
@@ -176,11 +185,6 @@ class MaskNetManifest:
     schema_version: int = MASK_SCHEMA
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "MaskNetManifest":
-        """The record of a mask.json; ValueError when it lacks what every version wrote."""
-        return _read(cls, data, cls._typed)
-
     @staticmethod
     def _typed(known: dict[str, Any]) -> None:
         known["config"] = dict(known["config"])
@@ -188,6 +192,3 @@ class MaskNetManifest:
         known["facesets"] = [dict(f) for f in known.get("facesets") or []]
         known["held_out"] = {str(k): float(v) for k, v in (known.get("held_out") or {}).items()}
         known["families"] = [str(f) for f in known.get("families") or []]
-
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
