@@ -46,7 +46,7 @@ class StepRunner:
         if config.gan_weight > 0:
             self.disc = nn.ModuleDict({k: PatchDiscriminator() for k in ("a", "b")}).to(device)
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=1e-4, betas=(0.5, 0.999), fused=fused)
-        self._forward: Callable = self._bf16_math_losses if precision.cpu_bf16_math else self._losses
+        self._forward: Callable = self._losses
         if config.compile and not precision.cpu_bf16_math:  # its two-phase backward is not one graph
             self._forward = torch.compile(self._losses)
         self._network_outputs = None
@@ -71,8 +71,7 @@ class StepRunner:
         return tuple(o.float() for o in out)  # the loss runs in fp32
 
     def _losses(self, ia, ta, ma, pa, ib, tb, mb, pb, ea=None, eb=None, va=None, vb=None):
-        with self._ctx():
-            fa, mpa, fb, mpb = self._run(self._prep(ia), self._prep(ib), ea, eb)
+        fa, mpa, fb, mpb = self._network(ia, ib, ea, eb)
         la = reconstruction_loss(fa, mpa, ta, ma, pa, self.weights, va)  # va, vb: visible face (occluders out)
         lb = reconstruction_loss(fb, mpb, tb, mb, pb, self.weights, vb)
         return la, lb, fa, fb
@@ -84,24 +83,26 @@ class StepRunner:
         Its losses stay on the device (`LazyStats`): nothing here waits for the device to finish the step."""
         return LazyStats(mean_tensors_over_ranks(self._step(a, b, lr, gan_on, dropout_seed), self.ranks))
 
-    def _bf16_math_losses(self, ia, ta, ma, pa, ib, tb, mb, pb, ea=None, eb=None, va=None, vb=None):
-        """`_losses` for "bf16 math": the network's forward and backward in bf16 math, the losses in fp32.
+    def _network(self, ia, ib, ea, eb):
+        """The network's outputs (face and mask per side) that the losses read.
 
-        SSIM's blur is two matrix products (`losses._blur`), and its variances are differences of nearly
-        equal means (E[x²] − E[x]²): with bf16 operands (8 mantissa bits) they are noise, and SSIM's
-        gradient was measured 11× its own size away from fp32's, so bf16-math training never left the mean
-        face. The backward runs in two phases: the losses' own ops in fp32 down to the network's outputs,
-        then the network's ops in bf16 math from there (`_backward`)."""
+        In "bf16 math" the network runs in bf16 math and the losses in fp32: SSIM's blur is two matrix products
+        (`losses._blur`), and its variances are differences of nearly equal means (E[x²] − E[x]²); with bf16
+        operands (8 mantissa bits) they are noise, and SSIM's gradient was measured 11× its own size away from
+        fp32's, so bf16-math training never left the mean face. The losses then read detached copies of the
+        outputs, and the backward runs in two phases (`_backward`)."""
+        if not self.precision.cpu_bf16_math:
+            with self._ctx():
+                return self._run(self._prep(ia), self._prep(ib), ea, eb)
         with onednn_bf16(True):
             outputs = self._run(self._prep(ia), self._prep(ib), ea, eb)
         leaves = tuple(o.detach().requires_grad_() for o in outputs)
         self._network_outputs = (outputs, leaves)
-        fa, mpa, fb, mpb = leaves
-        la = reconstruction_loss(fa, mpa, ta, ma, pa, self.weights, va)
-        lb = reconstruction_loss(fb, mpb, tb, mb, pb, self.weights, vb)
-        return la, lb, fa, fb
+        return leaves
 
     def _backward(self, loss: torch.Tensor) -> None:
+        """Backward; in "bf16 math", the losses' ops in fp32 down to the network's outputs, then the network's
+        ops in bf16 math from there."""
         loss.backward()
         if self.precision.cpu_bf16_math:  # phase two: from the outputs' gradients through the network
             outputs, leaves = self._network_outputs
