@@ -139,30 +139,3 @@ def test_a_training_run_with_the_turn_loads_the_depth_and_trains(faceset_a, face
     banks.clear()
     trainer.train(faceset_a, faceset_b, tmp_path / "plain", replace(tiny_config, steps=1))  # off by default
     assert all(b.depth is None for b in banks)
-
-
-def test_the_input_only_turn_moves_the_encoders_input_and_leaves_target_and_measures_as_filmed(faceset_a, sample_pair):
-    """`turn_input`: the shared code sees a turned head, the decoder's target and its measures are the real face, so
-    the pose can only come from the measures (the decoder never learns to draw a warped face)."""
-    from masquerade.faces.expression_reference import YAW
-    from masquerade.faceset import FaceSet
-    from masquerade.train.data import load_bank
-
-    bank = load_bank(FaceSet.open(faceset_a), 64, torch.device("cpu"), turn=True)
-    still, turned = sample_pair(bank, 8, turn=12.0, turn_target=False)
-    both = sample_pair(bank, 8, turn=12.0)[1]
-    assert torch.equal(turned.targets, still.targets) and torch.equal(turned.masks, still.masks)
-    assert torch.allclose(turned.measures, still.measures, atol=1e-5)  # the filmed face's measures
-    assert torch.allclose(turned.inputs, both.inputs, atol=1e-5)  # the input turned as the full turn turns it
-    assert (turned.inputs - still.inputs).abs().mean() > 0.005
-    assert float((both.measures - still.measures)[:, YAW].abs().max()) > 2.0  # (the full turn does move them)
-
-
-def test_the_two_turns_are_one_setting_or_the_other(tiny_config):
-    from dataclasses import replace
-
-    from masquerade.train.config import TrainConfigError
-
-    replace(tiny_config, turn_input=12.0).validate()
-    with pytest.raises(TrainConfigError, match="give one of them"):
-        replace(tiny_config, turn=12.0, turn_input=12.0).validate()

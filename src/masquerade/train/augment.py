@@ -40,7 +40,6 @@ class AugmentSettings:
     warp_strength: float = 0.035  # std of control-point offsets, fraction of the crop's half-width
     turn: float = 0.0  # degrees, ± yaw and ± pitch of the 3-D turn (needs the faces' landmarks; 0: none)
     blink: float = 0.0  # share of faces whose eyes are closed by a random amount (`train.blink`; needs landmarks)
-    turn_target: bool = True  # False: the 3-D turn moves only the encoder's input, never the target (`apply`)
 
 
 @dataclass
@@ -146,17 +145,10 @@ def turn_landmarks(landmarks: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
 
 
 def apply(pixels: torch.Tensor, d: AugmentDraw, landmarks: torch.Tensor | None = None,
-          depth: torch.Tensor | None = None, turn_target: bool = True) -> Batch:
+          depth: torch.Tensor | None = None) -> Batch:
     """Augment uint8 N×5×S×S faces with the random numbers `d` (drawn for exactly these N faces). The 3-D turn
     and the synthetic blink need the faces' N×K×2 crop-pixel `landmarks` (left out without them); the turn uses
-    their `depth_maps` (given, or computed here).
-
-    `turn_target` False: the turn moves the encoder's input only; the target, its landmarks and so its
-    expression code keep the pose the face was filmed at. Why: the shared code then says one pose and the
-    code of measures another, and only the measures are right, so the decoder learns to take the head's
-    pose from them (as a swap must, the shared code there coming from another person's head), while every
-    face it learns to draw is a real, unwarped one (turning the target too teaches it the warp's distortions,
-    which cost likeness)."""
+    their `depth_maps` (given, or computed here)."""
     n, _, s, _ = pixels.shape
     dev = pixels.device
     x = pixels.float().div_(255)
@@ -173,7 +165,7 @@ def apply(pixels: torch.Tensor, d: AugmentDraw, landmarks: torch.Tensor | None =
     cos, sin = torch.cos(d.angle) * d.scale, torch.sin(d.angle) * d.scale
     theta = torch.stack([torch.stack([cos * d.flip, -sin, d.shift[:, 0]], 1), torch.stack([sin * d.flip, cos, d.shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta.to(dev), [n, 5, s, s], align_corners=False)
-    moved, input_grid = None, None
+    moved = None
     if (d.turn is not None or d.blink is not None) and landmarks is not None:
         moved = landmarks.to(dev).float()
         if d.turn is not None:
@@ -182,21 +174,17 @@ def apply(pixels: torch.Tensor, d: AugmentDraw, landmarks: torch.Tensor | None =
             sin = torch.sin(d.turn.to(dev).float())
             field = F.interpolate(z, size=(s, s), mode="bicubic", align_corners=True)
             field = torch.cat([-field * sin[:, 0].view(n, 1, 1, 1), field * sin[:, 1].view(n, 1, 1, 1)], 1)
-            turned = grid - F.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=False).permute(0, 2, 3, 1)
-            grid, input_grid = (turned, None) if turn_target else (grid, turned)
+            grid = grid - F.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=False).permute(0, 2, 3, 1)
         if d.blink is not None:  # the blink comes first on the face, so last on the sampling grid
             grid = blink_grid(grid, moved, d.blink.to(dev), s)
-            input_grid = None if input_grid is None else blink_grid(input_grid, moved, d.blink.to(dev), s)
             moved = blink_landmarks(moved, d.blink.to(dev))
-        if d.turn is not None and turn_target:
+        if d.turn is not None:
             moved = turn_landmarks(moved, d.turn)
     target = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    if d.offsets is not None or input_grid is not None:
+    if d.offsets is not None:
         # Smooth displacement field: random control points, bicubic-upsampled to every pixel.
-        warped_grid = grid if input_grid is None else input_grid
-        if d.offsets is not None:
-            warped_grid = warped_grid + F.interpolate(d.offsets.to(dev), size=(s, s), mode="bicubic",
-                                                      align_corners=True).permute(0, 2, 3, 1)
+        field = F.interpolate(d.offsets.to(dev), size=(s, s), mode="bicubic", align_corners=True)
+        warped_grid = grid + field.permute(0, 2, 3, 1)
         inputs = F.grid_sample(rgb, warped_grid, mode="bilinear", padding_mode="border", align_corners=False)
     else:
         inputs = target[:, :3]

@@ -87,9 +87,6 @@ class TrainConfig:
     turn: float = opt(0.0, low=0.0, high=30.0, cli=False,
                       help="Turn training faces in 3-D by up to this many degrees (0 = off), so a target filmed without nodding can nod in the swap; it costs some likeness and eye movement (docs/training.md).",
                       title="Turn faces (degrees)", tip="For a person filmed without nodding: turn their faces a little so the swap can nod. 0 is off.", group="Training faces")
-    turn_input: float = opt(0.0, low=0.0, high=30.0, cli=False,
-                            help="Turn only the encoder's input in 3-D by up to this many degrees (0 = off), so the decoder takes the head's pose from the source's measures; every face it draws stays a real one (docs/training.md).",
-                            title="Pose from the source (degrees)", tip="Teach the model to turn and nod the head as the source does. 0 is off.", group="Training faces")
     blink: float = opt(0.0, low=0.0, high=1.0, cli=False,
                        help="Share of training faces whose eyes are closed by a random amount (a warp of that face's own pixels), for a target filmed without blinking. 0 = off.",
                        title="Closed eyes (share)", tip="For a person filmed without blinking: close the eyes on this share of their faces. 0 is off.", group="Training faces")
@@ -126,9 +123,6 @@ class TrainConfig:
         check(self, TrainConfigError)
         if not isinstance(self.model_options, dict):
             raise TrainConfigError(f"model_options must be a mapping of setting names to values, not {self.model_options!r}")
-        if self.turn > 0 and self.turn_input > 0:
-            raise TrainConfigError("turn and turn_input are two ways to turn training faces (the face, or the encoder's "
-                                   "input only); give one of them")
 
 
 @dataclass(frozen=True)

@@ -72,10 +72,10 @@ def nod_reading_note(saved: ModelManifest | None, arch, config: TrainConfig) -> 
     if saved is None or not getattr(arch, "expression", 0):
         return []
     was = nod_reading(saved, config) == "absolute"
-    if was == (config.turn > 0 or config.turn_input > 0):
+    if was == (config.turn > 0):
         return []
     reading = "against a typical face (it was created with the turn)" if was else "against each person's usual tilt"
-    return [f"the turn is now {'on' if config.turn > 0 or config.turn_input > 0 else 'off'}, but this model keeps reading the nod as it was "
+    return [f"the turn is now {'on' if config.turn > 0 else 'off'}, but this model keeps reading the nod as it was "
             f"created, {reading}; only the augmentation changes. Start a new model folder to change the reading"]
 
 
@@ -84,4 +84,4 @@ def nod_reading(saved: ModelManifest | None, config: TrainConfig) -> str:
     every resume. Models saved before the record read it relative to each person (the only reading then)."""
     if saved is not None:
         return saved.nod_reading
-    return "absolute" if config.turn > 0 or config.turn_input > 0 else "relative"
+    return "absolute" if config.turn > 0 else "relative"

@@ -196,7 +196,7 @@ class TrainingRun:
         self.validator = make_validator(self.fs_a, self.fs_b, arch.size, config, self.device, self.ranks.main)
         v = self.validator
         train_a, train_b = (v.train_sets["a"], v.train_sets["b"]) if v else (self.fs_a, self.fs_b)
-        self.bank_a, self.bank_b = (load_bank(fs, arch.size, self.device, config.balance, config.turn > 0 or config.turn_input > 0,
+        self.bank_a, self.bank_b = (load_bank(fs, arch.size, self.device, config.balance, config.turn > 0,
                                               config.blink > 0) for fs in (train_a, train_b))
         if config.occluders:  # hands and objects over training faces are left out of the losses (train/visible.py)
             from .visible import visible_maps
@@ -256,8 +256,7 @@ class TrainingRun:
         config, plan, step = self.config, self.plan, self.step
         lr = self.lr_at(step)
         aug = AugmentSettings(flip=config.flip, warp=config.warp and (plan is None or plan.phase.warp),
-                              turn=config.turn or config.turn_input, turn_target=not config.turn_input,
-                              blink=config.blink)  # the plan's phase may turn the warp off
+                              turn=config.turn, blink=config.blink)  # the plan's phase may turn the warp off
         swap = config.region_swap if self.net.expression_map("a") is not None else 0.0  # only a code can take over
         a = _sample(self.bank_a, self.batch, self.gen, aug, self.ranks, self.device, swap)
         b = _sample(self.bank_b, self.batch, self.gen, aug, self.ranks, self.device, swap)
@@ -427,8 +426,7 @@ def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettin
     d = draw(gen, total, aug).part(rows)
     swap = draw_region_swap(gen, total, region_swap, len(bank))
     idx = idx.to(device)
-    batch_out = apply(bank.pixels[idx], d, *(None if t is None else t[idx] for t in (bank.landmarks, bank.depth)),
-                      turn_target=aug.turn_target)
+    batch_out = apply(bank.pixels[idx], d, *(None if t is None else t[idx] for t in (bank.landmarks, bank.depth)))
     if swap is not None and bool((swap := swap.part(rows)).chosen.any()):  # CPU draws: no device read
         sel = swap.chosen.nonzero().flatten()
         donor = apply(bank.pixels[swap.donors[sel].to(device)], d.part(sel))  # same geometry, colour and warp
