@@ -191,12 +191,10 @@ class Precision:
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bf16 in hardware (AVX512-BF16 or AMX on a CPU)."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
+    """`models.inference_precision.native_bf16`, imported when asked (this module stays free of torch)."""
+    from ..models.inference_precision import native_bf16 as native
+
+    return native(device)
 
 
 def resolve_precision(precision: str, device: torch.device) -> Precision:
