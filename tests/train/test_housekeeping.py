@@ -98,6 +98,19 @@ def test_the_clock_is_read_at_check_points_only():
     assert not Cadence(steps=None, seconds=None, last=0.0).due(CHECK_EVERY, now=1e9)  # no periodic chore
 
 
+def test_a_chore_that_cost_the_training_thread_much_puts_off_the_next_one():
+    clock = Cadence(steps=None, seconds=5.0, last=0.0)
+    cost = 1.0  # seconds of the training thread: the next one no sooner than at CLOCK_SHARE of the gap
+    clock.done(100.0, cost=cost)
+    gap = cost / housekeeping.CLOCK_SHARE
+    assert gap > 5.0 and not clock.due(CHECK_EVERY, now=100.0 + 0.99 * gap) and clock.due(CHECK_EVERY, now=100.0 + gap)
+    clock.done(200.0, cost=0.001)  # a cheap one: back to every `seconds`
+    assert clock.due(CHECK_EVERY, now=205.0)
+    count = Cadence(steps=3, seconds=None, last=0.0)
+    count.done(0.0, cost=1e6)
+    assert count.due(3, now=0.0)  # a step count the user gave is kept whatever it costs
+
+
 def test_step_counts_are_opt_in_and_the_clock_is_the_default():
     config = TrainConfig()
     assert (config.save_every, config.preview_every) == (None, None)

@@ -39,17 +39,25 @@ from .snapshots import save_snapshot
 Job = Callable[[], None]
 
 
+# Largest share of the wall time a chore due by the clock may take on the training thread: a preview's held-out
+# scores and grid took 1-2 s of the training thread on the loaded 2-core box (6-12 s with the identity distances,
+# every few previews), so every 30 s would have cost 5-10% there; its next one then comes later instead.
+CLOCK_SHARE = 0.025
+
+
 @dataclass
 class Cadence:
     """When one periodic chore (previews, snapshots) is due.
 
     `steps` given (the user's `--preview-every` / `--save-every`): at every multiple of it, exactly as
     before (0: never). Else every `seconds` of wall time (None: never), looked at only at the loop's check
-    points (every `CHECK_EVERY` steps), where the host reads the losses anyway."""
+    points (every `CHECK_EVERY` steps), where the host reads the losses anyway; and never sooner than the
+    training thread's time for the last one makes `CLOCK_SHARE` of the gap (slow machines preview less often)."""
 
     steps: int | None
     seconds: float | None
     last: float  # the clock (time.perf_counter) when it was last done, or when the run started
+    gap: float = 0.0  # the seconds to the next one when longer than `seconds` (the last one was costly)
 
     @property
     def by_clock(self) -> bool:
@@ -62,10 +70,11 @@ class Cadence:
     def due(self, step: int, now: float) -> bool:
         if self.steps is not None:
             return self.steps > 0 and step % self.steps == 0
-        return self.seconds is not None and step % CHECK_EVERY == 0 and now - self.last >= self.seconds
+        return self.seconds is not None and step % CHECK_EVERY == 0 and now - self.last >= max(self.seconds, self.gap)
 
-    def done(self, now: float) -> None:
-        self.last = now
+    def done(self, now: float, cost: float = 0.0) -> None:
+        """Done at `now`, having taken the training thread `cost` seconds."""
+        self.last, self.gap = now, cost / CLOCK_SHARE
 
 
 class Housekeeper:

@@ -328,15 +328,17 @@ class TrainingRun:
             self.guard.remember(step)
         chores = self.chores()
         if at_preview:  # every rank scores: the plan needs them all
-            self.previews.done(now)
+            started = time.perf_counter()
             val = self.held_out(step, ranks.main)
             events = observe(self.plan, step, val, ranks, self.budget_used(step))
             if ranks.main:
                 self.preview(chores, now, lr, val, events)
+            self.previews.done(now, time.perf_counter() - started)  # a costly preview puts off the next
         if at_save:
-            self.saves.done(now)
+            started = time.perf_counter()
             if ranks.main:
                 self.save(chores)
+            self.saves.done(now, time.perf_counter() - started)
         self.hand_over(chores)
 
     def check_unchecked(self) -> bool:
