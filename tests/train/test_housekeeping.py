@@ -84,12 +84,12 @@ def test_a_step_count_is_kept_exactly_and_zero_means_never():
     every = Cadence(steps=3, seconds=30.0, last=0.0)
     assert [s for s in range(1, 10) if every.due(s, now=0.0)] == [3, 6, 9] and not every.by_clock
     never = Cadence(steps=0, seconds=30.0, last=0.0)
-    assert not any(never.due(s, now=1e9) for s in range(1, 50)) and not never.enabled
+    assert not any(never.due(s, now=1e9) for s in range(1, 50))
 
 
 def test_the_clock_is_read_at_check_points_only():
     clock = Cadence(steps=None, seconds=5.0, last=100.0)
-    assert clock.by_clock and clock.enabled
+    assert clock.by_clock
     assert not clock.due(CHECK_EVERY, now=104.0)  # not yet
     assert not clock.due(CHECK_EVERY + 1, now=200.0)  # due, but not a check point
     assert clock.due(2 * CHECK_EVERY, now=105.0)
@@ -100,12 +100,14 @@ def test_the_clock_is_read_at_check_points_only():
 
 def test_a_chore_that_cost_the_training_thread_much_puts_off_the_next_one():
     clock = Cadence(steps=None, seconds=5.0, last=0.0)
-    cost = 1.0  # seconds of the training thread: the next one no sooner than at CLOCK_SHARE of the gap
-    clock.done(100.0, cost=cost)
-    gap = cost / housekeeping.CLOCK_SHARE
+    clock.done(100.0, cost=0.5)  # the next one no sooner than at CLOCK_SHARE of the gap
+    gap = 0.5 / housekeeping.CLOCK_SHARE
     assert gap > 5.0 and not clock.due(CHECK_EVERY, now=100.0 + 0.99 * gap) and clock.due(CHECK_EVERY, now=100.0 + gap)
-    clock.done(200.0, cost=0.001)  # a cheap one: back to every `seconds`
-    assert clock.due(CHECK_EVERY, now=205.0)
+    clock.done(200.0, cost=1e6)  # never put off beyond a bound, however costly
+    assert clock.due(CHECK_EVERY, now=200.0 + housekeeping.PUT_OFF_AT_MOST * 5.0)
+    for t in range(housekeeping.COST_WINDOW):  # cheap ones again: back to every `seconds` once the costly one is old
+        clock.done(300.0 + t, cost=0.001)
+    assert clock.due(CHECK_EVERY, now=310.0)
     count = Cadence(steps=3, seconds=None, last=0.0)
     count.done(0.0, cost=1e6)
     assert count.due(3, now=0.0)  # a step count the user gave is kept whatever it costs

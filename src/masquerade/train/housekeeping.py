@@ -22,6 +22,7 @@ What the worker promises:
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -40,9 +41,13 @@ Job = Callable[[], None]
 
 
 # Largest share of the wall time a chore due by the clock may take on the training thread: a preview's held-out
-# scores and grid took 1-2 s of the training thread on the loaded 2-core box (6-12 s with the identity distances,
-# every few previews), so every 30 s would have cost 5-10% there; its next one then comes later instead.
+# scores and grid took 1-2 s of the training thread on the loaded 2-core box (12-30 s with the identity distances,
+# every fifth preview), so every 30 s would have cost 5-10% there; the next one then comes later instead. The
+# share is of the mean cost of the last COST_WINDOW (so one costly preview does not stop them for long), and a
+# chore is put off at most PUT_OFF_AT_MOST times its `seconds`.
 CLOCK_SHARE = 0.025
+COST_WINDOW = 5
+PUT_OFF_AT_MOST = 10.0
 
 
 @dataclass
@@ -52,20 +57,18 @@ class Cadence:
     `steps` given (the user's `--preview-every` / `--save-every`): at every multiple of it, exactly as
     before (0: never). Else every `seconds` of wall time (None: never), looked at only at the loop's check
     points (every `CHECK_EVERY` steps), where the host reads the losses anyway; and never sooner than the
-    training thread's time for the last one makes `CLOCK_SHARE` of the gap (slow machines preview less often)."""
+    training thread's mean time for the last few makes `CLOCK_SHARE` of the gap (slow machines preview less
+    often)."""
 
     steps: int | None
     seconds: float | None
     last: float  # the clock (time.perf_counter) when it was last done, or when the run started
-    gap: float = 0.0  # the seconds to the next one when longer than `seconds` (the last one was costly)
+    gap: float = 0.0  # the seconds to the next one when longer than `seconds` (the last ones were costly)
+    costs: deque = field(default_factory=lambda: deque(maxlen=COST_WINDOW))  # the training thread's, per chore
 
     @property
     def by_clock(self) -> bool:
         return self.steps is None and self.seconds is not None
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.steps) or self.by_clock
 
     def due(self, step: int, now: float) -> bool:
         if self.steps is not None:
@@ -74,7 +77,9 @@ class Cadence:
 
     def done(self, now: float, cost: float = 0.0) -> None:
         """Done at `now`, having taken the training thread `cost` seconds."""
-        self.last, self.gap = now, cost / CLOCK_SHARE
+        self.costs.append(cost)
+        mean = sum(self.costs) / len(self.costs)
+        self.last, self.gap = now, min(mean / CLOCK_SHARE, PUT_OFF_AT_MOST * (self.seconds or 0.0))
 
 
 class Housekeeper:
