@@ -1,4 +1,5 @@
-"""Training speed: samples/s and ms/step for each architecture at its default batch size, and where the time
+"""Training speed: samples/s and ms/step for each architecture at the default batch size training takes on the
+device (larger on a CUDA GPU: `train.config.batch_and_lr`), and where the time
 goes (sampling + augmentation vs forward/backward/optimiser). Prints one JSON object.
 
     python bench/train.py [--models original,hd,lite] [--steps N] [--precision auto|fp32|bf16|bf16-math]
@@ -43,7 +44,7 @@ from _common import gemm_probe  # noqa: E402
 from masquerade.models import build_model, model_cost  # noqa: E402
 from masquerade.train.augment import AugmentSettings, augment, sample_indices  # noqa: E402
 from masquerade.train.autotune import CANDIDATES  # noqa: E402
-from masquerade.train.config import TrainConfig, native_bf16, resolve_precision  # noqa: E402
+from masquerade.train.config import TrainConfig, batch_and_lr, native_bf16, resolve_precision  # noqa: E402
 from masquerade.train.checkpoint import TrainingState  # noqa: E402
 from masquerade.train.guard import Guard  # noqa: E402
 from masquerade.train.host_reads import counting_host_reads  # noqa: E402
@@ -77,7 +78,7 @@ def bench_model(name: str, device: torch.device, steps: int, precisions: list[st
         runs[plan.label] = {"plan": plan, "runner": StepRunner(net, cfg, device, plan, plan.channels_last),
                             "probe": gemm_probe(device.type, "float32" if plan.label == "fp32" else "bfloat16"),
                             "t_data": 0.0, "t_step": 0.0, "first": None, "ceilings": [], "shares": []}
-    batch, s = type(net.config).default_batch_size, net.config.size
+    batch, s = batch_and_lr(cfg, type(net.config), device)[0], net.config.size
     gen = torch.Generator().manual_seed(0)
     bank = (torch.rand(64, 5, s, s, generator=gen) * 255).to(torch.uint8).to(device)
     aug = AugmentSettings()

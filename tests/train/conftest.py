@@ -17,7 +17,7 @@ def tiny_config() -> TrainConfig:
     return TrainConfig(
         model="lite", model_options=dict(TINY), batch_size=4, steps=20, lr=1e-3, lr_schedule="constant",
         warmup_steps=0, device="cpu", precision="fp32", save_every=None, preview_every=0, seed=3, plan="manual",
-        mask_minutes=0.0,  # the occlusion mask net's own tests (test_mask_net.py) train it
+        save_seconds=None, mask_minutes=0.0,  # the occlusion mask net's own tests (test_mask_net.py) train it
     )
 
 

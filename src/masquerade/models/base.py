@@ -33,6 +33,7 @@ class ArchConfig:
     size: int = setting(64, low=32, high=512, multiple=16, help="Side of the face crops the network sees and renders, px.")
     # Training defaults that suit this architecture (TrainConfig fields left as None take these).
     default_batch_size: ClassVar[int] = 16
+    gpu_batch_size: ClassVar[int | None] = None  # the default batch on a CUDA GPU (None: as on the CPU); see train.config.batch_and_lr
     default_lr: ClassVar[float] = 1e-4
     default_schedule: ClassVar[str] = "constant"
     default_warmup_steps: ClassVar[int] = 0

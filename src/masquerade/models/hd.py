@@ -61,6 +61,7 @@ class HDConfig(ArchConfig):
                                         "range; 1 = the older five, relative to each clip's usual face.",
                                    title="Expression reading", tip="2 reads eleven details of the face against each person's calm face; 1 is the older, simpler reading.")
     default_batch_size: ClassVar[int] = 8
+    gpu_batch_size: ClassVar[int | None] = 16  # twice the CPU batch, as original
     default_lr: ClassVar[float] = 5e-5
     default_schedule: ClassVar[str] = "constant"
     legacy: ClassVar[dict] = {"expression": 0, "expression_code": 1}  # models saved before each setting existed

@@ -8,6 +8,7 @@ per save) is `snapshots.py`'s business. No pickle: tensors in safetensors, the r
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +67,56 @@ class TrainingState:
 
     def modules(self) -> list[torch.nn.Module]:
         return [m for m in (self.net, self.disc) if m is not None]
+
+
+def clone_tree(obj: Any) -> Any:
+    """A copy of a (nested) state dict with every tensor cloned where it lies (on the training device): it
+    shares no memory with the live tensors, so the run can go on updating them while the copy is kept (the
+    guard's last good state) or written in the background (a snapshot)."""
+    if torch.is_tensor(obj):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: clone_tree(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(clone_tree(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
+class _Held:
+    """A cloned state dict that answers `state_dict()` like the module or optimiser it was taken from."""
+
+    def __init__(self, state: dict[str, Any]):
+        self._state = state
+
+    def state_dict(self) -> dict[str, Any]:
+        return self._state
+
+
+class _HeldGenerator:
+    """A random generator's state, answering `get_state()` like the generator (a copy: it cannot draw)."""
+
+    def __init__(self, state: torch.Tensor):
+        self._state = state
+
+    def get_state(self) -> torch.Tensor:
+        return self._state
+
+
+def held_copy(obj: torch.nn.Module | torch.optim.Optimizer) -> Any:
+    """A module's or optimiser's state as it is now, cloned on its device, answering `state_dict()` like the
+    live object (so `weights_bytes` and `pack_state` read either)."""
+    return _Held(clone_tree(obj.state_dict()))
+
+
+def copy_state(state: TrainingState) -> TrainingState:
+    """The training state as it is now, cloned on its device, in the shape `pack_state` and `weights_bytes`
+    read (`state_dict()` / `get_state()`): what a snapshot written later, in the background, must hold
+    however far training has moved on by then. Taken on the training thread, between two steps."""
+    def held(obj: Any) -> Any:
+        return None if obj is None else held_copy(obj)
+
+    return TrainingState(held(state.net), held(state.opt), _HeldGenerator(state.gen.get_state()),  # type: ignore[arg-type]
+                         held(state.disc), held(state.opt_d))
 
 
 def pack_state(state: TrainingState, step: int, extra: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any]]:

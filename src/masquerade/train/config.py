@@ -56,14 +56,19 @@ class TrainConfig:
                                      help="Channels-last memory layout (default: on with bf16; it is slower in fp32 on a CPU).")
     compile: bool = opt(False, help="torch.compile the step (pays 10-20 s once; faster after).",
                         title="Prepare for speed", tip="Spend a little time once preparing the model, then train faster.", group="Speed")
-    # None (Python callers only: no flag, TOML value or form gives it) = no periodic snapshots, just the last one,
-    # for benches and tests whose runs are timed or thrown away. Users get >= 1: 0 steps between saves means nothing.
-    save_every: int | None = opt(1000, low=1, help="Steps between snapshots; fewer steps lose less work to a crash but spend more time and disk writing them.",
-                                 title="Save every (steps)", tip="How often progress is saved, so a stopped training can go on later.", group="Saving and previews")
+    # Snapshots and previews follow the wall clock unless a step count is given (housekeeping.py says why). None
+    # for `save_seconds` (Python callers only: no flag, TOML value or form gives it) = no periodic snapshots, just
+    # the last one, for benches and tests whose runs are timed or thrown away.
+    save_every: int | None = opt(None, low=1, help="Steps between snapshots (default: every --save-seconds instead); fewer steps lose less work to a crash but spend more time and disk writing them.",
+                                 title="Save every (steps)", tip="How often progress is saved, in training steps. Leave empty to save every few minutes instead.", group="Saving and previews")
+    save_seconds: float | None = opt(300.0, above=0.0, help="Seconds between snapshots when --save-every is not given; they are written in the background, and a crash loses at most this much training.",
+                                     title="Save every (seconds)", tip="How often progress is saved, so a stopped training can go on later.", group="Saving and previews")
     keep: int = opt(3, low=1, help="Complete snapshots kept in the model folder (the newest N; older ones are pruned).",
                     title="Saved copies kept", tip="How many of the newest saved copies to keep; older ones are removed.", group="Saving and previews")
-    preview_every: int = opt(100, low=0, help="Steps between preview PNGs and metrics lines.",
-                             title="Preview every (steps)", tip="How often the preview pictures and the charts are updated.")
+    preview_every: int | None = opt(None, low=0, help="Steps between preview PNGs and metrics lines (default: every --preview-seconds instead); 0 = none.",
+                                    title="Preview every (steps)", tip="How often the preview pictures and the charts are updated, in training steps. Leave empty to update them every half minute.")
+    preview_seconds: float = opt(30.0, above=0.0, help="Seconds between preview PNGs and metrics lines when --preview-every is not given.",
+                                 title="Preview every (seconds)", tip="How often the preview pictures and the charts are updated.", group="Saving and previews")
     preview_faces: int = opt(4, low=1, cli=False, help="Faces per identity in each preview grid.",
                              title="Faces per preview", tip="How many faces of each person a preview shows.", group="Saving and previews")
     gan_weight: float = opt(0.0, low=0.0, help="Adversarial refinement weight (0 = off); a PatchGAN switches on after --gan-warmup steps.",
@@ -116,6 +121,12 @@ class TrainConfig:
             out["init_from"] = str(out["init_from"])
         return out
 
+    @property
+    def previews(self) -> bool:
+        """Whether the run writes previews (and metrics lines, and scores the held-out faces): all but
+        `preview_every` 0."""
+        return self.preview_every != 0
+
     def validate(self) -> None:
         """Refuse nonsense before any work (a run that trains 0 steps, NaN learning rates, ...): raises
         TrainConfigError naming the setting and what it accepts. `train` calls it first. Ranges and choices
@@ -141,6 +152,27 @@ class TrainResult:
     notes: tuple[str, ...] = ()  # what the user should know: resumed from an older snapshot, rolled back, ...
     rollbacks: int = 0  # times the divergence guard rolled training back in this call (see guard.py)
     lr_scale: float = 1.0  # the guard's learning-rate multiplier now (halved at each rollback, kept on resume)
+
+
+def batch_and_lr(config: TrainConfig, arch_class: type, device: "torch.device") -> tuple[int, float]:
+    """The run's batch per side and base learning rate: the user's, else the architecture's defaults.
+
+    On a CUDA GPU a batch left unset is the architecture's `gpu_batch_size`: at the CPU's batches a GPU step is
+    thousands of tiny kernels and the device waits on their launches, while a larger batch costs it little
+    more time per step. A learning rate left unset then grows with the square root of the batch's growth
+    (Adam's rule: the noise of the gradient falls with the square root of the batch; linear scaling overshoots
+    with adaptive optimisers). A batch or a rate the user gave is taken as given, unscaled, as before; a
+    CPU (or MPS) run keeps the architecture's CPU defaults."""
+    base_batch = int(arch_class.default_batch_size)
+    gpu_batch = getattr(arch_class, "gpu_batch_size", None)
+    if config.batch_size is not None:
+        batch = config.batch_size
+    else:
+        batch = int(gpu_batch) if gpu_batch and device.type == "cuda" else base_batch
+    if config.lr is not None:
+        return batch, config.lr
+    scale = math.sqrt(batch / base_batch) if config.batch_size is None else 1.0
+    return batch, float(arch_class.default_lr) * scale
 
 
 def lr_at(step: int, base: float, schedule: str, warmup: int, total: int | None) -> float:

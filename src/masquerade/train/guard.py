@@ -5,7 +5,7 @@ classic network at high learning rates "collapses" (the loss jumps to a plateau 
 the output turns into a blurred average face) without ever producing a NaN. Peers save such states and the
 user finds out hours later. Here each step's losses are checked (by the loop, every `CHECK_EVERY` steps); on NaN/inf, or a loss above
 `COLLAPSE_FACTOR` times the median of the recent ones, the live objects go back to the last good copy (kept
-in memory, refreshed at every save and every `GOOD_EVERY` steps after checking the weights are finite), the
+on the training device, refreshed at every save and every `GOOD_EVERY` steps after checking the weights are finite), the
 learning rate is multiplied by `LR_FACTOR` (persisted in the snapshots, so a resume keeps it), and training
 carries on. Failing `MAX_STRIKES` times without getting `CLEAN_STEPS` past the failing step is a ModelError.
 
@@ -15,7 +15,6 @@ through them, and a batch that is itself poisoned fails every retry and ends in 
 
 from __future__ import annotations
 
-import copy
 import math
 import statistics
 from collections import deque
@@ -24,7 +23,7 @@ from typing import Any, Mapping
 import torch
 
 from ..errors import ModelError
-from .checkpoint import TrainingState
+from .checkpoint import TrainingState, clone_tree
 
 COLLAPSE_FACTOR = 4.0  # a loss this many times the recent median counts as a collapse
 WINDOW = 50  # recent losses the median is taken over
@@ -37,18 +36,6 @@ CHECK_EVERY = 10
 LR_FACTOR = 0.5
 MAX_STRIKES = 5
 CLEAN_STEPS = 50
-
-
-def _on_cpu(obj: Any) -> Any:
-    """A copy of a (nested) state dict with every tensor cloned into CPU memory: the good copy must not cost
-    device memory (it is as large as the weights and optimiser together) nor alias the live tensors."""
-    if torch.is_tensor(obj):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: _on_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_on_cpu(v) for v in obj)
-    return copy.deepcopy(obj)
 
 
 class Guard:
@@ -89,12 +76,12 @@ class Guard:
         s = self.state
         self.good_step = step
         self.good = {}  # drop the old copy first: never three copies of the weights at once
-        self.good = {
-            "net": _on_cpu(s.net.state_dict()),
-            "opt": _on_cpu(s.opt.state_dict()),
+        self.good = {  # cloned where they lie: on a GPU a copy to the host every GOOD_EVERY steps made the step
+            "net": clone_tree(s.net.state_dict()),  # wait for it, and unpinned it was a slow copy too
+            "opt": clone_tree(s.opt.state_dict()),
             "gen": s.gen.get_state(),
-            "disc": None if s.disc is None else _on_cpu(s.disc.state_dict()),
-            "opt_d": None if s.opt_d is None else _on_cpu(s.opt_d.state_dict()),
+            "disc": None if s.disc is None else clone_tree(s.disc.state_dict()),
+            "opt_d": None if s.opt_d is None else clone_tree(s.opt_d.state_dict()),
             "recent": list(self.recent),
         }
 
@@ -111,11 +98,11 @@ class Guard:
         self.clean_after = step + CLEAN_STEPS
         g, s = self.good, self.state
         s.net.load_state_dict(g["net"])
-        s.opt.load_state_dict(copy.deepcopy(g["opt"]))  # a copy: on the CPU, Adam would adopt these very tensors
+        s.opt.load_state_dict(clone_tree(g["opt"]))  # a copy: on their own device, Adam would adopt these very tensors
         s.gen.set_state(g["gen"])
         if s.disc is not None and g["disc"] is not None:
             s.disc.load_state_dict(g["disc"])
-            s.opt_d.load_state_dict(copy.deepcopy(g["opt_d"]))
+            s.opt_d.load_state_dict(clone_tree(g["opt_d"]))
         self.recent = deque(g["recent"], maxlen=WINDOW)
         self.lr_scale *= LR_FACTOR
         return self.good_step

@@ -34,13 +34,13 @@ def make_validator(fs_a: Any, fs_b: Any, size: int, config: TrainConfig, device:
     return Validator(fs_a, fs_b, size, share=config.holdout, identity=None if main else False, device=device)
 
 
-def held_out_scores(validator: Validator | None, net: torch.nn.Module, step: int, every: int,
-                    main: bool = True) -> dict[str, float]:
-    """The val_* keys for the metrics line at `step` (identity distances at every IDENTITY_EVERY-th preview,
-    on the main rank). Non-finite values (a side with no held-out face) are left out: strict JSON."""
+def held_out_scores(validator: Validator | None, net: torch.nn.Module, preview: int, main: bool = True) -> dict[str, float]:
+    """The val_* keys for the metrics line of the run's `preview`-th preview (identity distances at every
+    IDENTITY_EVERY-th, on the main rank). Non-finite values (a side with no held-out face) are left out:
+    strict JSON."""
     if validator is None:
         return {}
-    identity = main and every > 0 and (step // every) % IDENTITY_EVERY == 0
+    identity = main and preview > 0 and preview % IDENTITY_EVERY == 0
     scores = validator.scores(net, identity=identity)
     return {k: v for k, v in scores.items() if math.isfinite(v)}
 
@@ -69,7 +69,7 @@ def make_plan(config: TrainConfig, validator: Validator | None, saved: dict[str,
     A resumed run continues the plan its snapshot saved, so it switches exactly where an unbroken run would."""
     if config.plan != "auto":
         return None, None
-    if validator is None or not config.preview_every:
+    if validator is None or not config.previews:
         why = "--holdout 0" if validator is None else "--preview-every 0"
         return None, (f"--plan auto moves on by the held-out curves, which {why} turns off; trained with the "
                       "manual settings instead")

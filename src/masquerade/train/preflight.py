@@ -32,7 +32,7 @@ def faceset_path(source: Any) -> Path | None:
 def check_credentials_for(config: TrainConfig) -> None:
     """Previews are signed: check the signing key now, not at the first preview. A run that writes no
     previews signs nothing and needs no key."""
-    if not config.preview_every:
+    if not config.previews:
         return
     from .. import provenance
 

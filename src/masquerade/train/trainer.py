@@ -4,7 +4,7 @@ Refuses bad settings and unsafe paths before any work (`preflight`), creates or 
 its newest intact snapshot (`snapshots`), checks the face sets fit it (`model_setup`), then runs a
 `TrainingRun`, which loops: sample → augment → step,
 with the divergence guard (`guard`) checking every step (its losses read every `CHECK_EVERY` steps), progress reports, periodic previews/metrics and
-snapshots. Around that: held-out faces scored at each preview and `report.html` (`monitor`), the automatic
+snapshots, their slow part written by a background worker from copies (`housekeeping`). Around that: held-out faces scored at each preview and `report.html` (`monitor`), the automatic
 training plan moved on by those scores (`plan`), balanced sampling (`sampling`) and warm starts (`warmstart`).
 `should_stop()` (Ctrl-C in the CLI) saves and returns cleanly. Nothing here prints.
 """
@@ -24,24 +24,25 @@ from ..faces.expression_reference import MIRRORED, baseline, measures, neutral_b
 from ..models import build_model, resolve_device
 from ..faceset import FaceSetManifest
 from ..models.manifest import ModelManifest
-from ..models.store import SNAPSHOTS, weights_bytes, sha256_hex
+from ..models.store import SNAPSHOTS
 from ..records import ProgressFn, no_progress
 from ..scope import cuda_fast_math, env_defaults, torch_threads
 from . import distributed
 from .augment import AugmentSettings, apply, draw, sample_indices
 from .autotune import CANDIDATES, fastest_cpu_precision
-from .checkpoint import TrainingState
-from .config import Precision, TrainConfig, TrainResult, lr_at, resolve_precision
+from .checkpoint import TrainingState, copy_state, held_copy
+from .config import Precision, TrainConfig, TrainResult, batch_and_lr, lr_at, resolve_precision
 from .data import FaceBank, check_compatible, load_bank
 from .guard import CHECK_EVERY, GOOD_EVERY, Guard
-from .region_swap import draw_region_swap, swap_regions
+from .housekeeping import Cadence, Chores, Housekeeper
 from .lazy_stats import LazyStats, read_all
 from .model_setup import architecture, inductor_env, nod_reading, nod_reading_note, seen_facesets, train_mask_first
-from .monitor import held_out_scores, make_plan, make_validator, observe, write_report
+from .monitor import held_out_scores, make_plan, make_validator, observe
 from .preflight import model_writer, preflight
-from .preview import MetricsLog, preview_grid, write_preview
+from .preview import MetricsLog, preview_grid
+from .region_swap import draw_region_swap, swap_regions
 from .sampling import weighted_indices
-from .snapshots import Resumed, restore, resume_point, save_snapshot, sweep
+from .snapshots import Resumed, restore, resume_point, sweep
 from .step import StepRunner
 from .warmstart import WarmStart, apply_warm_start, load_warm_start
 
@@ -97,7 +98,8 @@ def _checked_train(fs_a, fs_b, model_dir: Path, config: TrainConfig, progress: P
 class TrainingRun:
     """One training run once this process holds the model folder: set up from the face sets and the resume
     point, then `one_step` until the budget, the plan's end or a stop, with `housekeeping` after each step (the
-    guard's checks and roll-back, the last good copy, previews, snapshots), then `finish`.
+    guard's checks and roll-back, the last good copy, previews, snapshots), then `finish`. Snapshots and
+    previews are written by `keeper`, a background worker, from copies taken here.
 
     Why an object: the loop shares about fifteen pieces of state (the step, the guard, the plan, the last
     preview, what the newest snapshot holds, the rate window); as attributes each part is a small method
@@ -111,6 +113,7 @@ class TrainingRun:
         self.resumed, self.name, self.arch, self.warm = resumed, name, arch, warm
         self.ranks, self.device, self.progress, self.should_stop = ranks, device, progress, should_stop
         self.saved = resumed.snapshot.manifest if resumed else None
+        self.keeper = Housekeeper()  # writes snapshots, previews and the report off this thread
 
     # -- set-up ------------------------------------------------------------------------------------------
     def set_up(self) -> None:
@@ -157,6 +160,10 @@ class TrainingRun:
         # housekeeping's share of the wall time: its seconds so far, and both clocks at the last metrics line
         self.hk_s, self.hk_started, self.hk_mark = 0.0, self.t0, (self.t0, 0.0)
         self.log_step = self.step  # where the rate window of the next preview starts
+        # previews and snapshots: by the user's step counts, else by the clock (`housekeeping.Cadence`)
+        self.previews = Cadence(config.preview_every, config.preview_seconds, self.t0)
+        self.saves = Cadence(config.save_every, config.save_seconds, self.t0)
+        self.previews_made, self.saved_by = 0, None  # previews this run; the newest snapshot's chores
         self.digest = (self.saved.weights_sha256 or "") if self.saved else ""
         self.on_disk = (self.step, self.guard.lr_scale) if resumed and resumed.full else None  # the newest snapshot
         self.spent = None if config.minutes is None else 0.0  # share of --minutes used, the same on every rank
@@ -165,10 +172,9 @@ class TrainingRun:
 
     def _set_up_schedule(self) -> None:
         config, arch = self.config, self.arch
-        self.batch = config.batch_size or type(arch).default_batch_size
+        self.batch, self.base_lr = batch_and_lr(config, type(arch), self.device)
         self.precision = _precision(config, self.device, self.saved, self.ranks, self.name, arch, self.batch)
         self.channels_last = self.precision.channels_last if config.channels_last is None else config.channels_last
-        self.base_lr = config.lr or type(arch).default_lr
         self.schedule = config.lr_schedule or type(arch).default_schedule
         self.warmup = type(arch).default_warmup_steps if config.warmup_steps is None else config.warmup_steps
 
@@ -218,7 +224,9 @@ class TrainingRun:
         return ModelManifest.for_net(
             self.name, arch, fs_a.template, fs_a.coverage,
             facesets={side: seen_facesets(saved, side, fs.id) for side, fs in (("a", fs_a), ("b", fs_b))},
-            train_config=self.config.to_json(), precision=self.precision.label,
+            # the batch and base learning rate the run used, defaults resolved (they depend on the device)
+            train_config={**self.config.to_json(), "resolved": {"batch_size": self.batch, "lr": self.base_lr}},
+            precision=self.precision.label,
             nod_reading=nod_reading(saved, self.config),
             expression_code=getattr(getattr(self.net, "expression", None), "version", None),
             init_from=self.warm.record() if self.warm else (saved.init_from if saved else None),
@@ -228,10 +236,19 @@ class TrainingRun:
 
     # -- the loop ----------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        self.set_up()
-        while (self.config.steps is None or self.step < self.config.steps) and not self.should_end():
-            self.one_step()
-        self.finish()
+        """The run, and the background writer's end: whatever way the run ends, the worker finishes the jobs
+        handed to it before this returns (the model folder's lock is held until then)."""
+        try:
+            self.set_up()
+            while (self.config.steps is None or self.step < self.config.steps) and not self.should_end():
+                self.one_step()
+            self.finish()
+        except BaseException as error:
+            failed = self.keeper.close()
+            if failed is not None and failed is not error:
+                error.add_note(f"writing a snapshot or preview in the background had failed too: {failed!r}")
+            raise
+        self.keeper.close()
         return self.result()
 
     def should_end(self) -> bool:
@@ -270,16 +287,16 @@ class TrainingRun:
         """After a step: report it (its losses still on the device: `lazy_stats`). At a check point (every
         CHECK_EVERY steps, and before a good copy, a preview or a save) the guard checks every step since the
         last one, their losses read in one go, and rolls back to the last good state from the first bad one;
-        then keep a good copy, preview and save when due. Between check points nothing waits on the device."""
+        then keep a good copy, preview and save when due (`due`), the files written in the background. Between
+        check points nothing waits on the device."""
         config, step, ranks = self.config, self.step, self.ranks
         self.unchecked.append((step, new))
         now = time.perf_counter()
         rate = 2 * self.batch * ranks.world * (step - self.start_step) / max(now - self.t0, 1e-9)
         # a consumer that reads a loss reads the step's losses once; the check below then reuses them
         self.progress("train", step, config.steps, ChainMap({"samples_per_s": rate, "lr": lr}, new))
-        at_save = bool(config.save_every) and step % config.save_every == 0
+        at_preview, at_save = self.due(step, now)
         at_good = at_save or step % GOOD_EVERY == 0 or step == config.steps
-        at_preview = bool(config.preview_every) and step % config.preview_every == 0
         if not (at_good or at_preview or step % CHECK_EVERY == 0):
             return
         self.hk_started = time.perf_counter()
@@ -288,22 +305,43 @@ class TrainingRun:
         finally:
             self.hk_s += time.perf_counter() - self.hk_started
 
+    def due(self, step: int, now: float) -> list[bool]:
+        """Whether a preview and a snapshot are due after `step`. One due by the clock waits while a job still
+        waits for the worker (never a queue of them), and under DDP goes by rank 0's clock, so every rank
+        previews (the plan needs all their scores) and keeps its good copy at the same steps."""
+        cadences = (self.previews, self.saves)
+        due = [c.due(step, now) for c in cadences]
+        if step % CHECK_EVERY or not any(c.by_clock for c in cadences):
+            return due
+        clock_free = self.ranks.main and not self.keeper.waiting
+        due = [d and (clock_free or not c.by_clock) for d, c in zip(due, cadences)]
+        return [v > 0 for v in distributed.max_over_ranks([float(d) for d in due], self.ranks)]
+
     def _check_point(self, step: int, now: float, lr: float, at_good: bool, at_preview: bool, at_save: bool) -> None:
-        """`housekeeping`'s part at a check point: the guard's check, then the good copy, preview and save."""
-        config, ranks = self.config, self.ranks
+        """`housekeeping`'s part at a check point: the guard's check, then the good copy, and the copies a
+        preview and a save need, handed to the background worker (whose failure is raised here)."""
+        ranks = self.ranks
+        self.keeper.check()
         if not self.check_unchecked():
             return
         if (at_good or at_preview) and not self.guard.weights_finite():  # a finite loss, then an update that
             return self.roll_back(f"weights became non-finite by step {step}")  # overflowed the weights (never
         if at_good:  # kept as good, never drawn in a preview or scored)
             self.guard.remember(step)
+        chores = self.chores()
         if at_preview:  # every rank scores: the plan needs them all
-            val = held_out_scores(self.validator, self.net, step, config.preview_every, ranks.main)
+            started = time.perf_counter()
+            val = self.held_out(step, ranks.main)
             events = observe(self.plan, step, val, ranks, self.budget_used(step))
             if ranks.main:
-                self.preview(now, lr, val, events)
-        if at_save and ranks.main:
-            self.save()
+                self.preview(chores, now, lr, val, events)
+            self.previews.done(now, time.perf_counter() - started)  # a costly preview puts off the next
+        if at_save:
+            started = time.perf_counter()
+            if ranks.main:
+                self.save(chores)
+            self.saves.done(now, time.perf_counter() - started)
+        self.hand_over(chores)
 
     def check_unchecked(self) -> bool:
         """The guard's check of each step since the last check point, in order; False after rolling back
@@ -338,11 +376,15 @@ class TrainingRun:
             self.log_step = log_step  # the last preview's step: a good state newer than it still gets drawn
         self.hk_started = time.perf_counter()
         if self.ranks.main:
-            if self.config.preview_every and self.step > self.log_step:  # a stopped or short run still leaves
-                val = held_out_scores(self.validator, self.net, self.step, self.config.preview_every)  # its preview
-                self.preview(time.perf_counter(), self.lr_at(self.step - 1), val, [])
+            chores = self.chores()
+            if self.config.previews and self.step > self.log_step:  # a stopped or short run still leaves its
+                self.preview(chores, time.perf_counter(), self.lr_at(self.step - 1), self.held_out(self.step), [])
             if self.on_disk != (self.step, self.guard.lr_scale):
-                self.save()
+                self.save(chores)
+            self.hand_over(chores)
+        self.keeper.wait()  # the last snapshot and preview are on disk before `train` returns
+        if self.saved_by is not None:
+            self.digest = self.saved_by.digest
 
     # -- the parts -----------------------------------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -354,16 +396,38 @@ class TrainingRun:
         shares += [self.spent] if self.spent is not None else []
         return max(shares) if shares else None
 
-    def save(self) -> None:
-        extra = {"lr_scale": self.guard.lr_scale, **({"plan": self.plan.to_json()} if self.plan else {})}
-        self.digest = save_snapshot(self.model_dir, self.state, self.step, self.manifest, self.config.keep, extra)
-        self.on_disk = (self.step, self.guard.lr_scale)
+    def chores(self) -> Chores:
+        """An empty job for the background worker, at this step."""
+        return Chores(self.model_dir, self.metrics.path, self.step, manifest=self.manifest, keep=self.config.keep)
 
-    def preview(self, now: float, lr: float, val: dict[str, float], events: list) -> None:
-        """The preview grid, a metrics line with the scores (and the plan's switches after them), the report."""
-        step, h = self.step, sha256_hex(weights_bytes(self.net))
-        path = write_preview(self.model_dir / "previews" / f"step_{step:07d}.png", preview_grid(self.net, *self.fixed),
-                             h)
+    def hand_over(self, chores: Chores) -> None:
+        """Give `chores` to the background worker (a preview without a snapshot gets a copy of the weights
+        for its signature's model hash; with one, the snapshot's hash serves)."""
+        if chores.preview is not None and chores.snapshot is None:
+            chores.weights = held_copy(self.net)
+        if chores.has_work:
+            self.keeper.submit(chores)
+
+    def save(self, chores: Chores) -> None:
+        """A copy of the training state (on its device) for `chores` to write as the snapshot of this step."""
+        chores.extra = {"lr_scale": self.guard.lr_scale, **({"plan": self.plan.to_json()} if self.plan else {})}
+        chores.snapshot = copy_state(self.state)
+        self.on_disk, self.saved_by = (self.step, self.guard.lr_scale), chores
+
+    def held_out(self, step: int, main: bool = True) -> dict[str, float]:
+        """The held-out scores of this run's next preview (identity distances every few previews: by the
+        user's step count as before, else by the previews made)."""
+        self.previews_made += 1
+        count = step // self.previews.steps if self.previews.steps else self.previews_made
+        return held_out_scores(self.validator, self.net, count, main)
+
+    def preview(self, chores: Chores, now: float, lr: float, val: dict[str, float], events: list) -> None:
+        """The preview grid for `chores` to write (with a copy of the weights it was drawn with, for its
+        signature, and the report after it), and a metrics line with the scores (the plan's switches after
+        them), written here: it is one line, and the log must hold it before any later one."""
+        step = self.step
+        path = self.model_dir / "previews" / f"step_{step:07d}.png"
+        chores.preview = (path, preview_grid(self.net, *self.fixed))
         window = 2 * self.batch * self.ranks.world * (step - self.log_step) / max(now - self.t_log, 1e-9)
         # wall and housekeeping seconds since the last metrics line, up to this check point (whose own cost
         # counts in the next line): their sums over a run give housekeeping's share of its wall time
@@ -373,7 +437,6 @@ class TrainingRun:
                             "wall_s": round(self.hk_started - mark_t, 3), "housekeeping_s": round(self.hk_s - mark_hk, 3)})
         for event in events:  # plan switches: logged after the scores that caused them
             self.metrics.write(event)
-        write_report(self.model_dir, self.metrics.path, path)
         self.t_log, self.log_step, self.last_preview = time.perf_counter(), step, path
 
     def result(self) -> TrainResult:
