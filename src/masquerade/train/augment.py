@@ -74,9 +74,8 @@ class AugmentDraw:
     turn: torch.Tensor | None = None  # N×2 yaw, pitch in radians; None without the 3-D turn
     blink: torch.Tensor | None = None  # N eye closure, 0 (as filmed) to 1 (shut); None without synthetic blinks
 
-    def part(self, rows: slice | torch.Tensor) -> AugmentDraw:
-        """The draws of some rows (a slice or indices): a data-parallel rank augments only its slice of the
-        global batch; the region swap augments its donors with their faces' draws."""
+    def part(self, rows: slice) -> AugmentDraw:
+        """The draws of some rows: a data-parallel rank augments only its slice of the global batch."""
         return AugmentDraw(*(None if v is None else v[rows] for v in vars(self).values()))
 
 

@@ -95,9 +95,6 @@ class TrainConfig:
     blink: float = opt(0.0, low=0.0, high=1.0, cli=False,
                        help="Share of training faces whose eyes are closed by a random amount (a warp of that face's own pixels), for a target filmed without blinking. 0 = off.",
                        title="Closed eyes (share)", tip="For a person filmed without blinking: close the eyes on this share of their faces. 0 is off.", group="Training faces")
-    region_swap: float = opt(0.0, low=0.0, high=1.0, cli=False,
-                             help="Share of training faces whose eyes and mouth, in the encoder's input only, come from another face of the same person, so the decoder learns to draw them from the expression code as a swap must (models with expression channels).",
-                             title="Expressions from the code (share)", tip="Teach the model to take eyes and mouth from what the source face is doing rather than from its own face. 0 is off.", group="Training faces")
     seed: int = opt(0, low=0, cli=False, help="Seed of the initial weights, the sampling and the augmentation.",
                     title="Random seed", tip="Change it to get a different run from the same settings.", group="Learning")
     threads: int | None = opt(None, low=1, cli=False, ui=False, help="torch CPU threads (default: torch's).")

@@ -40,7 +40,6 @@ from .model_setup import architecture, inductor_env, nod_reading, nod_reading_no
 from .monitor import held_out_scores, make_plan, make_validator, observe
 from .preflight import model_writer, preflight
 from .preview import MetricsLog, preview_grid
-from .region_swap import draw_region_swap, swap_regions
 from .sampling import weighted_indices
 from .snapshots import Resumed, restore, resume_point, sweep
 from .step import StepRunner
@@ -274,9 +273,8 @@ class TrainingRun:
         lr = self.lr_at(step)
         aug = AugmentSettings(flip=config.flip, warp=config.warp and (plan is None or plan.phase.warp),
                               turn=config.turn, blink=config.blink)  # the plan's phase may turn the warp off
-        swap = config.region_swap if self.net.expression_map("a") is not None else 0.0  # only a code can take over
-        a = _sample(self.bank_a, self.batch, self.gen, aug, self.ranks, self.device, swap)
-        b = _sample(self.bank_b, self.batch, self.gen, aug, self.ranks, self.device, swap)
+        a = _sample(self.bank_a, self.batch, self.gen, aug, self.ranks, self.device)
+        b = _sample(self.bank_b, self.batch, self.gen, aug, self.ranks, self.device)
         gan_on = plan.phase.gan if plan is not None else step >= config.gan_warmup
         dropout = config.seed * 1_000_003 + step if plan is not None and plan.phase.lr_dropout else None
         new = self.runner.step(a, b, lr, gan_on=gan_on, dropout_seed=dropout)
@@ -476,10 +474,9 @@ def _precision(config: TrainConfig, device: torch.device, saved: ModelManifest |
 
 
 def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettings, ranks: distributed.Ranks,
-            device: torch.device, region_swap: float = 0.0):
+            device: torch.device):
     """This rank's slice of a global batch: every rank draws the whole batch's random numbers, so the
-    generator stays in step across ranks and the union of the slices is what one process would train on.
-    `region_swap`: the share of faces whose encoder input shows another face's eyes and mouth (`train.region_swap`)."""
+    generator stays in step across ranks and the union of the slices is what one process would train on."""
     total = batch * ranks.world
     rows = ranks.my_slice(batch)
     if bank.weights is not None:
@@ -487,15 +484,8 @@ def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettin
     else:
         idx = sample_indices(len(bank), total, gen)[rows]
     d = draw(gen, total, aug).part(rows)
-    swap = draw_region_swap(gen, total, region_swap, len(bank))
     idx = idx.to(device)
     batch_out = apply(bank.pixels[idx], d, *(None if t is None else t[idx] for t in (bank.landmarks, bank.depth)))
-    if swap is not None and bool((swap := swap.part(rows)).chosen.any()):  # CPU draws: no device read
-        sel = swap.chosen.nonzero().flatten()
-        donor = apply(bank.pixels[swap.donors[sel].to(device)], d.part(sel))  # same geometry, colour and warp
-        sel = sel.to(device)
-        batch_out.inputs[sel] = swap_regions(batch_out.inputs[sel], batch_out.priority[sel], donor.inputs,
-                                             donor.priority)
     if bank.measures is not None:  # a flipped face turns its head (and its jaw) the other way
         if batch_out.landmarks is not None:  # a turned or blinking face shows other measures
             m = measures(batch_out.landmarks)  # on the device: no copy to the CPU and back
