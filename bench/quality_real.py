@@ -196,7 +196,7 @@ def run_pair(args, sets: dict, clips: dict, work: Path) -> dict:  # noqa: C901  
     # Train as `masquerade train` does, previews and plan included; its split holds out the very faces `val`
     # holds out (the split is by name, at the same share), so they stay unseen.
     config = TrainConfig(model=args.model, model_options=args.model_options, preview_every=args.preview_every,
-                         save_every=None, threads=args.threads, steps=args.steps, holdout=DEFAULT_SHARE,
+                         save_every=None, save_seconds=None, threads=args.threads, steps=args.steps, holdout=DEFAULT_SHARE,
                          minutes=None if args.steps else args.minutes, **args.train_options)
     if not args.score_only:
         result = train(sets["a"], sets["b"], model_dir, config)  # a known budget: the plan keeps its end for detail

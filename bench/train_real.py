@@ -64,7 +64,7 @@ def main() -> None:
         t0 = time.perf_counter()
         model_dir = Path(tempfile.mkdtemp(dir=scratch)) / "model"
         result = train(sets["a"][1], sets["b"][1], model_dir,
-                       TrainConfig(model=args.model, preview_every=0, save_every=None, steps=args.steps,
+                       TrainConfig(model=args.model, preview_every=0, save_every=None, save_seconds=None, steps=args.steps,
                                    precision=args.precision),
                        should_stop=lambda: time.perf_counter() > deadline)
         model = load_model(model_dir)

@@ -91,7 +91,7 @@ def main() -> None:
     def run(name: str, a, b, steps: int, **extra) -> dict:
         folder = work / name
         t = time.perf_counter()
-        config = TrainConfig(model=args.model, steps=steps, preview_every=args.every, save_every=None, seed=0,
+        config = TrainConfig(model=args.model, steps=steps, preview_every=args.every, save_every=None, save_seconds=None, seed=0,
                              threads=args.threads, **extra)
         result = train(a, b, folder, config)
         return {"folder": folder, "steps": result.step, "seconds": round(time.perf_counter() - t, 1),
