@@ -214,9 +214,10 @@ def run_tradeoff(clips: list[list[np.ndarray]], fps: int) -> dict:
                 row["blind"] += int(found)
                 row["with_store"] += int(informed.detected and informed.mark_id == truth)
                 row["scores_z"].append(round(blind.score, 1))
-        out[f"psnr_{psnr_db}"] = {"psnr_db_mean": round(float(np.mean(psnrs)), 2), "clips": len(clips),
-                                  **{name: {**row, "blind": f"{row['blind']}/{len(clips)}",
-                                            "with_store": f"{row['with_store']}/{len(clips)}"} for name, row in rows.items()}}
+        n = len(clips)
+        counted = {name: {**row, "blind": f"{row['blind']}/{n}", "with_store": f"{row['with_store']}/{n}"}
+                   for name, row in rows.items()}
+        out[f"psnr_{psnr_db}"] = {"psnr_db_mean": round(float(np.mean(psnrs)), 2), "clips": len(clips), **counted}
     return out
 
 

@@ -20,8 +20,9 @@ Why this design (the attacks it must survive are in `attacks`; numbers in docs/p
 - Detection needs both a sync peak (a z-score) above a threshold calibrated on unmarked images *and* a
   matching CRC, so random content passes only by a double coincidence. Reading it back (the geometry
   search, mirror images, plain borders, list decoding, the store-informed match) is `reader`'s job, and
-  pooling a clip's frames `video_reader`'s; their `decode` and `decode_frames` are re-exported here. The embedder is unchanged since version 2 of the
-  payload, so every file marked since then carries exactly this mark.
+  pooling a clip's frames `video_reader`'s; their `decode` and `decode_frames` are re-exported here. The
+  embedder is unchanged since version 2 of the payload, so every file marked since then carries exactly
+  this mark.
 """
 
 from __future__ import annotations
