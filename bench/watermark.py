@@ -11,7 +11,9 @@ leave the picture at its new size carry `unrestored` in their key; rotations car
 measured on clips, decoded as `verify` does (evidence pooled over the frames); the per-frame numbers are
 given too. `decode_ms_720p_1core` is the per-core decode budget's measure: mean and p95 over 60 pictures
 that are 720p when read back (see `timing_1core`). Run from the repository root:
-`.venv/bin/python bench/watermark.py` (one core; 5-8 min on a busy 2-core box).
+`.venv/bin/python bench/watermark.py` (one core; 5-8 min on a busy 2-core box). `--only PART` runs one part;
+`--only tradeoff` (not in the full run) marks the real clips at several strengths and reads the re-uploads
+that blind reading loses at the shipped one (strength against PSNR against detection).
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ REUPLOADS = {
     "reupload_mirrored_crf30": {"factor": 1.0, "crf": 30, "flip": True},
 }
 CLIP_SECONDS = 5
+# The trade-off the re-uploads that blind reading loses need (`--only tradeoff`): the mark embedded at these
+# strengths (PSNR; 42.4 dB is what the writer uses), the same re-uploads, read blind and with the store
+TRADEOFF_PSNR_DB = (42.4, 41.0, 40.0, 38.0)
+TRADEOFF_REUPLOADS = ("reupload_0.5x_crf30", "reupload_0.5x_crf35", "reupload_0.75x_crf35")
 # the store-informed match (`known`): the true id among 999 others, half of them from the same model
 rng = np.random.default_rng(28)
 KNOWN = [wm.mark_id(MODEL_HASH if i % 2 else f"{int(h):08x}", int(n))
@@ -182,6 +188,36 @@ def run_reuploads(clips: list[list[np.ndarray]], fps: int) -> dict:
                      "scores_z": [round(d.score, 1) for d in informed],
                      "false_alarms_unmarked_clips_with_store": int(alarms),
                      "decode_s_per_clip_blind": round(float(np.mean(seconds)), 1)}
+    return out
+
+
+def run_tradeoff(clips: list[list[np.ndarray]], fps: int) -> dict:
+    """Mark strength against detection on the re-uploads that blind reading loses at the shipped strength:
+    each clip marked at each of TRADEOFF_PSNR_DB, converted (H.264 CRF 18), re-uploaded and read as
+    `run_reuploads` reads it. What a stronger mark would buy, for the issue's closing note."""
+    known = KNOWN + [wm.mark_id(MODEL_HASH, NONCE)]
+    truth = wm.mark_id(MODEL_HASH, NONCE)
+    out: dict = {}
+    for psnr_db in TRADEOFF_PSNR_DB:
+        rows = {name: {"blind": 0, "with_store": 0, "scores_z": []} for name in TRADEOFF_REUPLOADS}
+        psnrs = []
+        for clip in clips:
+            marked = [wm.embed(f, MODEL_HASH, psnr_db=psnr_db, nonce=NONCE) for f in clip]
+            psnrs += [psnr(m, f) for m, f in zip(marked[::15], clip[::15])]
+            converted = attacks.h264(marked, crf=18, fps=fps)
+            for name, row in rows.items():
+                how = REUPLOADS[name]
+                frames = attacks.reupload(converted, how["factor"], how["crf"], fps=fps)[::2][:60]
+                blind = wm.decode_frames(frames)
+                found = blind.detected and blind.mark_id == truth
+                informed = blind if found else wm.decode_frames(frames, known=known)
+                row["blind"] += int(found)
+                row["with_store"] += int(informed.detected and informed.mark_id == truth)
+                row["scores_z"].append(round(blind.score, 1))
+        n = len(clips)
+        counted = {name: {**row, "blind": f"{row['blind']}/{n}", "with_store": f"{row['with_store']}/{n}"}
+                   for name, row in rows.items()}
+        out[f"psnr_{psnr_db}"] = {"psnr_db_mean": round(float(np.mean(psnrs)), 2), "clips": len(clips), **counted}
     return out
 
 
@@ -352,6 +388,7 @@ def main() -> None:
     if only:
         part = {"reuploads_real": lambda: {"reuploads_real_faces": run_reuploads(face_clips(), 30) if faces else None},
                 "reuploads_generated": lambda: {"reuploads_generated_720p": run_reuploads(generated_clips(), 25)},
+                "tradeoff": lambda: {"tradeoff_real_faces": run_tradeoff(face_clips(), 30) if faces else None},
                 "stills_real": lambda: {"real_faces": run_source(*faces) if faces else None},
                 "stills_generated": lambda: {"generated_720p": run_source(gen_stills, gen_videos)},
                 "timing": lambda: {"timing": timing(gen_stills[0]), "decode_ms_720p_1core": timing_1core(gen_stills)},

@@ -31,11 +31,6 @@ from .watermark import (CELL_PX, CODE_BITS, CRC_BITS, HASH_BITS, ID_BITS, NONCE_
 # picture: LIST_SIZE, EQUALIZED_LIST_SIZE, and both again at the nudged geometry of `_refined`).
 DETECT_THRESHOLD = 5.0
 SEARCH_SMOOTH = CELL_PX / 8.0  # lighter high cut for the geometry search (see `_whiten`)
-GEOMETRY_FRAMES = 24  # video: frames (evenly spread) whose power spectra are pooled for the geometry
-# video: lattices the estimate offers for screening, and the score they need (a weak mark's rank low)
-VIDEO_CANDIDATES, VIDEO_MIN_LATTICE_SCORE = 16, 1.5
-VIDEO_LATTICES = 2  # video: the changed geometries (after screening) whose every frame gets a full fold
-POOLS_DECODED = 4  # video: the strongest pools that get a full (Viterbi + CRC) decode
 SURE_THRESHOLD = 9.0  # a sync peak this high ends the search over geometries early
 # Messages the list Viterbi decoder offers the CRC when the best one fails it (only for a sync peak above
 # DETECT_THRESHOLD): heavy H.264 leaves the right payload a few places down the list. Each extra candidate
@@ -409,87 +404,3 @@ def _refined(luma: np.ndarray, best: tuple) -> Detection | None:
         return None
     found = _decode_folded(acc, sync, lattice, mirrored)
     return found if found.detected else None
-
-
-def _pool_candidates(lumas: list[np.ndarray], lattice: geometry.Lattice | None) -> list[tuple]:
-    """(z, folded tile, sync, lattice, mirrored) for each frame and each pool of frames, under one geometry,
-    in both orientations (a video is mirrored as a whole or not at all: pools never mix the two)."""
-    folds = [_fold_as(luma, lattice) for luma in lumas]
-    candidates = []
-    for mirrored in (False, True):
-        accs = [np.ascontiguousarray(a[:, ::-1]) for a in folds] if mirrored else folds
-        syncs = [_sync(acc) for acc in accs]
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, (_, dy, dx) in enumerate(syncs):
-            groups.setdefault((dy, dx), []).append(i)
-        candidates += [(syncs[i][0], accs[i], syncs[i], lattice, mirrored) for i in range(len(accs))]
-        pools = [np.sum(accs, axis=0)] + [np.sum([accs[i] for i in m], axis=0)
-                                          for m in groups.values() if 1 < len(m) < len(accs)]
-        weights = np.array([max(z - 2.0, 0.0) for z, _, _ in syncs])
-        if len(accs) > 1 and weights.sum() > 0:
-            pools.append(np.tensordot(weights / weights.sum() * len(accs), np.asarray(accs), axes=1))
-        for pooled in pools:
-            sync = _sync(pooled)
-            candidates.append((sync[0], pooled, sync, lattice, mirrored))
-    return candidates
-
-
-def _first_detected(candidates: list[tuple]) -> Detection:
-    """Decode the strongest candidates; the first whose CRC holds wins, else the strongest (not detected)."""
-    candidates.sort(key=lambda c: -c[0])
-    first = None
-    for _, acc, sync, lattice, mirrored in candidates[:POOLS_DECODED]:
-        found = _decode_folded(acc, sync, lattice, mirrored)
-        if found.detected:
-            return found
-        first = first or found
-    return first
-
-
-def decode_frames(frames: Iterable[np.ndarray], known: Iterable[str] = ()) -> Detection:
-    """Pool evidence across video frames before deciding.
-
-    Frames are pooled in several ways: all of them (a static mark, e.g. a still camera), each group of
-    frames that agree on the tile offset (codecs' motion compensation drags the mark along with moving
-    content between key frames, so a single global offset would smear the evidence), and all of them
-    weighted by how clearly each shows the mark (heavy compression wipes it from some frames and not
-    others). The strongest pools are decoded and the first whose CRC holds wins. Plain borders are cut
-    off first (one box for the whole video: the most common among its frames). The geometry as embedded
-    goes first; only when it shows no unmistakable mark does the frames' summed power spectrum pick the
-    other geometries to try (one rescale for a whole video), each tried on the whole pool. `known`: as
-    for `decode`, tested on the strongest pools when no payload can be read.
-    """
-    lumas = [_checked_luma(frame) for frame in frames]
-    if not lumas:
-        raise ValueError("decode_frames needs at least one frame")
-    boxes = [geometry.content_box(luma) for luma in lumas]
-    box = max(set(boxes), key=boxes.count)
-    lumas = [_picture(luma, box if luma.shape == lumas[0].shape else None) for luma in lumas]
-    candidates = _pool_candidates(lumas, None)
-    if max(c[0] for c in candidates) >= SURE_THRESHOLD:
-        found = _first_detected(list(candidates))
-        if found.detected:
-            return found
-    planes = [_search_plane(luma) for luma in lumas[:: max(1, len(lumas) // GEOMETRY_FRAMES)]]
-    for lattice in _screened_pool(planes, _lattices(planes, VIDEO_CANDIDATES, VIDEO_MIN_LATTICE_SCORE, weak=True)):
-        candidates += _pool_candidates(lumas, lattice)
-    found = _first_detected(candidates)
-    if found.detected or not known:
-        return found
-    return _match_known(candidates[:POOLS_DECODED], known) or found
-
-
-def _screened_pool(planes: list[np.ndarray], lattices: list[geometry.Lattice]) -> list[geometry.Lattice]:
-    """A video's lattices, best first, at most VIDEO_LATTICES of them: each is screened by the pooled cheap
-    fold of a dozen frames' search planes (already whitened), so only the likely ones cost a full fold of
-    every frame (a spurious 0.3x lattice would otherwise resample each of 60 frames to 11 times its size)."""
-    if len(lattices) <= 1:
-        return lattices
-    sample = planes[:: max(1, len(planes) // 12)]  # a dozen of them
-    def pooled_z(lattice: geometry.Lattice) -> float:
-        folds = []
-        for plane in sample:
-            canonical, valid = geometry.to_canonical(plane, lattice, SCREEN_MAX_PIXELS)
-            folds.append(_fold(cv2.multiply(canonical, valid)))
-        return _oriented(np.sum(folds, axis=0))[0][0]
-    return sorted(lattices, key=pooled_z, reverse=True)[:VIDEO_LATTICES]

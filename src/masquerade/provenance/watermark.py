@@ -19,9 +19,10 @@ Why this design (the attacks it must survive are in `attacks`; numbers in docs/p
   because flat areas carry the mark with the least host noise once the decoder normalises local contrast.
 - Detection needs both a sync peak (a z-score) above a threshold calibrated on unmarked images *and* a
   matching CRC, so random content passes only by a double coincidence. Reading it back (the geometry
-  search, mirror images, plain borders, list decoding, the store-informed match) is `reader`'s job; its
-  `decode` and `decode_frames` are re-exported here. The embedder is unchanged since version 2 of the
-  payload, so every file marked since then carries exactly this mark.
+  search, mirror images, plain borders, list decoding, the store-informed match) is `reader`'s job, and
+  pooling a clip's frames `video_reader`'s; their `decode` and `decode_frames` are re-exported here. The
+  embedder is unchanged since version 2 of the payload, so every file marked since then carries exactly
+  this mark.
 """
 
 from __future__ import annotations
@@ -187,5 +188,6 @@ def _band_pass(luma: np.ndarray, smooth: float = CELL_PX / 4.0) -> np.ndarray:
     return cv2.GaussianBlur(luma, (0, 0), smooth) - low
 
 
-# The reader (decoding) lives in `reader`; its entry points are part of this module's interface.
-from .reader import DETECT_THRESHOLD, decode, decode_frames  # noqa: E402,F401  (reader imports this module)
+# Decoding lives in `reader` (pictures) and `video_reader` (clips); their entry points are this module's too.
+from .reader import DETECT_THRESHOLD, decode  # noqa: E402,F401  (reader imports this module)
+from .video_reader import decode_frames  # noqa: E402,F401
