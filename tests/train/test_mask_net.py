@@ -39,6 +39,23 @@ def test_held_out_families_are_not_trained_on():
     assert not set(TRAIN_FAMILIES) & set(HELD_OUT_FAMILIES)
 
 
+def test_textured_objects_come_in_non_convex_shapes_and_saturated_colours():
+    import cv2
+
+    solidity, saturation = [], []
+    for seed in range(40):
+        o = TRAIN_FAMILIES["texture"](96, np.random.default_rng(seed), PALETTE)
+        on = (o.alpha > 0.5).astype(np.uint8)
+        points = cv2.findNonZero(on)
+        if points is None or on.sum() < 30:
+            continue
+        solidity.append(on.sum() / max(1.0, cv2.contourArea(cv2.convexHull(points))))
+        rgb = o.rgb[on > 0]
+        saturation.append(float(np.median(rgb.max(1) - rgb.min(1))))
+    assert min(solidity) < 0.6  # handles, loops and limbs, not only convex blobs
+    assert max(saturation) > 0.4  # and some objects in strong colours, not only grey photos and backgrounds
+
+
 def test_a_photographed_object_is_cut_out_whole():
     rgb, alpha = _object("coffee")  # the cup on its saucer, by colour against the table
     assert alpha.mean() > 0.3  # the crop around the object is mostly object: holes were filled

@@ -219,6 +219,8 @@ def _blob(s: int, rng: np.random.Generator) -> np.ndarray:
     alpha = np.zeros((s, s), np.float32)
     c = rng.uniform(0.1 * s, 0.9 * s, 2)
     r = rng.uniform(0.12, 0.35) * s
+    if rng.random() < 0.4:
+        return _limbs(alpha, c, r * 1.5, rng)
     if rng.random() < 0.5:
         cv2.ellipse(alpha, tuple(np.round(c).astype(int)), (int(r), int(r * rng.uniform(0.4, 1.0))),
                     rng.uniform(0, 180), 0, 360, 1.0, -1, lineType=cv2.LINE_AA)
@@ -227,6 +229,34 @@ def _blob(s: int, rng: np.random.Generator) -> np.ndarray:
         ang = np.sort(rng.uniform(0, 2 * math.pi, k))
         pts = c + np.stack([np.cos(ang), np.sin(ang)], 1) * r * rng.uniform(0.5, 1.2, (k, 1))
         cv2.fillPoly(alpha, [np.round(pts * 16).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=4)
+    return alpha
+
+
+def _limbs(alpha: np.ndarray, c: np.ndarray, r: float, rng: np.random.Generator) -> np.ndarray:
+    """A body with parts sticking out: a smaller core and 1-4 thick curved strokes or rings attached to it
+    (a cup's handle, a bow's loops, a cable, a toy's limbs). Objects are rarely convex, and a net that only
+    saw convex blobs kept the thin parts of real objects as face."""
+    import cv2
+
+    core = r * rng.uniform(0.4, 0.8)
+    cv2.ellipse(alpha, tuple(np.round(c).astype(int)), (int(core), int(core * rng.uniform(0.5, 1.0))),
+                rng.uniform(0, 180), 0, 360, 1.0, -1, lineType=cv2.LINE_AA)
+    for _ in range(int(rng.integers(1, 5))):
+        a = rng.uniform(0, 2 * math.pi)
+        start = c + core * 0.8 * np.array([math.cos(a), math.sin(a)])
+        width = max(1, int(round(r * rng.uniform(0.1, 0.35))))
+        if rng.random() < 0.35:  # a ring: a handle or a loop of ribbon
+            ring = core * rng.uniform(0.4, 0.9)
+            centre = start + ring * np.array([math.cos(a), math.sin(a)])
+            cv2.ellipse(alpha, tuple(np.round(centre).astype(int)), (int(ring), int(ring * rng.uniform(0.5, 1.0))),
+                        math.degrees(a), 0, 360, 1.0, width, lineType=cv2.LINE_AA)
+            continue
+        length, turn = r * rng.uniform(0.6, 1.6), rng.normal(0, 1.2)
+        t = np.linspace(0, 1, 10)[:, None]
+        heading = a + turn * t
+        pts = start + np.cumsum(np.concatenate([np.cos(heading), np.sin(heading)], 1) * length / 10, 0)
+        cv2.polylines(alpha, [np.round(pts * 16).astype(np.int32)], False, 1.0, thickness=width,
+                      lineType=cv2.LINE_AA, shift=4)
     return alpha
 
 
@@ -239,8 +269,25 @@ def _patch(img: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(img[y:y + side, x:x + side, :3]), (s, s), interpolation=cv2.INTER_AREA)
 
 
+def _glossy(s: int, rng: np.random.Generator) -> np.ndarray:
+    """A saturated plastic or painted colour with a few soft bright highlights: toys, packaging, mugs, which
+    the grey package pictures and the frames' backgrounds do not cover."""
+    import cv2
+
+    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(150, 256), rng.integers(90, 256)]]])
+    rgb = _fill(s, cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255)
+    light = np.zeros((s, s), np.float32)
+    for _ in range(int(rng.integers(0, 4))):
+        p, q = rng.uniform(0, s, 2), rng.uniform(0, s, 2)
+        _capsule(light, p, q, rng.uniform(0.01, 0.05) * s)
+    light = cv2.GaussianBlur(light, (0, 0), 0.01 * s + 0.5)
+    return np.clip(rgb + light[..., None] * rng.uniform(0.4, 0.9), 0, 1)
+
+
 def draw_texture(s: int, rng: np.random.Generator, pal: Palette) -> Occluder:
-    if pal.backgrounds and rng.random() < 0.5:
+    if rng.random() < 0.3:
+        rgb = _glossy(s, rng)
+    elif pal.backgrounds and rng.random() < 0.5:
         rgb = _patch(pal.backgrounds[rng.integers(len(pal.backgrounds))], s, rng)
     else:
         rgb = _patch(package_image(TRAIN_IMAGES[rng.integers(len(TRAIN_IMAGES))]), s, rng)
