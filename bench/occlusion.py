@@ -10,7 +10,7 @@ and recoloured, with a full mask), which changes every face pixel, so any occlud
 keep shows up, and the identity distance is not measured.
 
 For each shared clip, `--frames` frames (every `--every`-th), and for each HELD-OUT occluder family of
-`train/occluders.py` (shapes and pictures the mask net never saw: `object_photo`, `hand_template`), an
+`train/held_out_occluders.py` (shapes and pictures the mask net never saw: `object_photo`, `hand_template`), an
 occluder is pasted at a random place over the face in the frame (the same draw for every `--masks` choice).
 The frames then go through convert's own steps (stills: each frame on its own, no smoothing), and per family:
 - `iou`: the final mask (what paste blends through) against the truth, hull minus occluder, in the crop;
@@ -174,7 +174,8 @@ def main() -> None:
     from masquerade.media import read_frames  # noqa: F401 - imported for its side effects on first use
     from masquerade.models.occlusion import load_mask_net
     from masquerade.records import Frame
-    from masquerade.train.occluders import HELD_OUT_FAMILIES, palette_from_faces
+    from masquerade.train.held_out_occluders import HELD_OUT_FAMILIES
+    from masquerade.train.occluders import palette_from_faces
 
     t0 = time.perf_counter()
     learned = load_mask_net(args.mask_model, "cpu")

@@ -15,8 +15,8 @@ from masquerade.faceset import FaceSet
 from masquerade.models.occlusion import MaskNet, MaskNetConfig, find_mask_net, load_mask_net, read_mask_manifest, trusted
 from masquerade.train.augment import AugmentSettings, apply, draw
 from masquerade.train.losses import LossWeights, reconstruction_loss
-from masquerade.train.occluders import (HELD_OUT_FAMILIES, TRAIN_FAMILIES, Palette, _object, cut_out,
-                                        occlude, package_image)
+from masquerade.train.held_out_occluders import HELD_OUT_FAMILIES, _object, cut_out
+from masquerade.train.occluders import TRAIN_FAMILIES, Palette, occlude, package_image
 from masquerade.train.occlusion import (MaskTrainConfig, mask_budget, mask_data, needs_training, synth_batch,
                                         train_mask_net)
 
