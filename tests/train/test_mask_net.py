@@ -120,24 +120,6 @@ def test_synthetic_batches_pair_images_with_their_truth(faceset_a):
     assert truth.sum() < hull.sum()  # occluders took some of it
 
 
-def test_real_hands_in_the_face_set_are_not_face_to_the_net(faceset_a, monkeypatch):
-    from masquerade.train import visible
-
-    def a_hand_on_the_first_face(faces):
-        found = np.zeros(faces.shape[:3], np.uint8)
-        found[0, 30:50, 20:44] = 255  # over the mouth
-        return found
-
-    monkeypatch.setattr(visible, "hand_maps", a_hand_on_the_first_face)
-    data = mask_data([FaceSet.open(faceset_a).load_tensors(64)], hands=True)
-    x, truth = synth_batch(data, [0, 1], np.random.default_rng(0), clean_share=1.0, flip=False, degrade=False)
-    hull = x[:, 3] > 0.5
-    assert hull[0, 30:50, 20:44].all()  # the net is still told where the landmarks put the face
-    assert (truth[0, 0, 30:50, 20:44] == 0).all()  # but the hand there is not face
-    assert torch.equal(truth[1, 0] > 0.5, hull[1])  # a face with no hand: its hull is its face
-    assert mask_data([FaceSet.open(faceset_a).load_tensors(64)]).shown is None  # only when asked
-
-
 def test_occluded_pixels_do_not_teach_the_decoder_anything():
     torch.manual_seed(0)
     target = torch.rand(2, 3, 32, 32)

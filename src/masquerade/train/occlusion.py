@@ -43,31 +43,17 @@ from .validation import FaceSubset, split_faceset
 
 @dataclass
 class MaskData:
-    """Faces for the mask net: uint8 N×S×S×3 crops and N×S×S hulls, plus the palette drawn from them, and
-    `shown`: the hull less the hands MediaPipe finds in the crop (uint8 N×S×S), the face the truth starts
-    from; None where no crop has a hand (the hull is the truth's face then)."""
+    """Faces for the mask net: uint8 N×S×S×3 crops and N×S×S hulls, plus the palette drawn from them."""
 
     faces: np.ndarray
     hulls: np.ndarray
     palette: Palette
-    shown: np.ndarray | None = None
 
 
-def mask_data(tensors: Sequence[Any], hands: bool = False) -> MaskData:
-    """With `hands`, the real hands in the user's own crops (MediaPipe's landmarker, `train.visible.hand_maps`)
-    are taken out of the truth: a face set of real footage holds frames with a hand over the mouth, and
-    taught "the hull is face" on them the net learned to keep real hands as face; taught this way, each such
-    frame is a real occluder to learn from, with no hand labelling."""
+def mask_data(tensors: Sequence[Any]) -> MaskData:
     faces = np.concatenate([t.faces.permute(0, 2, 3, 1).numpy() for t in tensors])
     hulls = np.concatenate([t.masks[:, 0].numpy() for t in tensors])
-    shown = None
-    if hands and len(faces):
-        from .visible import hand_maps
-
-        found = hand_maps(faces)
-        if found.any():
-            shown = np.where(found > 127, np.uint8(0), hulls)
-    return MaskData(faces, hulls, palette_from_faces(faces, hulls), shown)
+    return MaskData(faces, hulls, palette_from_faces(faces, hulls))
 
 
 def synth_batch(data: MaskData, idx: Sequence[int], rng: np.random.Generator, families: dict = TRAIN_FAMILIES,
@@ -79,13 +65,12 @@ def synth_batch(data: MaskData, idx: Sequence[int], rng: np.random.Generator, fa
     for i in idx:
         face = data.faces[i].astype(np.float32) / 255
         hull = data.hulls[i].astype(np.float32) / 255
-        shown = hull if data.shown is None else data.shown[i].astype(np.float32) / 255
         if flip and rng.random() < 0.5:
-            face, hull, shown = face[:, ::-1], hull[:, ::-1], shown[:, ::-1]
+            face, hull = face[:, ::-1], hull[:, ::-1]
         if rng.random() < clean_share:
-            img, visible = face, (shown > 0.5).astype(np.float32)
+            img, visible = face, (hull > 0.5).astype(np.float32)
         else:
-            img, visible, _ = occlude(face, shown, families, rng, data.palette, int(rng.integers(1, max_occluders + 1)))
+            img, visible, _ = occlude(face, hull, families, rng, data.palette, int(rng.integers(1, max_occluders + 1)))
         if degrade:
             img = footage_like(img, rng)
         images.append(np.concatenate([img, hull[..., None]], axis=2))
@@ -146,8 +131,7 @@ def held_out_iou(net: MaskNet, data: MaskData, device: torch.device, families: d
         out[f"iou_{name}"] = round(float(np.mean([iou(a, b) for a, b in zip(p, truth)])), 4)
     x = torch.from_numpy(data.faces).permute(0, 3, 1, 2).float() / 255
     hull_in = torch.from_numpy(data.hulls).float()[:, None] / 255
-    x = torch.cat([x, hull_in], 1)
-    hull = torch.from_numpy(data.hulls if data.shown is None else data.shown)[:, None] > 127  # the face to keep
+    x, hull = torch.cat([x, hull_in], 1), hull_in > 0.5
     p = torch.cat([torch.sigmoid(net(b.to(device))).cpu() for b in x.split(32)]) > 0.5
     out["hull_kept_clean"] = round(float((p & hull).sum() / hull.sum().clamp_min(1)), 4)
     return out
@@ -167,8 +151,8 @@ def train_mask_net(facesets: Sequence[Any], out_dir: str | Path, config: MaskTra
 def _train(sets, out_dir, cfg: MaskTrainConfig, device: torch.device, progress: ProgressFn,
            should_stop: Callable[[], bool] | None) -> MaskResult:
     splits = [split_faceset(fs, cfg.holdout) for fs in sets]
-    train = mask_data([FaceSubset(fs, sp.train).load_tensors(cfg.size) for fs, sp in zip(sets, splits)], cfg.hands)
-    held = mask_data([FaceSubset(fs, sp.held).load_tensors(cfg.size) for fs, sp in zip(sets, splits)], cfg.hands)
+    train = mask_data([FaceSubset(fs, sp.train).load_tensors(cfg.size) for fs, sp in zip(sets, splits)])
+    held = mask_data([FaceSubset(fs, sp.held).load_tensors(cfg.size) for fs, sp in zip(sets, splits)])
     rng = np.random.default_rng(cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

@@ -35,7 +35,6 @@ class MaskTrainConfig:
     device: str = opt("auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps.")
     threads: int | None = opt(None, low=1, cli=False, help="torch CPU threads (default: torch's).")
     seed: int = opt(0, low=0, cli=False, help="Seed of the weights and of the occluders.")
-    hands: bool = opt(True, cli=False, help="Take the hands MediaPipe finds in the crops out of the truth's face.")
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
