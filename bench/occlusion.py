@@ -1,7 +1,7 @@
 """Occlusion benchmark (issue 26): do hands and objects stay in front of the swap, and is the face left whole?
 
     .venv/bin/python bench/occlusion.py --mask-model DIR [--frames 12] [--every 7] [--masks auto,hull+model]
-        [--model DIR] [--seed 0] [--save DIR]
+        [--model DIR --target FACESET] [--seed 0] [--save DIR]
 
 Prints ONE JSON object; {"skipped": ...} when ../shared/data/faces is absent. `--mask-model` is a folder
 holding a trained occlusion mask (`model_dir/occlusion/`, made by `masquerade train` or `train-mask`).
@@ -10,14 +10,18 @@ and recoloured, with a full mask), which changes every face pixel, so any occlud
 keep shows up, and the identity distance is not measured.
 
 For each shared clip, `--frames` frames (every `--every`-th), and for each HELD-OUT occluder family of
-`train/occluders.py` (shapes and pictures the mask net never saw: `object_photo`, `hand_template`), an
+`train/held_out_occluders.py` (shapes and pictures the mask net never saw: `object_photo`, `hand_template`), an
 occluder is pasted at a random place over the face in the frame (the same draw for every `--masks` choice).
 The frames then go through convert's own steps (stills: each frame on its own, no smoothing), and per family:
 - `iou`: the final mask (what paste blends through) against the truth, hull minus occluder, in the crop;
 - `occluder_kept`: share of the occluder's pixels over the face (inside the landmark hull) whose output differs from the input by at most 8 levels, and
   `occluder_psnr_db`: PSNR of the occluder region, input against output (the watermark is not applied here);
 then on the same frames with no occluder: `hull_kept` (share of the hull the mask keeps, it must not eat the
-face) and, with `--model` and the eval extra, the identity distance of the swap to the target.
+face) and, with `--model`, `--target` (the face set of the person the swap turns faces into: B for the
+default a2b) and the eval extra, `identity_distance`: the mean face-recognition distance of the converted
+face (in the output frame, at the face's detection box) to the mean of `--target`'s faces. Comparing it
+between `--masks` choices with and without `learned` says whether the learned mask costs the swap identity
+(it would where it keeps parts of the original face).
 """
 
 from __future__ import annotations
@@ -134,6 +138,17 @@ def region_scores(item, before: np.ndarray, occluder: np.ndarray) -> dict:
     return out
 
 
+def target_identity(faceset: Path):
+    """A function: a converted frame's record -> distance of its first face to the mean of `faceset`'s faces."""
+    from masquerade.evaluate.identity import faceset_identity
+    from masquerade.faceset import FaceSet
+    from masquerade.faces.identity import IdentityEmbedder, distance
+
+    embedder = IdentityEmbedder()
+    centre = faceset_identity(embedder, FaceSet.open(faceset))
+    return lambda item: round(distance(embedder.embed(item.output, item.faces[0].detection.box), centre), 4)
+
+
 def mean(rows: list[dict], key: str) -> float | None:
     vals = [r[key] for r in rows if key in r]
     return round(float(np.mean(vals)), 4) if vals else None
@@ -143,6 +158,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mask-model", type=Path, required=True)
     ap.add_argument("--model", type=Path)
+    ap.add_argument("--target", type=Path, help="With --model: the face set of the person the swap should look like.")
     ap.add_argument("--frames", type=int, default=12)
     ap.add_argument("--every", type=int, default=7)
     ap.add_argument("--masks", default="auto,hull+model+hands,hull+model+learned,hull+model")
@@ -158,13 +174,15 @@ def main() -> None:
     from masquerade.media import read_frames  # noqa: F401 - imported for its side effects on first use
     from masquerade.models.occlusion import load_mask_net
     from masquerade.records import Frame
-    from masquerade.train.occluders import HELD_OUT_FAMILIES, palette_from_faces
+    from masquerade.train.held_out_occluders import HELD_OUT_FAMILIES
+    from masquerade.train.occluders import palette_from_faces
 
     t0 = time.perf_counter()
     learned = load_mask_net(args.mask_model, "cpu")
     model = open_model(args.model) if args.model else StandInSwap()
     masks = [m for m in args.masks.split(",") if m]
     detector = create_detector("mediapipe")
+    identity = target_identity(args.target) if args.model and args.target else None
     rows: dict[str, dict[str, list]] = {m: {f: [] for f in [*HELD_OUT_FAMILIES, "clean"]} for m in masks}
     for clip in clips:
         frames = frames_of(clip, args.frames, args.every)
@@ -187,12 +205,14 @@ def main() -> None:
                                   learned)
                 for item, (img, occ) in zip(items, pairs):
                     rows[mask][fam].append(region_scores(item, img, occ))
+                    if fam == "clean" and identity is not None and item.faces:
+                        rows[mask][fam][-1]["identity_distance"] = identity(item)
                 if args.save and items:
                     args.save.mkdir(parents=True, exist_ok=True)
                     pair = np.concatenate([pairs[0][0], items[0].output], axis=1)
                     cv2.imwrite(str(args.save / f"{clip.stem}_{fam}_{mask}.png"), pair[:, :, ::-1])
     out = {"bench": "occlusion", "clips": [c.name for c in clips], "frames_per_clip": args.frames,
-           "model": str(args.model) if args.model else "stand-in (mirrored, recoloured, full mask)",
+           "model": str(args.model) if args.model else "stand-in (mirrored, recoloured, full mask)", "target": str(args.target) if args.target else None,
            "mask_net": {k: getattr(learned.manifest, k) for k in ("steps", "seconds", "held_out")},
            "targets": TARGETS, "results": {}}
     for mask in masks:
@@ -201,7 +221,8 @@ def main() -> None:
             r = rows[mask][fam]
             res[fam] = {"faces": sum("iou" in x for x in r), "iou": mean(r, "iou"),
                         "occluder_kept": mean(r, "occluder_kept"), "occluder_psnr_db": mean(r, "occluder_psnr_db")}
-        res["clean"] = {"faces": sum("iou" in x for x in rows[mask]["clean"]), "hull_kept": mean(rows[mask]["clean"], "hull_kept")}
+        res["clean"] = {"faces": sum("iou" in x for x in rows[mask]["clean"]), "hull_kept": mean(rows[mask]["clean"], "hull_kept"),
+                        "identity_distance": mean(rows[mask]["clean"], "identity_distance")}
         out["results"][mask] = res
     out["seconds"] = round(time.perf_counter() - t0, 1)
     out["machine"] = machine()

@@ -158,3 +158,28 @@ def test_a_learned_mask_that_would_eat_the_face_is_ignored_for_that_face(monkeyp
     finally:
         close_steps(steps)
     assert faces and np.array_equal(faces[0].mask, faces[0].hull)  # the hull alone, not an empty mask
+
+
+def test_an_unsure_learned_mask_is_firmed_into_face_and_occluder(monkeypatch):
+    class Unsure(SquareOccluder):
+        """A net unsure of everything: 0.8 face where the face is, 0.3 face over the occluder."""
+
+        def visible(self, crops, hulls):
+            return np.stack([np.where(self.region(c.shape[0]) > 0.5, 0.8, 0.3).astype(np.float32) for c in crops])
+
+    monkeypatch.setattr(occ, "load_learned_beside", lambda model, device="cpu": Unsure())
+    frame = make_clip("astronaut", frames=1, seed=5).frames[0]
+    from masquerade.convert import make_steps, run_frames
+    from masquerade.convert.steps import close_steps
+    from masquerade.records import Frame
+
+    steps = make_steps(PerfectModel(size=64), ConvertConfig(mask="hull+learned"), video=False)
+    faces = []
+    try:
+        run_frames([Frame(0, 0.0, frame, "still")], steps, lambda item: faces.extend(item.faces))
+    finally:
+        close_steps(steps)
+    covered = SquareOccluder.region(64) < 0.5
+    assert faces and (faces[0].visible[covered] == 0).all()  # the occluder is wholly kept, not 70% swapped
+    assert (faces[0].visible[~covered] == 1).all()  # and the face wholly swapped, not 80%
+    assert np.array_equal(occ.firm(np.array([0.0, 0.5, 1.0])), np.array([0.0, 0.5, 1.0], np.float32))

@@ -15,8 +15,8 @@ from masquerade.faceset import FaceSet
 from masquerade.models.occlusion import MaskNet, MaskNetConfig, find_mask_net, load_mask_net, read_mask_manifest, trusted
 from masquerade.train.augment import AugmentSettings, apply, draw
 from masquerade.train.losses import LossWeights, reconstruction_loss
-from masquerade.train.occluders import (HELD_OUT_FAMILIES, TRAIN_FAMILIES, Palette, _object, cut_out,
-                                        occlude, package_image)
+from masquerade.train.held_out_occluders import HELD_OUT_FAMILIES, _object, cut_out
+from masquerade.train.occluders import TRAIN_FAMILIES, Palette, occlude, package_image
 from masquerade.train.occlusion import (MaskTrainConfig, mask_budget, mask_data, needs_training, synth_batch,
                                         train_mask_net)
 
@@ -37,6 +37,23 @@ def test_every_family_draws_a_real_occluder(name):
 
 def test_held_out_families_are_not_trained_on():
     assert not set(TRAIN_FAMILIES) & set(HELD_OUT_FAMILIES)
+
+
+def test_textured_objects_come_in_non_convex_shapes_and_saturated_colours():
+    import cv2
+
+    solidity, saturation = [], []
+    for seed in range(40):
+        o = TRAIN_FAMILIES["texture"](96, np.random.default_rng(seed), PALETTE)
+        on = (o.alpha > 0.5).astype(np.uint8)
+        points = cv2.findNonZero(on)
+        if points is None or on.sum() < 30:
+            continue
+        solidity.append(on.sum() / max(1.0, cv2.contourArea(cv2.convexHull(points))))
+        rgb = o.rgb[on > 0]
+        saturation.append(float(np.median(rgb.max(1) - rgb.min(1))))
+    assert min(solidity) < 0.6  # handles, loops and limbs, not only convex blobs
+    assert max(saturation) > 0.4  # and some objects in strong colours, not only grey photos and backgrounds
 
 
 def test_a_photographed_object_is_cut_out_whole():
