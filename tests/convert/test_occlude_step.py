@@ -140,23 +140,29 @@ def test_video_faces_get_their_visible_maps_smoothed_per_track(monkeypatch):
     assert all(np.allclose(m, SquareOccluder.region(64)) for m in maps)
 
 
+def _faces_of_one_still(mask: str) -> list:
+    """The faces of one still of a generated portrait, after the convert steps with `--mask mask`."""
+    from masquerade.convert import make_steps, run_frames
+    from masquerade.convert.steps import close_steps
+    from masquerade.records import Frame
+
+    frame = make_clip("astronaut", frames=1, seed=5).frames[0]
+    steps = make_steps(PerfectModel(size=64), ConvertConfig(mask=mask), video=False)
+    faces = []
+    try:
+        run_frames([Frame(0, 0.0, frame, "still")], steps, lambda item: faces.extend(item.faces))
+    finally:
+        close_steps(steps)
+    return faces
+
+
 def test_a_learned_mask_that_would_eat_the_face_is_ignored_for_that_face(monkeypatch):
     class EatsFaces(SquareOccluder):
         def visible(self, crops, hulls):
             return np.zeros((len(crops),) + crops[0].shape[:2], np.float32)
 
     monkeypatch.setattr(occ, "load_learned_beside", lambda model, device="cpu": EatsFaces())
-    frame = make_clip("astronaut", frames=1, seed=5).frames[0]
-    from masquerade.convert import make_steps, run_frames
-    from masquerade.convert.steps import close_steps
-    from masquerade.records import Frame
-
-    steps = make_steps(PerfectModel(size=64), ConvertConfig(mask="hull+learned"), video=False)
-    faces = []
-    try:
-        run_frames([Frame(0, 0.0, frame, "still")], steps, lambda item: faces.extend(item.faces))
-    finally:
-        close_steps(steps)
+    faces = _faces_of_one_still("hull+learned")
     assert faces and np.array_equal(faces[0].mask, faces[0].hull)  # the hull alone, not an empty mask
 
 
@@ -168,17 +174,7 @@ def test_an_unsure_learned_mask_is_firmed_into_face_and_occluder(monkeypatch):
             return np.stack([np.where(self.region(c.shape[0]) > 0.5, 0.8, 0.3).astype(np.float32) for c in crops])
 
     monkeypatch.setattr(occ, "load_learned_beside", lambda model, device="cpu": Unsure())
-    frame = make_clip("astronaut", frames=1, seed=5).frames[0]
-    from masquerade.convert import make_steps, run_frames
-    from masquerade.convert.steps import close_steps
-    from masquerade.records import Frame
-
-    steps = make_steps(PerfectModel(size=64), ConvertConfig(mask="hull+learned"), video=False)
-    faces = []
-    try:
-        run_frames([Frame(0, 0.0, frame, "still")], steps, lambda item: faces.extend(item.faces))
-    finally:
-        close_steps(steps)
+    faces = _faces_of_one_still("hull+learned")
     covered = SquareOccluder.region(64) < 0.5
     assert faces and (faces[0].visible[covered] == 0).all()  # the occluder is wholly kept, not 70% swapped
     assert (faces[0].visible[~covered] == 1).all()  # and the face wholly swapped, not 80%
