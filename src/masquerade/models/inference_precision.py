@@ -1,10 +1,10 @@
 """bf16 at inference where the hardware has it and it pays: a one-time timing on the first real batch.
 
-Why: on a CPU with AMX the identity upscaler (32-channel convolutions at 64×64) ran 3.9× faster in bf16
-(weights and activations, channels-last) than in fp32, measured back to back on the 2-core development VM,
-and its faces differed from fp32's by 56.8 dB PSNR (at most 2 of 255 levels): indistinguishable, for the
-part of convert that costs most per face. The swap model's small `lite` net ran 0.76× as fast in bf16 on
-the same machine, so nothing is assumed: `InferencePrecision` runs the first batch both ways, keeps bf16
+Why: on a CPU with AMX the identity upscaler (32-channel convolutions at 64×64) ran 2.3× faster in bf16
+(weights and activations, channels-last) than in fp32 for one face (11.0 → 4.8 ms, idle 2-core development
+VM; 3.9× for four faces under load), and its faces differed from fp32's by 56.9 dB PSNR (at most 2 of 255
+levels): indistinguishable, for the part of convert that costs most per face. The swap model's small
+`lite` net ran 0.88× as fast in bf16 on the same machine, so nothing is assumed: `InferencePrecision` runs the first batch both ways, keeps bf16
 only where it was clearly faster, and answers every later batch the chosen way. A machine without native
 bf16 (emulated bf16 is hundreds of times slower) is never timed: fp32.
 """
