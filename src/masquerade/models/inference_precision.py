@@ -49,14 +49,12 @@ def _wall(fn: Callable[[], object], device: torch.device, repeats: int = 2) -> f
 class InferencePrecision:
     """Runs `net` in fp32 or in bf16 (a channels-last bf16 copy; inputs cast in, outputs back to fp32).
 
-    `precision`: "fp32", "bf16" (where native; fp32 otherwise), or "auto" (timed on the first call).
-    `call(net, x)` is how the owner runs its net on a batch (e.g. a forward with extra arguments)."""
+    `precision`: "fp32", "bf16" (where native; fp32 otherwise), or "auto" (timed on the first call)."""
 
-    def __init__(self, net: nn.Module, device: torch.device, precision: str = "auto",
-                 call: Callable[[nn.Module, torch.Tensor], torch.Tensor] = lambda net, x: net(x)):
+    def __init__(self, net: nn.Module, device: torch.device, precision: str = "auto"):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-        self.net, self.device, self.call = net, device, call
+        self.net, self.device = net, device
         self.choice: str | None = "fp32" if precision == "fp32" or not native_bf16(device) else None
         self._bf16_net: nn.Module | None = None
         if precision == "bf16" and self.choice is None:
@@ -70,9 +68,8 @@ class InferencePrecision:
 
     def _run(self, choice: str, x: torch.Tensor) -> torch.Tensor:
         if choice == "fp32":
-            return self.call(self.net, x.float())
-        out = self.call(self._bf16(), x.to(memory_format=torch.channels_last, dtype=torch.bfloat16))
-        return out.float() if isinstance(out, torch.Tensor) else tuple(o.float() for o in out)
+            return self.net(x.float())
+        return self._bf16()(x.to(memory_format=torch.channels_last, dtype=torch.bfloat16)).float()
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor):
