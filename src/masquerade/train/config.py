@@ -54,7 +54,7 @@ class TrainConfig:
                          title="Number precision", tip="Auto picks arithmetic that trains well on this computer. Change it only to trade some accuracy for speed.", group="Speed")
     channels_last: bool | None = opt(None, cli=False, ui=False,
                                      help="Channels-last memory layout (default: on with bf16; it is slower in fp32 on a CPU).")
-    compile: bool = opt(False, help="torch.compile the step (pays 10-20 s once; faster after).",
+    compile: bool = opt(False, help="torch.compile the step (pays 10-60 s once; faster after; on CUDA also replayed as CUDA graphs).",
                         title="Prepare for speed", tip="Spend a little time once preparing the model, then train faster.", group="Speed")
     # Snapshots and previews follow the wall clock unless a step count is given (housekeeping.py says why). None
     # for `save_seconds` (Python callers only: no flag, TOML value or form gives it) = no periodic snapshots, just

@@ -24,6 +24,17 @@ from .losses import LossWeights, composite, d_loss, g_loss, reconstruction_loss
 LR_DROPOUT_KEEP = 0.7  # with learning-rate dropout, each weight's update is applied with this probability
 
 
+def compiled_losses(losses: Callable, device: torch.device) -> tuple[Callable, bool]:
+    """`--compile`: the forward and the losses as one inductor graph, whose backward AOTAutograd compiles as
+    a second one; Adam is already one fused kernel over all the weights, so with these two the whole step
+    is compiled. On CUDA the two graphs are also replayed as CUDA graphs ("reduce-overhead": a step's
+    thousands of small kernels launched as one), which holds because a run's shapes never change (the same
+    batch size every step; `dynamic=False` recompiles rather than guess if they ever did). Returns the
+    function and whether CUDA graphs are on (the caller then marks each step's start)."""
+    graphs = device.type == "cuda"
+    return torch.compile(losses, mode="reduce-overhead" if graphs else None, dynamic=False), graphs
+
+
 class StepRunner:
     """Owns the optimiser(s) and runs training steps on the device, in the configured precision."""
 
@@ -47,8 +58,9 @@ class StepRunner:
             self.disc = nn.ModuleDict({k: PatchDiscriminator() for k in ("a", "b")}).to(device)
             self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=1e-4, betas=(0.5, 0.999), fused=fused)
         self._forward: Callable = self._losses
+        self.cuda_graphs = False
         if config.compile and not precision.cpu_bf16_math:  # its two-phase backward is not one graph
-            self._forward = torch.compile(self._losses)
+            self._forward, self.cuda_graphs = compiled_losses(self._losses, device)
         self._network_outputs = None
 
     def _ctx(self):
@@ -81,6 +93,8 @@ class StepRunner:
         `dropout_seed` turns on learning-rate dropout for this step (see `_dropout_update`).
 
         Its losses stay on the device (`LazyStats`): nothing here waits for the device to finish the step."""
+        if self.cuda_graphs:  # a new replay may reuse the last one's output memory: the stats below are copies
+            torch.compiler.cudagraph_mark_step_begin()
         return LazyStats(mean_tensors_over_ranks(self._step(a, b, lr, gan_on, dropout_seed), self.ranks))
 
     def _network(self, ia, ib, ea, eb):
@@ -133,7 +147,7 @@ class StepRunner:
         la, lb, fa, fb = self._forward(a.inputs, a.targets, a.masks, a.priority, b.inputs, b.targets, b.masks,
                                        b.priority, a.measures, b.measures, a.visible, b.visible)
         loss = la + lb
-        stats = {"loss_a": la.detach(), "loss_b": lb.detach()}
+        stats = {"loss_a": la.detach().clone(), "loss_b": lb.detach().clone()}  # kept past the next step
         use_gan = gan_on and self.disc is not None
         if use_gan:
             fake = {"a": composite(fa.float(), a.masks, a.targets), "b": composite(fb.float(), b.masks, b.targets)}
