@@ -14,8 +14,9 @@ from typing import Any
 from .jobs import JobContext, Runner
 from .workspace import Workspace, check_name, is_model
 
-# What a train job does when its settings leave these out: the UI saves and previews more often than the CLI.
-UI_TRAIN_DEFAULTS = {"save_every": 500, "preview_every": 50}
+# What a train job does when its settings leave these out: the UI saves and previews more often than the CLI
+# (by the clock, as the CLI does: a step count means seconds on a GPU and minutes on a slow CPU).
+UI_TRAIN_DEFAULTS = {"save_seconds": 120.0, "preview_seconds": 15.0}
 
 
 def devices() -> list[str]:
