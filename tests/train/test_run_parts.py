@@ -14,7 +14,8 @@ import torch
 
 from masquerade.errors import FaceSetError, ModelError, OutputError
 from masquerade.models.manifest import ModelManifest
-from masquerade.models.store import find_snapshot, list_snapshots
+from masquerade.models.store import MODEL_JSON, SNAPSHOTS, find_snapshot, list_snapshots
+from masquerade.outputs import claim_folder
 from masquerade.train import guard as guard_module
 from masquerade.train.checkpoint import TrainingState
 from masquerade.train.config import TrainConfig, TrainConfigError
@@ -249,3 +250,22 @@ def test_one_writer_holds_a_model_folder_and_a_failed_start_leaves_no_empty_fold
             (kept / "metrics.jsonl").write_text("{}\n")
             raise RuntimeError("a check failed")
     assert (kept / "metrics.jsonl").is_file()  # a folder it made but wrote into stays
+    assert (kept / "snapshots").is_dir()  # with the marker that lets the same command claim it again
+
+
+def test_a_first_run_that_failed_after_writing_its_mask_net_can_be_run_again(tmp_path):
+    """The mask net is trained before the first snapshot; a run that fails after it (Ctrl-C, a full disk)
+    must leave a folder the same command accepts, not one refused as holding other files."""
+    model_dir = tmp_path / "model"
+    with pytest.raises(KeyboardInterrupt):
+        with model_writer(model_dir, "train"):
+            (model_dir / "occlusion").mkdir()
+            (model_dir / "occlusion" / "mask.json").write_text("{}")
+            raise KeyboardInterrupt
+    assert (model_dir / "occlusion" / "mask.json").is_file()  # its work is kept
+    claim_folder(model_dir, (SNAPSHOTS, MODEL_JSON))  # and the rerun may use the folder
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="holds other files"):  # a user's own folder is still refused
+        claim_folder(user, (SNAPSHOTS, MODEL_JSON))

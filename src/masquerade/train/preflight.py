@@ -65,7 +65,10 @@ def model_writer(model_dir: Path, command: str, main: bool = True):
     Two runs into one model folder would interleave snapshots and metrics lines, so the second is refused,
     naming the first. Folders the run made (the model folder, its `snapshots/` and `previews/`) are removed
     again if the block fails while they are still empty, so a run that stops at a check leaves no empty model
-    folder behind; a folder with anything in it stays.
+    folder behind; a folder with anything in it stays. When the run wrote anything else into the model folder
+    before failing (the mask net in `occlusion/`, a preview, metrics), `snapshots/` stays even if empty: it is
+    what marks the folder as a model folder (`claim_folder`), so the same command run again resumes there
+    instead of refusing a folder of "other files" and leaving the user to delete Masquerade's own work.
     """
     if not main:
         yield
@@ -83,9 +86,27 @@ def model_writer(model_dir: Path, command: str, main: bool = True):
     except BaseException:
         locks.release(held)
         held = None
-        for folder in made_inside + created:  # this run's own folders, and only while empty
+        for folder in _after_failure(model_dir, made_inside) + created:  # this run's own folders, only while empty
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
     finally:
         locks.release(held)
+
+
+def _after_failure(model_dir: Path, made_inside: list[Path]) -> list[Path]:
+    """Of the folders a failed run made inside `model_dir`, those to remove when empty: all of them while the
+    model folder holds nothing else of substance (partial files aside); else all but `snapshots/`, made here if
+    the run had not made it yet: it is the marker that lets a rerun claim the folder it filled. (The folder
+    was new, empty or already a model folder, or `claim_folder` would have refused it: the marker goes only
+    where Masquerade's own work is.)"""
+    from ..outputs import is_partial
+
+    ours = set(made_inside)
+    other = [p for p in model_dir.iterdir() if p not in ours and not is_partial(p)] if model_dir.is_dir() else []
+    filled = [p for p in made_inside if p.is_dir() and any(p.iterdir())]
+    if not other and not filled:
+        return made_inside
+    with contextlib.suppress(OSError):
+        (model_dir / SNAPSHOTS).mkdir(exist_ok=True)
+    return [p for p in made_inside if p.name != SNAPSHOTS]
