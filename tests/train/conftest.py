@@ -46,10 +46,10 @@ def sample_pair():
     with the same seed (so the same faces), without the random warp: as is, then with the given augmentation."""
     import torch
 
-    from masquerade.train import distributed, trainer
+    from masquerade.train import batches, distributed
     from masquerade.train.augment import AugmentSettings
 
     def sample(bank, n: int, **settings):
-        return tuple(trainer._sample(bank, n, torch.Generator().manual_seed(5), AugmentSettings(warp=False, **s),
+        return tuple(batches.sample_batch(bank, n, torch.Generator().manual_seed(5), AugmentSettings(warp=False, **s),
                                      distributed.Ranks(), torch.device("cpu")) for s in ({}, settings))
     return sample

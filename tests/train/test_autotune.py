@@ -76,10 +76,10 @@ def test_auto_times_only_the_precisions_that_train_well_and_resume_exactly(tiny_
 @pytest.mark.slow
 def test_without_native_bf16_auto_is_fp32_and_times_nothing(faceset_a, faceset_b, tiny_config, tmp_path,
                                                             monkeypatch):
-    from masquerade.train import config, trainer
+    from masquerade.train import autotune, config
 
     monkeypatch.setattr(config, "native_bf16", lambda device: False)
-    monkeypatch.setattr(trainer, "fastest_cpu_precision", lambda *a, **k: pytest.fail("auto timed without bf16"))
+    monkeypatch.setattr(autotune, "fastest_cpu_precision", lambda *a, **k: pytest.fail("auto timed without bf16"))
     assert resolve_precision("auto", torch.device("cpu")) == Precision()
     assert resolve_precision("bf16", torch.device("cpu")).label == "bf16"  # asked for by name: emulated, still runs
     result = train(faceset_a, faceset_b, tmp_path / "m", replace(tiny_config, precision="auto", steps=1))

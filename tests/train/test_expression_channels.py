@@ -150,11 +150,11 @@ def test_a_flipped_training_face_turns_its_head_the_other_way():
     from masquerade.train.augment import AugmentSettings
     from masquerade.train.data import FaceBank
     from masquerade.train.distributed import Ranks
-    from masquerade.train.trainer import _sample
+    from masquerade.train.batches import sample_batch
 
     m = torch.from_numpy(measures(np.stack([face(20)] * 16)))
     bank = FaceBank(torch.randint(0, 255, (16, 5, 64, 64), dtype=torch.uint8), {}, None, m)
-    batch = _sample(bank, 16, torch.Generator().manual_seed(1), AugmentSettings(warp=False), Ranks(), torch.device("cpu"))
+    batch = sample_batch(bank, 16, torch.Generator().manual_seed(1), AugmentSettings(warp=False), Ranks(), torch.device("cpu"))
     yaw = batch.measures[:, YAW]
     assert set(np.round(yaw.numpy(), 3)) == {20.0, -20.0}  # both: some faces were flipped, some not
     assert torch.equal(batch.measures[:, :YAW], m[:, :YAW])  # a flip changes nothing else

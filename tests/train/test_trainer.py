@@ -186,7 +186,7 @@ def test_init_from_copies_the_shared_encoder_but_not_the_decoders(faceset_a, fac
 
 def test_balanced_sampling_draws_by_the_banks_weights(faceset_a, monkeypatch):
     from masquerade.faceset import FaceSet
-    from masquerade.train import distributed, trainer
+    from masquerade.train import batches, distributed
     from masquerade.train.augment import AugmentSettings
     from masquerade.train.data import load_bank
 
@@ -195,12 +195,12 @@ def test_balanced_sampling_draws_by_the_banks_weights(faceset_a, monkeypatch):
     assert bank.weights is not None and len(bank.weights) == len(bank) and float(bank.weights.sum()) == pytest.approx(1)
     assert load_bank(fs, 64, torch.device("cpu")).weights is None
     drawn = []
-    real_apply = trainer.apply
-    monkeypatch.setattr(trainer, "apply", lambda pixels, *a: drawn.append(pixels) or real_apply(pixels, *a))
+    real_apply = batches.apply
+    monkeypatch.setattr(batches, "apply", lambda pixels, *a: drawn.append(pixels) or real_apply(pixels, *a))
     bank.weights = torch.zeros(len(bank), dtype=torch.float64)
     bank.weights[2] = 1.0  # only face 2 may ever be drawn
     gen = torch.Generator().manual_seed(0)
-    trainer._sample(bank, 4, gen, AugmentSettings(), distributed.Ranks(), torch.device("cpu"))
+    batches.sample_batch(bank, 4, gen, AugmentSettings(), distributed.Ranks(), torch.device("cpu"))
     assert all(torch.equal(p, bank.pixels[2]) for p in drawn[0])
 
 
@@ -214,8 +214,8 @@ def test_auto_plan_switches_on_the_held_out_curve_and_resumes_exactly(faceset_a,
     monkeypatch.setattr(monitor, "PLAN_CONFIG", PlanConfig(patience=1, min_improvement=10.0, min_steps=2,
                                                            detail_share=0.0))  # plateaus only: no budget switch
     seen = []
-    sample, step = trainer._sample, StepRunner.step
-    monkeypatch.setattr(trainer, "_sample", lambda bank, n, gen, aug, *a: seen.append(["warp", aug.warp]) or sample(bank, n, gen, aug, *a))
+    sample, step = trainer.sample_batch, StepRunner.step
+    monkeypatch.setattr(trainer, "sample_batch", lambda bank, n, gen, aug, *a: seen.append(["warp", aug.warp]) or sample(bank, n, gen, aug, *a))
     monkeypatch.setattr(StepRunner, "step", lambda self, a, b, lr, gan_on, dropout_seed=None:
                         seen.append(["dropout", dropout_seed is not None]) or step(self, a, b, lr, gan_on, dropout_seed))
     cfg = replace(tiny_config, steps=10, preview_every=2, preview_faces=2, holdout=0.2, plan="auto")
@@ -250,8 +250,8 @@ def test_a_bounded_run_keeps_its_last_share_for_the_warp_off_phase(faceset_a, fa
     from masquerade.train import trainer
 
     seen = []
-    sample = trainer._sample
-    monkeypatch.setattr(trainer, "_sample", lambda bank, n, gen, aug, *a: seen.append(aug.warp) or sample(bank, n, gen, aug, *a))
+    sample = trainer.sample_batch
+    monkeypatch.setattr(trainer, "sample_batch", lambda bank, n, gen, aug, *a: seen.append(aug.warp) or sample(bank, n, gen, aug, *a))
     cfg = replace(tiny_config, steps=10, preview_every=1, preview_faces=2, holdout=0.2, plan="auto")
     train(faceset_a, faceset_b, tmp_path / "m", cfg)
     lines = [json.loads(ln) for ln in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]

@@ -17,8 +17,11 @@ from typing import Callable
 
 import torch
 
+from ..models import build_model
+from ..models.manifest import ModelManifest
+from . import distributed
 from .augment import augment
-from .config import Precision, TrainConfig
+from .config import Precision, TrainConfig, resolve_precision
 
 CANDIDATES = (Precision(), Precision(cpu_bf16=True), Precision(cpu_bf16_math=True))
 # What `auto` may pick on a CPU: precisions that train as well as fp32 and resume bit-exactly. "bf16" (bf16
@@ -67,3 +70,17 @@ def fastest_cpu_precision(build: Callable[[], torch.nn.Module], config: TrainCon
             del runner, net
     best = min(candidates, key=lambda p: seconds[p.label])
     return best, seconds
+
+
+def training_precision(config: TrainConfig, device: torch.device, saved: ModelManifest | None,
+                       ranks: distributed.Ranks, name: str, arch, batch: int) -> Precision:
+    """The step's precision. `auto` on a CPU with native bf16 times the `AUTO_CANDIDATES` (fp32 and bf16) once
+    per model folder (see `autotune`) and keeps the choice, so a resumed run computes exactly as before."""
+    plan = resolve_precision(config.precision, device)
+    if config.precision != "auto" or plan == Precision() or device.type != "cpu" or ranks.enabled:
+        return plan  # several ranks must agree: they keep the default rather than each timing its own
+    recorded = saved.precision if saved else None
+    for candidate in CANDIDATES:
+        if candidate.label == recorded:
+            return candidate
+    return fastest_cpu_precision(lambda: build_model(name, arch), config, arch.size, batch)[0]

@@ -2,7 +2,7 @@
 
 Refuses bad settings and unsafe paths before any work (`preflight`), creates or resumes a model folder from
 its newest intact snapshot (`snapshots`), checks the face sets fit it (`model_setup`), then runs a
-`TrainingRun`, which loops: sample → augment → step,
+`TrainingRun`, which loops: sample and augment (`batches`) → step,
 with the divergence guard (`guard`) checking every step (its losses read every `CHECK_EVERY` steps), progress reports, periodic previews/metrics and
 snapshots, their slow part written by a background worker from copies (`housekeeping`). Around that: held-out faces scored at each preview and `report.html` (`monitor`), the automatic
 training plan moved on by those scores (`plan`), balanced sampling (`sampling`) and warm starts (`warmstart`).
@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..faces.expression_reference import MIRRORED, baseline, measures, neutral_baseline
+from ..faces.expression_reference import baseline, neutral_baseline
 from ..models import build_model, resolve_device
 from ..faceset import FaceSetManifest
 from ..models.manifest import ModelManifest
@@ -28,11 +28,12 @@ from ..models.store import SNAPSHOTS
 from ..records import ProgressFn, no_progress
 from ..scope import cuda_fast_math, env_defaults, torch_threads
 from . import distributed
-from .augment import AugmentSettings, apply, draw, sample_indices
-from .autotune import CANDIDATES, fastest_cpu_precision
+from .augment import AugmentSettings
+from .autotune import training_precision
+from .batches import sample_batch
 from .checkpoint import TrainingState, copy_state, held_copy
-from .config import Precision, TrainConfig, TrainResult, batch_and_lr, lr_at, resolve_precision
-from .data import FaceBank, check_compatible, load_bank
+from .config import TrainConfig, TrainResult, batch_and_lr, lr_at
+from .data import check_compatible, load_bank
 from .guard import CHECK_EVERY, GOOD_EVERY, Guard
 from .housekeeping import Cadence, Chores, Housekeeper
 from .lazy_stats import LazyStats, read_all
@@ -40,7 +41,6 @@ from .model_setup import architecture, inductor_env, nod_reading, nod_reading_no
 from .monitor import held_out_scores, make_plan, make_validator, observe
 from .preflight import model_writer, preflight
 from .preview import MetricsLog, preview_grid
-from .sampling import weighted_indices
 from .snapshots import Resumed, restore, resume_point, sweep
 from .step import StepRunner
 from .warmstart import WarmStart, apply_warm_start, load_warm_start
@@ -172,7 +172,7 @@ class TrainingRun:
     def _set_up_schedule(self) -> None:
         config, arch = self.config, self.arch
         self.batch, self.base_lr = batch_and_lr(config, type(arch), self.device)
-        self.precision = _precision(config, self.device, self.saved, self.ranks, self.name, arch, self.batch)
+        self.precision = training_precision(config, self.device, self.saved, self.ranks, self.name, arch, self.batch)
         self.channels_last = self.precision.channels_last if config.channels_last is None else config.channels_last
         self.schedule = config.lr_schedule or type(arch).default_schedule
         self.warmup = type(arch).default_warmup_steps if config.warmup_steps is None else config.warmup_steps
@@ -273,8 +273,8 @@ class TrainingRun:
         lr = self.lr_at(step)
         aug = AugmentSettings(flip=config.flip, warp=config.warp and (plan is None or plan.phase.warp),
                               turn=config.turn, blink=config.blink)  # the plan's phase may turn the warp off
-        a = _sample(self.bank_a, self.batch, self.gen, aug, self.ranks, self.device)
-        b = _sample(self.bank_b, self.batch, self.gen, aug, self.ranks, self.device)
+        a = sample_batch(self.bank_a, self.batch, self.gen, aug, self.ranks, self.device)
+        b = sample_batch(self.bank_b, self.batch, self.gen, aug, self.ranks, self.device)
         gan_on = plan.phase.gan if plan is not None else step >= config.gan_warmup
         dropout = config.seed * 1_000_003 + step if plan is not None and plan.phase.lr_dropout else None
         new = self.runner.step(a, b, lr, gan_on=gan_on, dropout_seed=dropout)
@@ -457,41 +457,3 @@ def _notes(resumed: Resumed | None, guard: Guard) -> tuple[str, ...]:
                      f"(see the rollback lines in metrics.jsonl); the learning rate is now {guard.lr_scale:g}x the "
                      "scheduled one")
     return tuple(notes)
-
-
-def _precision(config: TrainConfig, device: torch.device, saved: ModelManifest | None,
-               ranks: distributed.Ranks, name: str, arch, batch: int) -> Precision:
-    """The step's precision. `auto` on a CPU with native bf16 times the `AUTO_CANDIDATES` (fp32 and bf16) once
-    per model folder (see `autotune`) and keeps the choice, so a resumed run computes exactly as before."""
-    plan = resolve_precision(config.precision, device)
-    if config.precision != "auto" or plan == Precision() or device.type != "cpu" or ranks.enabled:
-        return plan  # several ranks must agree: they keep the default rather than each timing its own
-    recorded = saved.precision if saved else None
-    for candidate in CANDIDATES:
-        if candidate.label == recorded:
-            return candidate
-    return fastest_cpu_precision(lambda: build_model(name, arch), config, arch.size, batch)[0]
-
-
-def _sample(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettings, ranks: distributed.Ranks,
-            device: torch.device):
-    """This rank's slice of a global batch: every rank draws the whole batch's random numbers, so the
-    generator stays in step across ranks and the union of the slices is what one process would train on."""
-    total = batch * ranks.world
-    rows = ranks.my_slice(batch)
-    if bank.weights is not None:
-        idx = weighted_indices(bank.weights, total, gen, bank.drawable)[rows]
-    else:
-        idx = sample_indices(len(bank), total, gen)[rows]
-    d = draw(gen, total, aug).part(rows)
-    idx = idx.to(device)
-    batch_out = apply(bank.pixels[idx], d, *(None if t is None else t[idx] for t in (bank.landmarks, bank.depth)))
-    if bank.measures is not None:  # a flipped face turns its head (and its jaw) the other way
-        if batch_out.landmarks is not None:  # a turned or blinking face shows other measures
-            m = measures(batch_out.landmarks)  # on the device: no copy to the CPU and back
-            m = torch.where(torch.isfinite(m), m, bank.measures[idx])
-        else:
-            m = bank.measures[idx].clone()
-        m[:, list(MIRRORED)] *= d.flip.to(device)[:, None]
-        batch_out.measures = m
-    return batch_out
