@@ -66,3 +66,36 @@ def test_the_upscaler_answers_through_the_chosen_precision():
     assert up.runner.choice == "fp32" and torch.equal(up(x), net(x).clamp(0, 1))
     with pytest.raises(ValueError, match="precision must be one of"):
         Upscaler(net, UpscalerManifest("b", dataclasses.asdict(net.config)), torch.device("cpu"), "fp16")
+
+
+def _swap_model(**kw):
+    from masquerade.models import build_model
+    from masquerade.models.manifest import ModelManifest
+    from masquerade.models.store import SwapModel
+
+    torch.manual_seed(0)
+    net = build_model("lite", {"e_dims": 8, "ae_dims": 32, "d_dims": 8, "expression": 4}).eval()
+    manifest = ModelManifest.for_net("lite", net.config, None, None)
+    return net, SwapModel(net, manifest, "0" * 64, torch.device("cpu"), **kw)
+
+
+def test_the_swap_model_renders_through_its_precision_in_fp32_on_a_cpu():
+    """The swap model's batches go through `InferencePrecision` with its `render` (extra arguments, a (face,
+    mask) pair back); on a CPU fp32 unless asked, so a convert never times in its loop."""
+    net, model = _swap_model()
+    faces, m = torch.rand(3, 3, 64, 64), torch.rand(3, 11)
+    assert model.runner.choice == "fp32"
+    face, mask = model.swap(faces, "a2b", measures=m)
+    with torch.no_grad():
+        want_face, want_mask = net.render(faces, "b", m, "a")
+    assert torch.equal(face, want_face) and torch.equal(mask, want_mask)
+
+
+@pytest.mark.skipif(not ip.native_bf16(torch.device("cpu")), reason="needs a CPU with native bf16 (AVX512-BF16/AMX)")
+def test_the_swap_model_in_bf16_stays_within_a_few_levels_of_fp32():
+    net, fp32 = _swap_model()
+    _, low = _swap_model(precision="bf16")
+    faces, m = torch.rand(3, 3, 64, 64), torch.rand(3, 11)
+    (face, mask), (face16, mask16) = fp32.swap(faces, "a2b", measures=m), low.swap(faces, "a2b", measures=m)
+    assert low.runner.choice == "bf16" and face16.dtype == torch.float32
+    assert float((face16 - face).abs().max()) < 8 / 255 and float((mask16 - mask).abs().max()) < 8 / 255
