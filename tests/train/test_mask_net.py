@@ -107,6 +107,18 @@ def test_the_truth_is_the_hull_less_the_occluder():
     assert np.abs(img - face).max(axis=2)[occluded].mean() > 0.05  # the face changed where the occluder is
 
 
+def test_edge_pixels_cost_more_than_the_same_error_inside_a_region():
+    from masquerade.train.occlusion import mask_loss
+
+    truth = torch.zeros(1, 1, 32, 32)
+    truth[:, :, 8:24, 8:24] = 1
+    right = truth * 20 - 10  # confident and right everywhere
+    on_edge, inside = right.clone(), right.clone()
+    on_edge[:, :, 8, 16] = -10  # one pixel of the square's outline called wrong
+    inside[:, :, 16, 16] = -10  # the same mistake in the square's middle
+    assert mask_loss(on_edge, truth) > mask_loss(inside, truth) * 1.5
+
+
 def test_mask_net_maps_any_crop_size_to_a_mask_of_that_size():
     net = MaskNet(MaskNetConfig(size=64, channels=(8, 8, 8, 8))).eval()
     with torch.no_grad():
