@@ -8,9 +8,10 @@ so the net learns to keep a whole face whole. Occluders are drawn fresh each ste
 face at 128 px), so the net never sees the same picture twice.
 
 Loss: binary cross-entropy, weighted up along the truth's edges (`EDGE_WEIGHT`), plus a soft Dice term on
-the visible face (Dice keeps thin occluders like rods and strands from being drowned by the many easy pixels). A deterministic share of the faces
-(`validation.split_faceset`) is held out; at the end the net's IoU against the truth is measured on them
-with a fixed set of occluders of the training families and written into the mask's JSON.
+the visible face (Dice keeps thin occluders like rods and strands from being drowned by the many easy
+pixels). A deterministic share of the faces (`validation.split_faceset`) is held out; at the end the net's
+IoU against the truth is measured on them with a fixed set of occluders of the training families and
+written into the mask's JSON.
 
 `masquerade train` runs this first, for `mask_budget` of its time, so training faces can already be masked
 by it (train/visible.py); `masquerade train-mask` runs it on its own.
