@@ -101,6 +101,22 @@ def test_an_occluder_survives_convert_and_colour_matching_ignores_it(tmp_path, m
     assert diff[swapped].mean() > 15.0  # the rest of the face was swapped for grey
 
 
+def test_the_visible_map_is_pulled_back_from_occluders_by_a_third_of_the_feather():
+    from types import SimpleNamespace
+
+    step = occ.OccludeFaces(SimpleNamespace(video=False, config=SimpleNamespace(blur=6.0)), ("hull",))
+    hull = np.zeros((128, 128), np.float32)
+    hull[14:114, 14:114] = 1  # a face 100 px wide: the feather is 6 px, the pull-back 2
+    assert np.array_equal(step.clear_of_feather(hull.copy(), hull), hull)  # a clean face is left as it is
+    visible = hull.copy()
+    visible[40:80, 40:50] = 0  # two fingers with a 6 px gap between them
+    visible[40:80, 56:66] = 0
+    out = step.clear_of_feather(visible, hull)
+    assert (out[40:80, 38:40] == 0).all() and (out[40:80, 37] == 1).all()  # 2 px beside a finger, no more
+    assert (out[60, 52:54] == 1).all() and (out[60, 50:52] == 0).all()  # the gap's middle stays face
+    assert (out <= visible).all()  # it only ever takes face away
+
+
 def test_a_static_occluder_gives_a_steady_mask_and_a_new_one_shows_at_once():
     smoother = VisibleSmoother()
     raw = SquareOccluder.region(64)

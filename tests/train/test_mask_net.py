@@ -56,6 +56,40 @@ def test_textured_objects_come_in_non_convex_shapes_and_saturated_colours():
     assert max(saturation) > 0.4  # and some objects in strong colours, not only grey photos and backgrounds
 
 
+def _hull_deficit(alpha: np.ndarray) -> float:
+    """Share of the shape's convex hull it leaves empty: the gaps between fingers, among others."""
+    import cv2
+
+    on = (alpha > 0.5).astype(np.uint8)
+    return 1 - on.sum() / max(1.0, cv2.contourArea(cv2.convexHull(cv2.findNonZero(on))))
+
+
+def test_training_hands_can_spread_their_fingers_apart():
+    draw = TRAIN_FAMILIES["hand"]
+    side_by_side = np.array([_hull_deficit(draw(128, np.random.default_rng(s), PALETTE, 0.0).alpha) for s in range(12)])
+    spread = np.array([_hull_deficit(draw(128, np.random.default_rng(s), PALETTE, 0.35).alpha) for s in range(12)])
+    assert (spread > side_by_side).all() and spread.mean() > side_by_side.mean() + 0.08  # the same hand, gaps opened
+    drawn = np.array([_hull_deficit(draw(128, np.random.default_rng(s), PALETTE).alpha) for s in range(40)])
+    closed = np.array([_hull_deficit(draw(128, np.random.default_rng(s), PALETTE, 0.0).alpha) for s in range(40)])
+    assert 0.3 < np.mean(drawn > closed + 0.02) < 0.7  # left to chance, about half the hands come spread
+
+
+def test_some_objects_take_colours_a_face_could_have():
+    from masquerade.train.occluders import _near_skin
+
+    skin = PALETTE.skin[0]
+    colours = np.array([_near_skin(np.random.default_rng(s), Palette(skin[None], [])) for s in range(60)])
+    assert (colours <= np.minimum(1, skin * 1.25) + 1e-6).all()  # made from the face set's own skin tone
+    assert ((colours[:, 0] > 1.4 * colours[:, 1]) & (colours[:, 0] > 0.6)).any()  # redder, as lips or a red cup
+    assert (colours.max(1) < 0.3).any()  # dark, as a dark mug
+    pale = _near_skin(np.random.default_rng(0), Palette(skin[None] * 0.5, []))
+    assert np.allclose(pale, colours[0] * 0.5, atol=1e-6)  # another face set, other colours
+    medians = [np.median(o.rgb[o.alpha > 0.5], 0) for o in (TRAIN_FAMILIES["texture"](96, np.random.default_rng(s), PALETTE)
+                                                            for s in range(60)) if (o.alpha > 0.5).sum() > 30]
+    assert sum(np.abs(m - c).max() < 0.03 for m in medians for c in PALETTE.skin) == 0  # never skin itself
+    assert any(m.max() < 0.3 for m in medians)  # the texture family draws dark objects among them
+
+
 def test_a_photographed_object_is_cut_out_whole():
     rgb, alpha = _object("coffee")  # the cup on its saucer, by colour against the table
     assert alpha.mean() > 0.3  # the crop around the object is mostly object: holes were filled
@@ -71,6 +105,18 @@ def test_the_truth_is_the_hull_less_the_occluder():
     assert occluded.any()
     assert np.array_equal(visible > 0.5, (hull > 0.5) & ~occluded)
     assert np.abs(img - face).max(axis=2)[occluded].mean() > 0.05  # the face changed where the occluder is
+
+
+def test_edge_pixels_cost_more_than_the_same_error_inside_a_region():
+    from masquerade.train.occlusion import mask_loss
+
+    truth = torch.zeros(1, 1, 32, 32)
+    truth[:, :, 8:24, 8:24] = 1
+    right = truth * 20 - 10  # confident and right everywhere
+    on_edge, inside = right.clone(), right.clone()
+    on_edge[:, :, 8, 16] = -10  # one pixel of the square's outline called wrong
+    inside[:, :, 16, 16] = -10  # the same mistake in the square's middle
+    assert mask_loss(on_edge, truth) > mask_loss(inside, truth) * 1.5
 
 
 def test_mask_net_maps_any_crop_size_to_a_mask_of_that_size():

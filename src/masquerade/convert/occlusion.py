@@ -27,6 +27,7 @@ SOURCES = ("hull", "model", "hands", "learned")
 """Every mask source, in the order a combination is written ("hull+model+hands")."""
 AUTO = "auto"
 LEARNED_MIN_KEPT = 0.5  # a learned mask that keeps less of the hull than this is ignored for that face
+PULL_BACK = 1 / 3  # share of the feather (`--blur`) the visible map is pulled back from occluders
 LEARNED_FIRM = (0.35, 0.65)  # the net's probability is 0 (occluder) below the first, 1 (face) above the second
 AUTO_SOURCES = ("hull", "model", "hands", "learned")  # learned only where the model's mask net measured well
 
@@ -134,14 +135,17 @@ class OccludeFaces(FaceStep):
         return out
 
     def clear_of_feather(self, visible: np.ndarray, hull: np.ndarray) -> np.ndarray:
-        """The visible map pulled back from occluders by half the paste's feather (`--blur`), so the feathered
-        edge of the blend falls on the face beside a hand, not on the hand (measured on the held-out families:
-        without it 76-80% of occluder pixels came through unchanged, the rest carried the swap's rim)."""
+        """The visible map pulled back from occluders by a third of the paste's feather (`--blur`, `PULL_BACK`),
+        so the feathered edge of the blend falls on the face beside a hand, not on the hand (measured on the
+        held-out families: without it 76-80% of occluder pixels came through unchanged, the rest carried the
+        swap's rim). Why a third, not half: half (3 px of a 128 px crop) closed the gaps between spread
+        fingers and cost the template hands 1.3 points of IoU; with the net trained on near-skin colours
+        and an edge-weighted loss a third kept 97% of the object photos' pixels (docs/occlusion.md)."""
         import cv2
 
         cols = np.nonzero((hull > 0.5).any(axis=0))[0]
         width = float(cols[-1] - cols[0] + 1) if cols.size else float(visible.shape[1])
-        r = int(round(self.blur / 100 * width / 2))
+        r = int(round(self.blur / 100 * width * PULL_BACK))
         if r < 1:
             return visible
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))

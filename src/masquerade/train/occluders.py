@@ -5,15 +5,17 @@ face with a soft edge, an optional defocus blur and a soft drop shadow. The trut
 landmark hull minus wherever the occluder's alpha is over one half.
 
 Training families (`TRAIN_FAMILIES`, what `train/occlusion.py` draws from):
-- `hand`: a palm ellipse with four or five finger capsules, the colour a skin tone taken from the face set
-  itself (the mean colour inside a random face's hull, jittered), shaded from one side;
+- `hand`: a palm ellipse with three to five finger capsules (on half the hands fanned out, gaps between
+  them), the colour a skin tone taken from the face set itself (the mean colour inside a random face's
+  hull, jittered), shaded from one side;
 - `arm`: a long round-ended band entering from an edge of the crop, in the same skin tones;
 - `rod`: bars and rods — a microphone (a shaft and a round head), a pen, a glasses frame (two rings and a
   bridge), in dark or saturated colours;
 - `hair`: bundles of thin curved strands in dark, brown and blond tones, falling across the forehead and eyes;
 - `texture`: a random polygon or ellipse, or a body with limbs, loops or handles (`_limbs`), filled with a
   patch cut from the backgrounds of the user's own frames (the crop's corners, outside the hull), from
-  images that ship with scikit-image (`TRAIN_IMAGES`), or with a saturated glossy colour (`_glossy`).
+  images that ship with scikit-image (`TRAIN_IMAGES`), or with a glossy colour (`_glossy`): saturated, or
+  near the face sets' own skin (redder as lips, darker, browner: `_near_skin`).
 
 The held-out families, which the net never trains on, live apart in `train/held_out_occluders.py`.
 """
@@ -112,7 +114,10 @@ def _rot(angle: float) -> np.ndarray:
 
 
 # -- training families ------------------------------------------------------------------------------------
-def draw_hand(s: int, rng: np.random.Generator, pal: Palette) -> Occluder:
+def draw_hand(s: int, rng: np.random.Generator, pal: Palette, spread: float | None = None) -> Occluder:
+    """A palm with 3-5 fingers, often a thumb and a wrist. On half the hands the fingers fan out from each
+    other by `spread` radians (drawn at random unless given) with gaps between them, as a hand held up
+    with its fingers apart: a net that only saw fingers side by side filled those gaps with hand."""
     import cv2
 
     alpha = np.zeros((s, s), np.float32)
@@ -125,18 +130,20 @@ def draw_hand(s: int, rng: np.random.Generator, pal: Palette) -> Occluder:
     side = _rot(angle) @ np.array([1.0, 0.0])
     n = int(rng.integers(3, 6))
     width = palm * rng.uniform(0.22, 0.3)
+    fan = rng.uniform(0.15, 0.4) if rng.random() < 0.5 else 0.0
+    spread = fan if spread is None else spread
     for i in range(n):
         off = (i - (n - 1) / 2) * width * 1.05
         base = c + side * off + up * palm * 0.45
-        bend = _rot(rng.normal(0, 0.25)) @ up
-        length = palm * rng.uniform(0.6, 1.1)
+        bend = _rot((i - (n - 1) / 2) * spread + rng.normal(0, 0.25)) @ up
+        length = palm * rng.uniform(0.6, 1.1) * (1 + spread)
         mid = base + bend * length * 0.5
         tip = mid + (_rot(rng.normal(0, 0.3)) @ bend) * length * 0.5
         _capsule(alpha, base, mid, width)
         _capsule(alpha, mid, tip, width * 0.9)
-    if rng.random() < 0.8:  # thumb
+    if rng.random() < 0.8:  # thumb, further out when the fingers are spread
         t0 = c - side * palm * 0.4
-        _capsule(alpha, t0, t0 - side * palm * 0.6 + up * palm * 0.3, width * 1.1)
+        _capsule(alpha, t0, t0 - side * palm * (0.6 + spread) + up * palm * 0.3, width * 1.1)
     if rng.random() < 0.6:  # the wrist, towards the bottom of the crop
         _capsule(alpha, c, c - up * s, palm * 0.8)
     colour = _tone(rng, pal.skin[rng.integers(len(pal.skin))])
@@ -264,13 +271,32 @@ def _patch(img: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(img[y:y + side, x:x + side, :3]), (s, s), interpolation=cv2.INTER_AREA)
 
 
-def _glossy(s: int, rng: np.random.Generator) -> np.ndarray:
-    """A saturated plastic or painted colour with a few soft bright highlights: toys, packaging, mugs, which
-    the grey package pictures and the frames' backgrounds do not cover."""
+def _near_skin(rng: np.random.Generator, pal: Palette) -> np.ndarray:
+    """A colour a face could have: one of the face sets' skin tones made redder (lips, a red cup, a saucer),
+    darker (a dark mug, a shadowed phone) or browner. Why: a net that only saw occluders far from skin in
+    colour kept the red and dark parts of real objects as face (docs/occlusion.md)."""
+    skin = pal.skin[rng.integers(len(pal.skin))]
+    kind = rng.integers(3)
+    if kind == 0:  # redder: towards lips
+        tint = np.array([rng.uniform(0.9, 1.2), rng.uniform(0.35, 0.75), rng.uniform(0.35, 0.8)])
+    elif kind == 1:  # darker
+        tint = np.full(3, rng.uniform(0.15, 0.6)) * rng.uniform(0.85, 1.15, 3)
+    else:  # browner or paler
+        tint = np.array([1.0, rng.uniform(0.75, 0.95), rng.uniform(0.55, 0.9)]) * rng.uniform(0.6, 1.25)
+    return np.clip(skin * tint, 0, 1).astype(np.float32)
+
+
+def _glossy(s: int, rng: np.random.Generator, pal: Palette) -> np.ndarray:
+    """A plastic or painted colour with a few soft bright highlights: toys, packaging, mugs, which the grey
+    package pictures and the frames' backgrounds do not cover. Half are saturated colours of any hue and
+    brightness (dark ones too), half colours near the face sets' own skin (`_near_skin`)."""
     import cv2
 
-    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(150, 256), rng.integers(90, 256)]]])
-    rgb = _fill(s, cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255)
+    if rng.random() < 0.5:
+        rgb = _fill(s, _near_skin(rng, pal))
+    else:
+        hsv = np.uint8([[[rng.integers(0, 180), rng.integers(120, 256), rng.integers(20, 256)]]])
+        rgb = _fill(s, cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255)
     light = np.zeros((s, s), np.float32)
     for _ in range(int(rng.integers(0, 4))):
         p, q = rng.uniform(0, s, 2), rng.uniform(0, s, 2)
@@ -280,8 +306,8 @@ def _glossy(s: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def draw_texture(s: int, rng: np.random.Generator, pal: Palette) -> Occluder:
-    if rng.random() < 0.3:
-        rgb = _glossy(s, rng)
+    if rng.random() < 0.4:
+        rgb = _glossy(s, rng, pal)
     elif pal.backgrounds and rng.random() < 0.5:
         rgb = _patch(pal.backgrounds[rng.integers(len(pal.backgrounds))], s, rng)
     else:
