@@ -99,6 +99,7 @@ class OccludeFaces(FaceStep):
     """Combine the `--mask` sources into each face's mask (their minimum), before colour matching."""
 
     name = "occlude"
+    own_thread = True  # MediaPipe's hands and the mask net: 10-11 ms a frame, as much as detection (stages.py)
 
     def __init__(self, ctx: Any, sources: tuple[str, ...], learned: Any = None):
         self.sources, self.learned = sources, learned

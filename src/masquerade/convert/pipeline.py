@@ -122,6 +122,7 @@ class Step(Protocol):
 
     name: str  # for timings and the registry
     sees_warmup: bool  # True for steps that carry state over time: they also run on warm-up frames
+    own_thread: bool  # True for a costly step the staged loop runs on a thread of its own (convert/stages.py)
 
     def __call__(self, batch: Batch) -> None: ...
 
@@ -133,6 +134,7 @@ class BaseStep:
 
     name = "step"
     sees_warmup = False
+    own_thread = False
 
     def __call__(self, batch: Batch) -> None:
         raise NotImplementedError

@@ -38,15 +38,16 @@ _POLL_S = 0.05  # how often a waiting group looks at the stop flag
 
 
 def split_steps(steps: list[Step]) -> list[list[Step]]:
-    """The steps in groups that run on threads of their own: a new group starts at the model, at the first
-    pixel step after it, and after the occlusion step. Without a step named "model" the steps stay one group
-    after the decoding."""
+    """The steps in groups that run on threads of their own: a new group starts at the model and at the first
+    pixel step after it, and after the model a step that asks for a thread of its own (`own_thread`, the
+    occlusion step) is a group alone. Without a step named "model" the steps stay one group after the
+    decoding."""
     groups: list[list[Step]] = [[]]
     seen_model = False
     for step in steps:
-        starts = (step.name == "model" and not seen_model) or (
-            seen_model and isinstance(step, FaceStep) and not any(isinstance(s, FaceStep) for s in groups[-1])) or (
-            seen_model and groups[-1] and groups[-1][-1].name == "occlude")
+        alone = getattr(step, "own_thread", False) or bool(groups[-1]) and getattr(groups[-1][-1], "own_thread", False)
+        starts = (step.name == "model" and not seen_model) or (seen_model and alone) or (
+            seen_model and isinstance(step, FaceStep) and not any(isinstance(s, FaceStep) for s in groups[-1]))
         if starts and groups[-1]:
             groups.append([])
         seen_model = seen_model or step.name == "model"

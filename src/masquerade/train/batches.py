@@ -17,7 +17,7 @@ from .sampling import weighted_indices
 
 
 def sample_batch(bank: FaceBank, batch: int, gen: torch.Generator, aug: AugmentSettings, ranks: distributed.Ranks,
-            device: torch.device):
+                 device: torch.device):
     """This rank's slice of a global batch: every rank draws the whole batch's random numbers, so the
     generator stays in step across ranks and the union of the slices is what one process would train on."""
     total = batch * ranks.world

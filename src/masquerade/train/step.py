@@ -93,7 +93,7 @@ class StepRunner:
         `dropout_seed` turns on learning-rate dropout for this step (see `_dropout_update`).
 
         Its losses stay on the device (`LazyStats`): nothing here waits for the device to finish the step."""
-        if self.cuda_graphs:  # a new replay may reuse the last one's output memory: the stats below are copies
+        if self.cuda_graphs:  # a new replay may reuse the last one's output memory (`_step` copies the stats)
             torch.compiler.cudagraph_mark_step_begin()
         return LazyStats(mean_tensors_over_ranks(self._step(a, b, lr, gan_on, dropout_seed), self.ranks))
 
@@ -147,7 +147,9 @@ class StepRunner:
         la, lb, fa, fb = self._forward(a.inputs, a.targets, a.masks, a.priority, b.inputs, b.targets, b.masks,
                                        b.priority, a.measures, b.measures, a.visible, b.visible)
         loss = la + lb
-        stats = {"loss_a": la.detach().clone(), "loss_b": lb.detach().clone()}  # kept past the next step
+        stats = {"loss_a": la.detach(), "loss_b": lb.detach()}
+        if self.cuda_graphs:  # kept past the next step, whose replay reuses the outputs' memory
+            stats = {k: v.clone() for k, v in stats.items()}
         use_gan = gan_on and self.disc is not None
         if use_gan:
             fake = {"a": composite(fa.float(), a.masks, a.targets), "b": composite(fb.float(), b.masks, b.targets)}
