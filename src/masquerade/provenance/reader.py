@@ -170,19 +170,20 @@ def _payload(soft: np.ndarray, listed: int) -> tuple[np.ndarray, bool]:
 
 
 def _decode_folded(acc: np.ndarray, sync: tuple[float, int, int], lattice: geometry.Lattice | None,
-                   mirrored: bool = False) -> Detection:
+                   mirrored: bool = False, listed: bool = True) -> Detection:
     """Payload from a folded tile (already in the embedded orientation) at the sync offset.
 
     Behind a clear sync peak (z >= DETECT_THRESHOLD) a payload that fails its CRC is tried again from the
     list decoder, then from the equalized tile (`_equalized`) with a shorter list; each of those candidates
     is one more 2^-16 chance for unmarked content, which the false-alarm bound in docs/provenance.md counts.
+    `listed=False`: only the Viterbi payload of each (two chances), for callers that try many geometries.
     """
     score, dy, dx = sync
     aligned = np.roll(acc, (-dy, -dx), axis=(0, 1))
     clear = score >= DETECT_THRESHOLD
-    bits, crc_ok = _payload(_soft(aligned), LIST_SIZE if clear else 1)
+    bits, crc_ok = _payload(_soft(aligned), LIST_SIZE if clear and listed else 1)
     if not crc_ok and clear:
-        eq_bits, crc_ok = _payload(_soft(_equalized(aligned)), EQUALIZED_LIST_SIZE)
+        eq_bits, crc_ok = _payload(_soft(_equalized(aligned)), EQUALIZED_LIST_SIZE if listed else 1)
         bits = eq_bits if crc_ok else bits
     return _detection(bits, clear and crc_ok, crc_ok, sync, lattice, mirrored)
 
