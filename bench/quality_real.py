@@ -18,7 +18,9 @@ Prints ONE JSON object; prints {"skipped": ...} when ../shared/data/faces is abs
    agreement), the colour seam at the paste border (border_delta_e, CIEDE2000 skin to skin against the
    source's own change across that band; both raw differences beside it) and a sharpness figure (variance of the Laplacian inside the pasted
    face, relative to the source frame's);
-5. a preview PNG of a few frames (source | plain | upscaled), written through provenance like any output.
+5. a preview PNG of a few frames (source | plain | upscaled), written through provenance like any output;
+6. with `--pairs ring`, `pose_offset_ring`: each pair's constant pose offset and their sum round the ring (what
+   is left of the offsets once every person's own shape bias cancels, see `offset_ring`).
 
 Wall-clock budgets: on a shared machine the same minutes buy fewer steps; the JSON says how many it got.
 """
@@ -153,11 +155,32 @@ def main() -> None:
     else:
         out["pairs"] = results
         out["worst"] = worst_pair(results)
+        out["pose_offset_ring"] = offset_ring(results)
     out["targets"] = TARGETS
     out["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out, indent=1, default=float))
     if args.work is None:
         scratch.cleanup()
+
+
+def offset_ring(results: dict[str, dict]) -> dict:
+    """Per convert variant and axis, the pairs' constant pose offsets (swap − source) and their sum round the ring.
+
+    Why: a swap draws the target's face, and a pose read from the face's own shape (a sloping forehead, a
+    longer chin) reads each person a few degrees off. If every pair's offset were only that, it would be the
+    target's shape bias minus the source's, and round the ring A → B → C → A the three would sum to zero;
+    what does not cancel is pose the swaps themselves get wrong. The sum tells the two apart without knowing
+    anyone's true head pose."""
+    ring = {}
+    for variant in ("no_upscaler", "upscaled"):
+        per_pair = {pair: (r.get("convert", {}).get(variant) or {}).get("pose_offset_deg") for pair, r in results.items()}
+        if not all(per_pair.values()):
+            continue
+        ring[variant] = {axis: {"pairs": {pair: round(o[axis], 2) for pair, o in per_pair.items()},
+                                "sum": round(sum(o[axis] for o in per_pair.values()), 2),
+                                "mean_abs": round(sum(abs(o[axis]) for o in per_pair.values()) / len(per_pair), 2)}
+                         for axis in ("yaw", "pitch")}
+    return ring
 
 
 def worst_pair(results: dict[str, dict]) -> dict:
