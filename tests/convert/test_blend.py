@@ -217,3 +217,27 @@ def test_the_skin_blend_reads_the_skin_when_long_hair_covers_most_of_the_edge(mo
     monkeypatch.setattr(blend_module, "_skin_on_both", lambda f, s, inside: np.ones(inside.shape, bool))
     seam_band_median = border_colour(frame, blend["skin"](frame, swapped, mask), landmarks)[0]
     assert seam < 3 < seam_band_median, (seam, seam_band_median)
+
+
+def test_the_skin_blend_reads_a_large_face_at_a_reduced_size_and_gives_the_full_size_result(monkeypatch):
+    """A 720p face's border correction is read at a reduced size (`BORDER_READ_STEP_PX`): the field is a
+    low-frequency shift, so the face comes out within a level of reading every pixel."""
+    import masquerade.convert.blend as blend_module
+
+    h, w = 720, 960
+    yy = np.mgrid[:h, :w][0].astype(np.float32)
+    frame = np.clip(np.array([205, 160, 130], np.float32) * (1.0 - 0.25 * yy / h)[..., None], 0, 255).astype(np.uint8)
+    frame[:200] = (45, 32, 25)  # hair over the forehead's edge
+    noise = np.random.default_rng(0).normal(0, 6, (h, w, 3))
+    swapped = np.clip(np.array([225, 155, 105], np.float32) + noise, 0, 255).astype(np.uint8)
+    hull = np.zeros((h, w), np.float32)
+    cv2.ellipse(hull, (480, 360), (200, 230), 0, 0, 360, 1.0, -1)
+    mask = shape_mask(hull, erode=6, blur=24)
+    x0, y0, x1, y1 = blend_module.mask_box(mask)
+    assert min(x1 - x0, y1 - y0) // blend_module.BORDER_READ_STEP_PX >= 2  # read at a reduced size
+    reduced = blend["skin"](frame, swapped, mask)
+    monkeypatch.setattr(blend_module, "BORDER_READ_STEP_PX", 10**6)
+    full = blend["skin"](frame, swapped, mask)
+    diff = np.abs(reduced.astype(int) - full.astype(int))
+    assert diff.max() <= 2 and diff[mask > 0].mean() < 0.2, (diff.max(), diff[mask > 0].mean())
+    assert np.abs(reduced.astype(int) - swapped.astype(int))[mask >= 0.999].mean() > 10  # it did correct the face
