@@ -169,11 +169,11 @@ def match_border(frame: np.ndarray, swapped: np.ndarray, mask: np.ndarray) -> np
         return out
     x0, y0, x1, y1 = box
     mm = m[y0:y1, x0:x1]
-    s = np.asarray(swapped[y0:y1, x0:x1], np.float32)
-    field = _border_field(np.asarray(frame[y0:y1, x0:x1]), np.asarray(swapped[y0:y1, x0:x1]), mm)
+    face = np.asarray(swapped[y0:y1, x0:x1])
+    field = _border_field(np.asarray(frame[y0:y1, x0:x1]), face, mm)
     if field is None:
         return out
-    out[y0:y1, x0:x1] = np.clip(s + field * (mm > 0)[..., None], 0, 255).round().astype(np.uint8)
+    out[y0:y1, x0:x1] = np.clip(face.astype(np.float32) + field * (mm > 0)[..., None], 0, 255).round().astype(np.uint8)
     return out
 
 
