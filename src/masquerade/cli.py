@@ -55,12 +55,12 @@ def _say_notes(notes) -> None:
         console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False, soft_wrap=True)
 
 
-def _notes(result: object) -> None:
+def say_result_notes(result: object) -> None:
     """Print what a stage wants the user to know besides its result (e.g. that it resumed from an older snapshot)."""
     _say_notes(getattr(result, "notes", None))
 
 
-def _gpu_note(config: Any) -> None:
+def gpu_note(config: Any) -> None:
     """Before a command that computes: say so when a GPU sits unused because PyTorch cannot reach it."""
     from .models.store import unused_gpu_note
 
@@ -81,7 +81,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 @contextlib.contextmanager
-def _ctrl_c_stops(saving: str) -> Iterator[Callable[[], bool]]:
+def ctrl_c_stops(saving: str) -> Iterator[Callable[[], bool]]:
     """The first Ctrl-C asks a long training loop to stop after its step and save; a second one aborts.
 
     Yields the `should_stop` callable the loop polls; the previous SIGINT handler is restored on exit.
@@ -147,7 +147,7 @@ def demo(
 
     with ProgressBars(console) as bars:
         result = run_demo(output, minutes=minutes, frames=frames, progress=bars)
-    _notes(result)
+    say_result_notes(result)
     summary = summary_dict(result)
     ev = summary["evaluation"]
     rec = ev.get("reconstruction", {})
@@ -205,7 +205,7 @@ def _extract(
             summary = ray_extract(inputs, output, config, address=ray_address, progress=bars)
         else:
             summary = run_extract(inputs, output, config, progress=bars)
-    _notes(summary)
+    say_result_notes(summary)
     rejected = ", ".join(f"{n} {why}" for why, n in summary.rejected.items()) or "none"
     out.print(f"[green]✓[/] {summary.faces_kept} faces from {summary.frames_read} frames of {summary.sources} "
               f"source(s) in {summary.seconds:.1f}s -> {summary.output}")
@@ -235,11 +235,11 @@ def _evaluate(
     from .terminal import ProgressBars
 
     holdout = {k: v for k, v in (("a", holdout_a), ("b", holdout_b)) if v is not None} or None
-    _gpu_note(config)
+    gpu_note(config)
     with ProgressBars(console) as bars:
         report = run_evaluate(model, source, target_faces, config, max_frames=max_frames, progress=bars,
                               holdout=holdout)
-    _notes(report)
+    say_result_notes(report)
     if as_json:
         out.print_json(json.dumps(report.to_dict(), default=float))
         return
@@ -263,7 +263,7 @@ def _convert(
     from .convert import convert as run_convert
     from .terminal import ProgressBars
 
-    _gpu_note(config)
+    gpu_note(config)
     with ProgressBars(console) as bars:
         if ray or ray_address:
             from .scale import ray_convert
@@ -274,7 +274,7 @@ def _convert(
             if len(inputs) > 1:
                 raise MasqueradeError("convert takes one input; pass several only with --ray (or loop in your shell)")
             summary = run_convert(inputs[0], model, output, config, progress=bars)
-    _notes(summary)
+    say_result_notes(summary)
     out.print(f"[green]✓[/] {summary.frames} frames ({summary.faces_swapped} faces swapped, "
               f"{summary.frames_passed_through} passed through unchanged) in {summary.seconds:.1f}s "
               f"({summary.fps:.1f} frames/s) -> {summary.output}")

@@ -27,18 +27,18 @@ def train(
     global batch is N times larger); rank 0 writes checkpoints and shows progress; a run resumes under any
     number of processes. On CPU the processes talk over gloo. See docs/scaling.md.
     """
-    from .cli import _ctrl_c_stops, _gpu_note, _notes, console, out
+    from .cli import ctrl_c_stops, gpu_note, say_result_notes, console, out
     from .terminal import ProgressBars
     from .train import train as run_train
     from .train.distributed import env_ranks
 
     main_rank = env_ranks().main
-    _gpu_note(config)
-    with _ctrl_c_stops("a checkpoint") as stop, ProgressBars(console, enabled=main_rank) as bars:
+    gpu_note(config)
+    with ctrl_c_stops("a checkpoint") as stop, ProgressBars(console, enabled=main_rank) as bars:
         result = run_train(faceset_a, faceset_b, output, config, progress=bars, should_stop=stop)
     if not main_rank:
         return
-    _notes(result)
+    say_result_notes(result)
     ranks = f" on {result.world_size} processes" if result.world_size > 1 else ""
     out.print(f"[green]✓[/] model at step {result.step} ({result.steps_run} steps this run{ranks}, "
               f"{result.samples_per_second:.1f} samples/s, {result.precision}); loss A {result.loss_a:.4f}, loss B {result.loss_b:.4f} -> {result.model_dir}")
@@ -85,15 +85,15 @@ def train_upscaler(
     It learns from the face set alone (no downloaded weights); `convert` uses it by default (--upscale auto).
     Ctrl-C stops and saves what was learnt so far.
     """
-    from .cli import _ctrl_c_stops, _gpu_note, _notes, console, out
+    from .cli import ctrl_c_stops, gpu_note, say_result_notes, console, out
     from .terminal import ProgressBars
     from .train.upscaler import train_model_upscaler
 
-    _gpu_note(config)
+    gpu_note(config)
 
-    with _ctrl_c_stops("the upscaler") as stop, ProgressBars(console) as bars:
+    with ctrl_c_stops("the upscaler") as stop, ProgressBars(console) as bars:
         result = train_model_upscaler(faceset, model, side, config, progress=bars, should_stop=stop)
-    _notes(result)
+    say_result_notes(result)
     m = result.metrics
     out.print(f"[green]✓[/] upscaler for side {side} trained {result.steps} steps in {result.seconds:.0f}s -> {result.path}")
     if m:
@@ -113,11 +113,11 @@ def train_mask(
     It learns from the face sets alone, with synthetic occluders pasted over the faces (no labels, no downloads);
     `masquerade train` already trains it briefly, this trains it again (default 2 minutes). Ctrl-C stops and saves.
     """
-    from .cli import _ctrl_c_stops, console, out
+    from .cli import ctrl_c_stops, console, out
     from .terminal import ProgressBars
     from .train.occlusion import train_model_mask
 
-    with _ctrl_c_stops("the mask") as stop, ProgressBars(console) as bars:
+    with ctrl_c_stops("the mask") as stop, ProgressBars(console) as bars:
         result = train_model_mask(facesets, model, config, progress=bars, should_stop=stop)
     m = result.metrics
     out.print(f"[green]✓[/] occlusion mask trained {result.steps} steps in {result.seconds:.0f}s -> {result.path}")
