@@ -97,4 +97,4 @@ def test_the_version_2_code_reads_numpy_and_torch_alike_and_unknown_as_rest():
     typical = neutral_baseline(np.empty((0, len(MEASURES))))  # no faces: the typical face, finite ranges
     assert np.isfinite(typical).all() and (typical[1:] > 0).all()
     with pytest.raises(ValueError):
-        ExpressionCode(version=3)
+        ExpressionCode(version=4)

@@ -33,6 +33,10 @@ architecture settings as `expression_code`):
   the range the distance from there to the person's 3rd and 97th percentiles. So neutral maps to neutral and
   the source's broadest smile to the target's broadest. Eyes close against an absolute anchor (shut is a
   zero gap for everyone: -1 = shut), head turn and nod are read as geometry (degrees), not as expression.
+- **version 3** (new models): version 2, and a swap hands the target's decoder the source's mouth and brow
+  measures moved into the target's own spread (`models.expression_input.ExpressionCode.across`): a fitted
+  neutral can sit far from where a person's faces mostly are, and a decoder asked for a face beyond its
+  person's range draws the nearest it knows and stops following.
 
 The baselines are fitted on each identity's training faces and saved with the model's weights. Any pixel
 frame of aligned-crop landmarks works: every measure is a ratio.

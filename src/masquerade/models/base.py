@@ -90,8 +90,8 @@ class FaceAutoencoder(nn.Module):
             return z
         if measures is None:
             code = z.new_zeros(z.shape[0], self.expression.size)
-        else:
-            code = self.expression(measures.to(z.device), source)
+        else:  # a swap carries the source's code across to the target person (`ExpressionCode.across`)
+            code = self.expression.across(self.expression(measures.to(z.device), source), source, identity)
         return torch.cat([z, emap(code.to(z.dtype)).to(z.dtype)], dim=1)  # (bf16 training: its weights are bf16)
 
     def reconstruct(self, xa: torch.Tensor, xb: torch.Tensor, ea: torch.Tensor | None = None,

@@ -55,11 +55,11 @@ class HDConfig(ArchConfig):
                                    "from the source face's landmarks) fed to the decoder, so a swap follows the "
                                    "source's expression; 0 = none.",
                           title="Expression detail", tip="How closely the swap follows the mouth, eyes and head movements. 0 turns it off.")
-    expression_code: int = setting(2, choices=(1, 2),
+    expression_code: int = setting(3, choices=(1, 2, 3),
                                    help="How the expression map reads the source face: 2 = eleven measures, each "
-                                        "a deviation from that person's neutral face in units of their own "
-                                        "range; 1 = the older five, relative to each clip's usual face.",
-                                   title="Expression reading", tip="2 reads eleven details of the face against each person's calm face; 1 is the older, simpler reading.")
+                                        "a deviation from that person's neutral face in their own range; 3 = 2, "
+                                        "and a swap moves mouth and brows into the target's own spread; 1 = five.",
+                                   title="Expression reading", tip="3 reads eleven details of the face against each person's calm face and translates them into the other person's range; 2 does not translate; 1 is older.")
     default_batch_size: ClassVar[int] = 8
     gpu_batch_size: ClassVar[int | None] = 16  # twice the CPU batch, as original
     default_lr: ClassVar[float] = 5e-5

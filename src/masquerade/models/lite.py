@@ -29,9 +29,11 @@ steps (bench/quality_real.py, woman_d3 → man_d19, 2026-12-01, a loaded 2-core 
 budget both swaps are still blurred, so the question stays open until a longer A/B.
 
 `expression=N`: the decoder also reads an N-channel 8×8 map made from numbers measured on the source
-face's landmarks (`models/expression_input.py`; with `expression_code=2`, the default for new models, eleven:
+face's landmarks (`models/expression_input.py`; with `expression_code` 2 or 3, eleven:
 mouth, eyes, smile, head turn, nod, corner lift, lip press, pucker, jaw sideways, brow, squint, each a
-deviation from that person's neutral face; models saved before keep the older five, `expression_code=1`).
+deviation from that person's neutral face; 3, the default for new models since 2026-12-07, also carries a
+swap's mouth and brow measures into the target's own spread; models saved before keep what they were made
+with, the oldest the five of `expression_code=1`).
 A decoder that must render B from A's code learns B's average face first; told explicitly that the source's
 mouth is open, it can draw B's open mouth. Costs 1.5% more per sample (16 channels). The default
 since 2026-12-01: at 1,500 steps on woman_d3 → man_d19 (bench/quality_real.py) it moved the swap's mouth
@@ -69,11 +71,11 @@ class LiteConfig(ArchConfig):
                                    "from the source face's landmarks) fed to the decoder, so a swap follows the "
                                    "source's expression; 0 = none.",
                           title="Expression detail", tip="How closely the swap follows the mouth, eyes and head movements. 0 turns it off.")
-    expression_code: int = setting(2, choices=(1, 2),
+    expression_code: int = setting(3, choices=(1, 2, 3),
                                    help="How the expression map reads the source face: 2 = eleven measures, each "
-                                        "a deviation from that person's neutral face in units of their own "
-                                        "range; 1 = the older five, relative to each clip's usual face.",
-                                   title="Expression reading", tip="2 reads eleven details of the face against each person's calm face; 1 is the older, simpler reading.")
+                                        "a deviation from that person's neutral face in their own range; 3 = 2, "
+                                        "and a swap moves mouth and brows into the target's own spread; 1 = five.",
+                                   title="Expression reading", tip="3 reads eleven details of the face against each person's calm face and translates them into the other person's range; 2 does not translate; 1 is older.")
     default_batch_size: ClassVar[int] = 8
     gpu_batch_size: ClassVar[int | None] = 64  # at 8 (1 GFLOP a face) a GPU step is mostly kernel launches
     default_lr: ClassVar[float] = 5e-4

@@ -211,10 +211,11 @@ class TrainingRun:
                                                                    self.model_dir).to(bank.pixels.device)], 1)
         if not self.resumed and getattr(net, "expression", None) is not None:  # each person's usual face
             # (the nod read alike for both people when the turn shows each decoder its person at other tilts)
-            fit = neutral_baseline if net.expression.version == 2 else baseline  # the neutral face, or the usual one
+            fit = neutral_baseline if net.expression.version >= 2 else baseline  # the neutral face, or the usual one
             for side, bank in (("a", self.bank_a), ("b", self.bank_b)):
                 net.expression.set_baseline(side, fit(bank.measures.cpu().numpy(),
                                                       absolute_pitch=nod_reading(self.saved, config) == "absolute"))
+                net.expression.set_spread(side, bank.measures)  # version 3: how a swap carries a code across
 
     def _manifest(self) -> ModelManifest:
         """The model's manifest, written into every snapshot of this run (`save_snapshot` adds the step)."""
