@@ -19,7 +19,9 @@ Prints ONE JSON object; prints {"skipped": ...} when ../shared/data/faces is abs
    source's own change across that band; both raw differences beside it) and a sharpness figure (variance of the Laplacian inside the pasted
    face, relative to the source frame's);
 5. a preview PNG of a few frames (source | plain | upscaled), written through provenance like any output;
-6. with `--pairs ring`, `pose_offset_ring`: each pair's constant pose offset and their sum round the ring (what
+6. `code_following` (`bench/code_following.py`): B's faces rendered as B with each other's expression codes,
+   read back; does the output follow the code's face or the latent's?
+7. with `--pairs ring`, `pose_offset_ring`: each pair's constant pose offset and their sum round the ring (what
    is left of the offsets once every person's own shape bias cancels, see `offset_ring`).
 
 Wall-clock budgets: on a shared machine the same minutes buy fewer steps; the JSON says how many it got.
@@ -37,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import REAL_CLIPS, face_sets, machine  # noqa: E402
+from code_following import code_following  # noqa: E402
 
 TARGETS = {"distance_to_target": 0.45, "pose_error_deg": 4.6, "mouth_corr": 0.8, "eye_corr": 0.8, "smile_corr": 0.7,
            "border_delta_e": 3.0}
@@ -233,6 +236,7 @@ def run_pair(args, sets: dict, clips: dict, work: Path) -> dict:  # noqa: C901  
     if model.faceset_size is None:  # saved before the crop size was recorded: face sets cut at 256 px
         model.manifest = dataclasses.replace(model.manifest, faceset_size={"a": 256, "b": 256})
 
+    out["code_following"] = code_following(model, sets["b"])  # does b's decoder read its code?
     upscalers = {}
     if args.upscaler_minutes > 0:
         out["upscalers"] = {}
