@@ -76,9 +76,7 @@ class ExpressionCode(nn.Module):
         if self.version != 3 or source == target:
             return code
         (mean_s, sd_s), (mean_t, sd_t) = (self.spread[SIDES.index(k)].to(code.device) for k in (source, target))
-        known = (sd_s > 0) & (sd_t > 0)
-        if not bool(known.any()):
-            return code
+        known = (sd_s > 0) & (sd_t > 0)  # a measure neither spread knows stays as read (no host sync to ask)
         moved = (code - mean_s) / sd_s.clamp_min(1e-6) * sd_t + mean_t
         pick = torch.zeros(self.size, dtype=torch.bool, device=code.device)
         pick[list(ACROSS)] = True
