@@ -82,13 +82,15 @@ def test_architecture_settings_declare_their_ranges_and_choices():
     assert [o.name for o in options(LiteConfig)] == ["size", "e_dims", "ae_dims", "d_dims", "variant", "expression", "expression_code"]
     for name, values, fragment in (("lite", {"variant": "lia"}, "variant must be one of df, liae"),
                                    ("hd", {"size": 144}, "a multiple of 32"),
-                                   ("original", {"bottleneck": 0}, "bottleneck must be a whole number from 8")):
+                                   ("original", {"bottleneck": 0}, "bottleneck must be a whole number from 8"),
+                                   ("lite", {"expression_code": 4}, "expression_code must be one of 1, 2, 3, not 4")):
         with pytest.raises(ValueError, match=fragment):
             make_config(name, values)
     with pytest.raises(ValueError, match="variant must be one of"):
         build_model("lite", LiteConfig(variant="lia"))  # a config built by hand is checked too
     hd, lite = ({o.name: o for o in options(c)} for c in (HDConfig, LiteConfig))
     assert accepts(hd["variant"]) == "df|liae" and accepts(lite["size"]) == "32 to 512, a multiple of 16"
+    assert accepts(lite["expression_code"]) == "1|2|3"  # numbered choices read as choices too
 
 
 def test_a_new_backend_is_a_choice_everywhere_with_one_registry_line(monkeypatch):

@@ -51,7 +51,7 @@ class Opt:
     tip: str | None = None  # a sentence or two for a new user: no flags, file names or measurements
     group: str | None = None  # None: shown at once; else folded under "Advanced", in this group
 
-    def allowed(self) -> tuple[str, ...] | None:
+    def allowed(self) -> tuple | None:
         if self.choices is None:
             return None
         return tuple(self.choices() if callable(self.choices) else self.choices)
@@ -138,6 +138,9 @@ def problem(o: Option, value: Any, words: bool = False) -> str | None:
     ok = ok and (m.low is None or value >= m.low) and (m.high is None or value <= m.high)
     ok = ok and (m.above is None or value > m.above)
     ok = ok and (m.multiple is None or value % m.multiple == 0)
+    allowed = m.allowed()
+    if ok and allowed is not None and value not in allowed:  # a numbered choice, e.g. a code version
+        return f"{o.label} must be one of {', '.join(map(str, allowed))}, not {value!r}"
     if ok:
         return None
     what = ("a whole number" if whole else "a number") if words else ("a whole number" if whole else "a finite number")
@@ -160,7 +163,7 @@ def accepts(o: Option) -> str:
     m = o.meta
     allowed = m.allowed()
     if allowed is not None:
-        return "|".join(allowed)
+        return "|".join(map(str, allowed))
     if o.kind not in (int, float):
         return ""
     low = m.low if m.low is not None else m.above
