@@ -75,7 +75,7 @@ def test_warmup_frames_reach_only_the_steps_that_follow_time():
     steps = make_steps(PerfectModel(), ConvertConfig(), video=True)
     recorder = Recorder()
     names = [s.name for s in steps]
-    assert names == ["detect", "track", "select", "smooth", "align", "model", "occlude", "colour", "paste"]
+    assert names == ["detect", "track", "select", "smooth", "align", "model", "eyes", "occlude", "colour", "paste"]
     out = []
     try:
         run_frames(frames, steps[:4] + [recorder] + steps[4:], out.append, batch_size=4,

@@ -63,13 +63,13 @@ def test_stages_give_the_sequential_loops_frames_bit_for_bit():
     assert not _stage_threads()
 
 
-def test_the_default_steps_split_at_the_model_the_occlusion_step_and_the_pixel_steps():
+def test_the_default_steps_split_at_the_model_the_eyes_and_occlusion_steps_and_the_pixel_steps():
     steps = make_steps(PerfectModel(), ConvertConfig(), video=True)
     try:
         groups = [[s.name for s in group] for group in split_steps(steps)]
     finally:
         close_steps(steps)
-    assert groups == [["detect", "track", "select", "smooth", "align"], ["model"], ["occlude"], ["colour", "paste"]]
+    assert groups == [["detect", "track", "select", "smooth", "align"], ["model"], ["eyes"], ["occlude"], ["colour", "paste"]]
     no_model = [s for s in steps if s.name != "model"]
     assert [[s.name for s in g] for g in split_steps(no_model)] == [[s.name for s in no_model]]
     frames, out = _clip_frames(5), []

@@ -9,7 +9,7 @@ import torch
 from masquerade.faces import create_detector
 from masquerade.faces.landmark_measures import eye_opening
 from masquerade.train.augment import AugmentDraw, AugmentSettings, apply, draw
-from masquerade.train.blink import blink_grid, blink_landmarks
+from masquerade.faces.eyelids import blink_grid, blink_landmarks
 
 SIZE = 128
 
@@ -112,3 +112,12 @@ def test_training_batches_carry_the_measures_of_the_blinking_faces(faceset_a, sa
     torch.testing.assert_close(blinking.measures[:, others], still.measures[:, others], atol=0.02, rtol=0)
     assert float((blinking.targets - still.targets)[shut].abs().mean()) > 1e-3  # their pixels moved too
     assert torch.equal(blinking.targets[~shut], still.targets[~shut])  # the others' did not
+
+
+def test_a_wink_moves_one_eye(crop):
+    """Two closures a face (right eye, left eye): only the right eye's lid moves."""
+    px, lms = crop
+    moved = blink_landmarks(lms, torch.tensor([[1.0, 0.0]]))
+    shift = (moved - lms)[0].norm(dim=1)
+    assert shift[159] > 1.0 and shift[386] < 1e-6
+    assert torch.equal(blink_landmarks(lms, torch.tensor([0.7])), blink_landmarks(lms, torch.tensor([[0.7, 0.7]])))

@@ -36,6 +36,11 @@ class ConvertConfig:
     upscale: str = opt("auto", choices=registry("masquerade.convert.upscale", "UPSCALE_CHOICES"),
                        help="auto: when the model folder holds an identity upscaler for the target (made by `masquerade train-upscaler`), render the face at 256 px with it; off: never (the model's face is stretched to fit).",
                        title="Sharper faces", tip="Auto uses the face sharpener trained on the Train tab when this model has one; off never does.")
+    eyes: str = opt("follow", choices=registry("masquerade.convert.eyes", "EYES_CHOICES"),
+                    help="follow: where the source's eyes close (a blink, a squint) and the model drew the new face's "
+                         "open, slide its lids down as far (a warp of its own pixels); model: the eyes as the model draws them.",
+                    title="Eyes", tip="Follow closes the new face's eyes whenever the person in the video closes theirs; model leaves them as drawn.",
+                    group="Look of the new face")
     mask: str = opt("auto", help="Mask sources joined by + (hull, model, hands, learned; e.g. hull+model+hands), combined by their minimum, so each one added can only shrink the swapped area. auto: all four, learned where the model has one (docs/occlusion.md).",
                     title="Keep in front", tip="What stays in front of the new face: auto keeps hands and objects the model learnt to spot.", group="Look of the new face")
     smooth: bool = opt(True, flag="--smooth/--no-smooth", help="Steady faces over time (One-Euro filter).",

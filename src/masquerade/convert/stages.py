@@ -9,8 +9,9 @@ same sequence, and the sink gets the frames in order.
 
 The groups (`split_steps`): everything before the model (decode and face finding: decoding costs ~1 ms a
 frame, too little to earn a thread and a queue of its own), the model with the tensor steps after it (an
-upscaler), the occlusion step (MediaPipe's hands and the mask net: 10-11 ms a frame, convert's largest CPU
-stage beside detection), and the other pixel steps (colour, sharpen, paste). With the occlusion step apart
+upscaler), the eyes step (the face mesh on swapped faces whose source's eyes are closing), the occlusion step
+(MediaPipe's hands and the mask net: 10-11 ms a frame, convert's largest CPU stage beside detection), and the
+other pixel steps (colour, sharpen, paste). With the occlusion step apart
 from the paste, staged `lite` went from 1.14-1.26× to 1.25-1.30× the sequential loop on the three real clips
 (idle 2-core box; `original` unchanged at 1.17-1.23×, its model step is the bottleneck there). The sink (watermark and encode, the
 progress callback) stays on the calling thread, so Ctrl-C, progress reports and the writer behave as in the

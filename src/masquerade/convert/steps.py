@@ -1,6 +1,6 @@
 """The steps of convert, one small class each, and the registry `build_steps` makes the list from.
 
-In order: detect, track, select, smooth, align, model, upscale, occlude, colour, sharpen, paste (see `pipeline` for the
+In order: detect, track, select, smooth, align, model, upscale, eyes, occlude, colour, sharpen, paste (see `pipeline` for the
 contract). Each entry of `STEPS` is a factory `(StepContext) -> Step | None`; None leaves the step out for
 this run (no smoothing for stills, no sharpening at amount 0). The backends inside the steps come from
 their own registries (`faces.detectors`, `color.color`, `blend.blend`), so the names a user picks reach
@@ -24,6 +24,7 @@ from ..faces.align import TEMPLATE_NAME, alignment_matrix, invert, transform_poi
 from ..faces.masks import hull_mask
 from . import blend, color
 from .config import ConvertConfig
+from .eyes import make_eyes
 from .pipeline import BaseStep, Batch, FaceStep, FaceWork, FrameWork, Step
 from .occlusion import make_occlude
 from .smoothing import OneEuroFilter
@@ -264,6 +265,7 @@ STEPS: dict[str, StepFactory] = {
     "align": AlignFaces,
     "model": RunModel,
     "upscale": make_upscale,
+    "eyes": make_eyes,
     "occlude": make_occlude,
     "colour": MatchColour,
     "sharpen": lambda ctx: Sharpen(ctx) if ctx.config.sharpen > 0 else None,

@@ -95,6 +95,14 @@ def eye_opening(pts, xp):
     return over_face_scale(pts, xp, 0.5 * (_gap(pts, RIGHT_EYE_PAIRS) + _gap(pts, LEFT_EYE_PAIRS)))
 
 
+def each_eye_opening(landmarks) -> np.ndarray:
+    """float64 (..., 2): each eye's lid gap over face size, the subject's right eye then left (a wink closes one);
+    `eye_opening` is their mean. NaN for a degenerate face."""
+    pts, _ = as_points(np.asarray(landmarks))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.stack([over_face_scale(pts, np, _gap(pts, pairs)) for pairs in (RIGHT_EYE_PAIRS, LEFT_EYE_PAIRS)], -1)
+
+
 @_reading
 def corner_lift(pts, xp):
     """Distance of the upper lip's centre below the line through the mouth corners, over face size (positive:

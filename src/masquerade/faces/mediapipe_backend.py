@@ -113,6 +113,14 @@ class MediaPipeDetector:
         finally:
             self._mesh = tracker
 
+    def mesh_in_box(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
+        """K×2 landmarks (image pixels) of the one face in `box` (x0, y0, x1, y1), meshed on its own as a still,
+        whatever this detector's mode; None when the mesh finds no face there. For a face whose place is already
+        known (convert's eyes step reads the lids of a swapped face it has just drawn)."""
+        mesh = self._mesh_in_box_still(np.ascontiguousarray(image), box) if self.video else \
+            self._mesh_in_box(np.ascontiguousarray(image), box)
+        return None if mesh is None else mesh[0]
+
     def reset(self) -> None:
         if self.video:
             import mediapipe as mp

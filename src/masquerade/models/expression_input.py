@@ -56,6 +56,12 @@ class ExpressionCode(nn.Module):
     def set_baseline(self, side: str, values) -> None:
         self.baseline[SIDES.index(side)] = torch.as_tensor(np.asarray(values), dtype=self.baseline.dtype)
 
+    def open_eyes(self, side: str) -> float:
+        """`side`'s person's eye opening at rest (`faces.landmark_measures.eye_opening`): the neutral face's
+        (versions 2, 3) or the usual open level (version 1), as fitted on that side's training faces."""
+        base = self.baseline[SIDES.index(side)]
+        return float(base[0, MEASURES.index("eyes")] if self.version >= 2 else base[0])
+
     @torch.no_grad()
     def set_spread(self, side: str, measures: torch.Tensor) -> None:
         """Version 3: the mean and spread of the codes of `side`'s faces (raw measures N×11), read against the

@@ -342,6 +342,11 @@ class SwapModel:
         from the landmarks only for such a model)."""
         return self.net.expression_map("a") is not None
 
+    def open_eyes(self, side: str) -> float | None:
+        """Eye opening of `side`'s person at rest, as the model's expression code reads it (None: a model without
+        expression channels knows none). Convert's eyes step closes a swap's eyes against these."""
+        return self.net.expression.open_eyes(side) if self.takes_expression else None
+
     @torch.no_grad()
     def swap(self, faces: torch.Tensor, direction: str = "a2b", chunk: int = 64,
              measures: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

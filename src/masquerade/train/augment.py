@@ -1,5 +1,5 @@
 """Batch augmentation on the training device: similarity jitter, flips, colour jitter, 3-D turns, synthetic
-blinks (`train.blink`) and the random warp.
+blinks (`faces.eyelids`) and the random warp.
 
 The random warp is what makes the method work: the encoder sees a face bent by a smooth random grid and the
 decoder must produce the *unwarped* face, so it cannot copy pixels and has to learn the identity. Every
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .blink import blink_grid, blink_landmarks
+from ..faces.eyelids import blink_grid, blink_landmarks
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class AugmentSettings:
     warp_points: int = 5  # control grid is warp_points × warp_points
     warp_strength: float = 0.035  # std of control-point offsets, fraction of the crop's half-width
     turn: float = 0.0  # degrees, ± yaw and ± pitch of the 3-D turn (needs the faces' landmarks; 0: none)
-    blink: float = 0.0  # share of faces whose eyes are closed by a random amount (`train.blink`; needs landmarks)
+    blink: float = 0.0  # share of faces whose eyes are closed by a random amount (`faces.eyelids`; needs landmarks)
 
 
 @dataclass

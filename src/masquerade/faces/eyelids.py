@@ -1,4 +1,5 @@
-"""Synthetic blinks: close a training face's eyes by a random amount, its pixels and its landmarks alike.
+"""Close a face's eyes by a given amount, its pixels and its landmarks alike: training's synthetic blinks
+(`train.augment`) and convert's eyes that follow the source (`convert.eyes`).
 
 Why: a decoder can only draw what its person showed it. A target filmed with open eyes (man_d19 closes his in
 1 face of 250) leaves the decoder nothing to draw a closed eye from, so the swap stares through every blink of
@@ -15,7 +16,8 @@ that person's skin, lashes and glasses:
 
 The upper-lid landmarks move with their pixels, so the expression measures read off the moved landmarks say
 how far this face's eyes are now closed, and the decoder learns to draw that closure when a source blinks.
-Everything works in crop pixels on the training device, vectorised over the batch.
+Everything works in crop pixels on the tensors' device, vectorised over the batch. `closure` is one amount a
+face (both eyes alike) or two (the subject's right eye, then left: a wink).
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ def _interp(knots: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
     return y0 + w * (y1 - y0)
 
 
+def _per_eye(closure: torch.Tensor, n: int) -> torch.Tensor:
+    """N×2 closures (right eye, left eye) from N (both eyes alike) or N×2."""
+    closure = closure.float().reshape(n, -1)
+    return closure.expand(n, 2) if closure.shape[1] == 1 else closure
+
+
 def _eye(landmarks: torch.Tensor, lids, x: torch.Tensor, closure: torch.Tensor):
     """For N×P points with crop x `x`, of one eye: (top of the stretched band, old upper lid, its new place,
     whether the point lies across the eye). `closure` N: 0 open as filmed, 1 shut."""
@@ -56,15 +64,15 @@ def _eye(landmarks: torch.Tensor, lids, x: torch.Tensor, closure: torch.Tensor):
 
 def blink_grid(grid: torch.Tensor, landmarks: torch.Tensor, closure: torch.Tensor, size: int) -> torch.Tensor:
     """Sampling grid N×S×S×2 (normalised, align_corners=False) of an image → the grid of that image with the
-    eyes of faces N×K×2 (crop pixels) closed by `closure` (N, 0 to 1): each point that falls in the stretched
+    eyes of faces N×K×2 (crop pixels) closed by `closure` (N or N×2, 0 to 1): each point that falls in the stretched
     band samples the open-eyed face further up."""
     n = grid.shape[0]
     pts = ((grid + 1) * (size / 2) - 0.5).reshape(n, -1, 2)
     x, y = pts[..., 0], pts[..., 1]
     moved = torch.zeros_like(y, dtype=torch.bool)
-    lms = landmarks.float()
-    for lids in _LIDS:
-        top, old, new, across = _eye(lms, lids, x, closure)
+    lms, closure = landmarks.float(), _per_eye(closure, n)
+    for i, lids in enumerate(_LIDS):
+        top, old, new, across = _eye(lms, lids, x, closure[:, i])
         inside = across & (y >= top) & (y <= new) & (new > old)
         y = torch.where(inside, top + (y - top) * (old - top) / (new - top).clamp_min(1e-6), y)
         moved |= inside
@@ -75,11 +83,12 @@ def blink_grid(grid: torch.Tensor, landmarks: torch.Tensor, closure: torch.Tenso
 
 def blink_landmarks(landmarks: torch.Tensor, closure: torch.Tensor) -> torch.Tensor:
     """N×K×2 crop-pixel landmarks as the face shows them with its eyes closed by `closure` (N): the points of
-    the stretched band (the upper lid among them) move down with their pixels; the rest stay."""
+    the stretched band (the upper lid among them) move down with their pixels; the rest stay. `closure`: N or N×2."""
     lms = landmarks.float()
     x, y = lms[..., 0], lms[..., 1]
-    for lids in _LIDS:
-        top, old, new, across = _eye(lms, lids, x, closure)
+    closure = _per_eye(closure, lms.shape[0])
+    for i, lids in enumerate(_LIDS):
+        top, old, new, across = _eye(lms, lids, x, closure[:, i])
         inside = across & (y >= top) & (y <= old + 1e-3) & (new > old)  # an eye left open stays exactly as filmed
         y = torch.where(inside, top + (y - top) * (new - top) / (old - top).clamp_min(1e-6), y)
     return torch.stack([x, y], -1)
