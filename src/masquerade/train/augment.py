@@ -1,5 +1,5 @@
 """Batch augmentation on the training device: similarity jitter, flips, colour jitter, 3-D turns, synthetic
-blinks (`faces.eyelids`), synthetic glasses on the input (`train.glasses`) and the random warp.
+blinks (`faces.eyelids`) and the random warp.
 
 The random warp is what makes the method work: the encoder sees a face bent by a smooth random grid and the
 decoder must produce the *unwarped* face, so it cannot copy pixels and has to learn the identity. Every
@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 
 from ..faces.eyelids import blink_grid, blink_landmarks
-from . import glasses
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,6 @@ class AugmentSettings:
     warp_strength: float = 0.035  # std of control-point offsets, fraction of the crop's half-width
     turn: float = 0.0  # degrees, ± yaw and ± pitch of the 3-D turn (needs the faces' landmarks; 0: none)
     blink: float = 0.0  # share of faces whose eyes are closed by a random amount (`faces.eyelids`; needs landmarks)
-    glasses: float = 0.0  # share of faces whose *input* wears synthetic glasses (`train.glasses`; needs landmarks)
 
 
 @dataclass
@@ -75,7 +73,6 @@ class AugmentDraw:
     offsets: torch.Tensor | None  # N×2×k×k warp control points, None without the random warp
     turn: torch.Tensor | None = None  # N×2 yaw, pitch in radians; None without the 3-D turn
     blink: torch.Tensor | None = None  # N eye closure, 0 (as filmed) to 1 (shut); None without synthetic blinks
-    glasses: torch.Tensor | None = None  # N×`train.glasses.FIELDS` glasses on the input; None without them
 
     def part(self, rows: slice) -> AugmentDraw:
         """The draws of some rows: a data-parallel rank augments only its slice of the global batch."""
@@ -97,8 +94,7 @@ def draw(gen: torch.Generator, n: int, cfg: AugmentSettings = AugmentSettings())
     if cfg.blink > 0:  # likewise: a share of the faces, each closed by 25-100%
         chosen, amount = torch.rand(n, generator=gen) < cfg.blink, 0.25 + 0.75 * torch.rand(n, generator=gen)
         blink = torch.where(chosen, amount, 0.0)
-    specs = glasses.draw(gen, n, cfg.glasses) if cfg.glasses > 0 else None  # likewise
-    return AugmentDraw(angle, scale, shift, flip, bright, contrast, sat, offsets, turn, blink, specs)
+    return AugmentDraw(angle, scale, shift, flip, bright, contrast, sat, offsets, turn, blink)
 
 
 def augment(pixels: torch.Tensor, gen: torch.Generator, cfg: AugmentSettings = AugmentSettings()) -> Batch:
@@ -184,15 +180,11 @@ def apply(pixels: torch.Tensor, d: AugmentDraw, landmarks: torch.Tensor | None =
         if d.turn is not None:
             moved = turn_landmarks(moved, d.turn)
     target = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    if d.glasses is not None and landmarks is not None:  # on the input only: the target is the face as filmed
-        rgb = glasses.put_on(rgb, landmarks, d.glasses)
     if d.offsets is not None:
         # Smooth displacement field: random control points, bicubic-upsampled to every pixel.
         field = F.interpolate(d.offsets.to(dev), size=(s, s), mode="bicubic", align_corners=True)
         warped_grid = grid + field.permute(0, 2, 3, 1)
         inputs = F.grid_sample(rgb, warped_grid, mode="bilinear", padding_mode="border", align_corners=False)
-    elif d.glasses is not None and landmarks is not None:
-        inputs = F.grid_sample(rgb, grid, mode="bilinear", padding_mode="border", align_corners=False)
     else:
         inputs = target[:, :3]
     visible = target[:, 5:6] if target.shape[1] > 5 else None  # a sixth channel: the visible-face map

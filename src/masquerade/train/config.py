@@ -95,9 +95,6 @@ class TrainConfig:
     blink: float = opt(0.0, low=0.0, high=1.0, cli=False,
                        help="Share of training faces whose eyes are closed by a random amount (a warp of that face's own pixels), for a target filmed without blinking. 0 = off.",
                        title="Closed eyes (share)", tip="For a person filmed without blinking: close the eyes on this share of their faces. 0 is off.", group="Training faces")
-    glasses: float = opt(0.0, low=0.0, high=1.0, cli=False,
-                         help="Share of training faces shown to the encoder wearing synthetic glasses (a frame and a lens glare drawn from the face's landmarks; the decoder is still asked for the face as filmed), so a source in glasses swaps onto a target who wears none. 0 = off.",
-                         title="Glasses on inputs (share)", tip="So that a person in glasses can be swapped well: show the model this share of the faces with glasses drawn on. 0 is off.", group="Training faces")
     seed: int = opt(0, low=0, cli=False, help="Seed of the initial weights, the sampling and the augmentation.",
                     title="Random seed", tip="Change it to get a different run from the same settings.", group="Learning")
     threads: int | None = opt(None, low=1, cli=False, ui=False, help="torch CPU threads (default: torch's).")

@@ -101,7 +101,7 @@ def load_bank(faceset: FaceSetLike, size: int, device: torch.device, balance: bo
     """`balance`: draw faces balanced over head yaw, mouth opening and eye state, weights computed once here
     from the stored landmarks (a pure function of the face set, so a resumed run draws exactly as before).
     `turn`: also the faces' landmarks and depth maps, which the 3-D turn augmentation moves pixels by;
-    `blink`: also the landmarks, whose lids the synthetic blink closes (and on which synthetic glasses sit)."""
+    `blink`: also the landmarks, whose lids the synthetic blink closes."""
     t = faceset.load_tensors(size=size)
     faces, masks, lms = t.faces, t.masks, t.landmarks
     if faces.shape[0] == 0:

@@ -202,7 +202,7 @@ class TrainingRun:
         v = self.validator
         train_a, train_b = (v.train_sets["a"], v.train_sets["b"]) if v else (self.fs_a, self.fs_b)
         self.bank_a, self.bank_b = (load_bank(fs, arch.size, self.device, config.balance, config.turn > 0,
-                                              config.blink > 0 or config.glasses > 0) for fs in (train_a, train_b))
+                                              config.blink > 0) for fs in (train_a, train_b))
         if config.occluders:  # hands and objects over training faces are left out of the losses (train/visible.py)
             from .visible import visible_maps
 
@@ -273,7 +273,7 @@ class TrainingRun:
         config, plan, step = self.config, self.plan, self.step
         lr = self.lr_at(step)
         aug = AugmentSettings(flip=config.flip, warp=config.warp and (plan is None or plan.phase.warp),
-                              turn=config.turn, blink=config.blink, glasses=config.glasses)  # the phase may turn the warp off
+                              turn=config.turn, blink=config.blink)  # the plan's phase may turn the warp off
         a = sample_batch(self.bank_a, self.batch, self.gen, aug, self.ranks, self.device)
         b = sample_batch(self.bank_b, self.batch, self.gen, aug, self.ranks, self.device)
         gan_on = plan.phase.gan if plan is not None else step >= config.gan_warmup
