@@ -95,6 +95,8 @@ class TrainConfig:
     blink: float = opt(0.0, low=0.0, high=1.0, cli=False,
                        help="Share of training faces whose eyes are closed by a random amount (a warp of that face's own pixels), for a target filmed without blinking. 0 = off.",
                        title="Closed eyes (share)", tip="For a person filmed without blinking: close the eyes on this share of their faces. 0 is off.", group="Training faces")
+    hair_out: bool = opt(False, cli=False, help="Take hair that falls over the edge of training faces out of their masks, so the decoder's mask leaves it out and a swap onto a wider face shows no strands of it.",
+                         title="Leave hair out", tip="For a person whose hair falls over their cheeks or forehead: keep it out of the swapped face.", group="Training faces")
     seed: int = opt(0, low=0, cli=False, help="Seed of the initial weights, the sampling and the augmentation.",
                     title="Random seed", tip="Change it to get a different run from the same settings.", group="Learning")
     threads: int | None = opt(None, low=1, cli=False, ui=False, help="torch CPU threads (default: torch's).")

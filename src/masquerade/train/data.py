@@ -97,7 +97,7 @@ def priority_maps(landmarks: np.ndarray, size: int) -> np.ndarray:
     return out
 
 def load_bank(faceset: FaceSetLike, size: int, device: torch.device, balance: bool = False,
-              turn: bool = False, blink: bool = False) -> FaceBank:
+              turn: bool = False, blink: bool = False, hair_out: bool = False) -> FaceBank:
     """`balance`: draw faces balanced over head yaw, mouth opening and eye state, weights computed once here
     from the stored landmarks (a pure function of the face set, so a resumed run draws exactly as before).
     `turn`: also the faces' landmarks and depth maps, which the 3-D turn augmentation moves pixels by;
@@ -108,6 +108,10 @@ def load_bank(faceset: FaceSetLike, size: int, device: torch.device, balance: bo
         raise FaceSetError(f"face set {faceset.manifest.get('id', '?')} has no faces; extract from more footage")
     if faces.shape[-1] != size:
         raise FaceSetError(f"face set returned {faces.shape[-1]} px faces when asked for {size} px")
+    if hair_out:  # the decoder's mask learns to leave hair over the face's edge out (`faces.hair`)
+        from ..faces.hair import without_hair
+
+        masks = torch.from_numpy(without_hair(faces.permute(0, 2, 3, 1).numpy(), masks[:, 0].numpy(), lms.numpy())).unsqueeze(1)
     prio = torch.from_numpy(priority_maps(lms.numpy(), size)).unsqueeze(1)
     pixels = torch.cat([faces, masks, prio], dim=1).to(device).contiguous()
     weights = None

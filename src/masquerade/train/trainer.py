@@ -202,7 +202,7 @@ class TrainingRun:
         v = self.validator
         train_a, train_b = (v.train_sets["a"], v.train_sets["b"]) if v else (self.fs_a, self.fs_b)
         self.bank_a, self.bank_b = (load_bank(fs, arch.size, self.device, config.balance, config.turn > 0,
-                                              config.blink > 0) for fs in (train_a, train_b))
+                                              config.blink > 0, config.hair_out) for fs in (train_a, train_b))
         if config.occluders:  # hands and objects over training faces are left out of the losses (train/visible.py)
             from .visible import visible_maps
 
