@@ -50,26 +50,26 @@ def _closed(lms: np.ndarray, right: float, left: float) -> np.ndarray:
     return blink_landmarks(torch.from_numpy(lms)[None], torch.tensor([[right, left]]))[0].double().numpy()
 
 
-def test_a_source_that_shuts_its_eyes_shuts_the_swapped_faces(face, mesh):
+def _follow(face, mesh, right: float, left: float):
+    """(the mesh's reading of each eye before, after, the face's work) for a source closing its eyes so far."""
     image, lms = face
     before = mesh(image, lms)
     step = _step(open_level=float(each_eye_opening(lms).mean()))
-    work, item = _work(image, _closed(lms, 1.0, 1.0))
+    work, item = _work(image, _closed(lms, right, left))
     step.apply(work, item)
     step.close()
-    after = mesh(work.face, lms)
+    return before, mesh(work.face, lms), work
+
+
+def test_a_source_that_shuts_its_eyes_shuts_the_swapped_faces(face, mesh):
+    before, after, _ = _follow(face, mesh, 1.0, 1.0)
     assert (after < 0.45 * before).all(), (before, after)  # below the blink threshold, both eyes
 
 
 def test_a_wink_closes_one_eye(face, mesh):
-    image, lms = face
-    before = mesh(image, lms)
-    step = _step(open_level=float(each_eye_opening(lms).mean()))
-    work, item = _work(image, _closed(lms, 1.0, 0.0))
-    step.apply(work, item)
-    step.close()
-    after = mesh(work.face, lms)
+    before, after, work = _follow(face, mesh, 1.0, 0.0)
     assert after[0] < 0.45 * before[0] and after[1] > 0.8 * before[1], (before, after)
+    image, lms = face
     rows = np.nonzero((work.face != image).any(-1))[0]
     assert rows.max() <= lms[[145, 374], 1].max() + 1  # nothing below the lower lids moved
 

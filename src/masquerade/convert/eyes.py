@@ -18,9 +18,10 @@ reads, per eye:
 
 and where the swapped eye is open wider than the source's share of the target's open level, slides its lid
 down by the difference (`closure`), then reads the result with the mesh once more and corrects the amount by
-one secant step (`refined`: the mesh reads a slid lid as more open than its gap). An eye the decoder already closes far enough is left as drawn, so a model
-that follows the source's eyes is not closed twice. Faces turned too far for the lids to be read
-(`MAX_TURN_DEG`) are left as drawn.
+one secant step (`refined`: the mesh reads a slid lid as more open than its gap). An eye the decoder already
+closes far enough is left as drawn, so a model that follows the source's eyes is not closed twice. Faces
+turned too far for the lids to be read (`MAX_TURN_DEG`) are left as drawn. Cost: two mesh readings of a
+256 px face per frame in which a source eye is closing (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -111,7 +111,8 @@ def load_bank(faceset: FaceSetLike, size: int, device: torch.device, balance: bo
     if hair_out:  # the decoder's mask learns to leave hair over the face's edge out (`faces.hair`)
         from ..faces.hair import without_hair
 
-        masks = torch.from_numpy(without_hair(faces.permute(0, 2, 3, 1).numpy(), masks[:, 0].numpy(), lms.numpy())).unsqueeze(1)
+        trimmed = without_hair(faces.permute(0, 2, 3, 1).numpy(), masks[:, 0].numpy(), lms.numpy())
+        masks = torch.from_numpy(trimmed).unsqueeze(1)
     prio = torch.from_numpy(priority_maps(lms.numpy(), size)).unsqueeze(1)
     pixels = torch.cat([faces, masks, prio], dim=1).to(device).contiguous()
     weights = None
