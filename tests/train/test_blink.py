@@ -9,7 +9,7 @@ import torch
 from masquerade.faces import create_detector
 from masquerade.faces.landmark_measures import eye_opening
 from masquerade.train.augment import AugmentDraw, AugmentSettings, apply, draw
-from masquerade.faces.eyelids import blink_grid, blink_landmarks
+from masquerade.faces.eyelids import blink_grid, blink_landmarks, lid_box
 
 SIZE = 128
 
@@ -121,3 +121,19 @@ def test_a_wink_moves_one_eye(crop):
     shift = (moved - lms)[0].norm(dim=1)
     assert shift[159] > 1.0 and shift[386] < 1e-6
     assert torch.equal(blink_landmarks(lms, torch.tensor([0.7])), blink_landmarks(lms, torch.tensor([[0.7, 0.7]])))
+
+
+def test_every_point_a_blink_moves_lies_in_the_lids_box(crop):
+    """`lid_box` bounds what any closure moves, so convert can warp that rectangle alone."""
+    px, lms = crop
+    x0, y0, x1, y1 = lid_box(lms[0])
+    line = (torch.arange(SIZE, dtype=torch.float32) + 0.5) * (2 / SIZE) - 1
+    gy, gx = torch.meshgrid(line, line, indexing="ij")
+    grid = torch.stack([gx, gy], -1)[None]
+    for closure in ([1.0, 1.0], [0.4, 0.9]):
+        moved = (blink_grid(grid, lms, torch.tensor([closure]), SIZE) != grid).any(-1)[0]
+        ys, xs = torch.nonzero(moved, as_tuple=True)
+        assert len(ys) > 20
+        # the landmarks' crop pixels put pixel (i, j)'s centre at (j, i)
+        assert x0 <= float(xs.min()) and float(xs.max()) <= x1, (closure, x0, x1)
+        assert y0 <= float(ys.min()) and float(ys.max()) <= y1, (closure, y0, y1)

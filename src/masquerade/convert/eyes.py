@@ -21,7 +21,8 @@ down by the difference (`closure`), then reads the result with the mesh once mor
 one secant step (`refined`: the mesh reads a slid lid as more open than its gap). An eye the decoder already
 closes far enough is left as drawn, so a model that follows the source's eyes is not closed twice. Faces
 turned too far for the lids to be read (`MAX_TURN_DEG`) are left as drawn. Cost: two mesh readings of a
-256 px face per frame in which a source eye is closing (docs/benchmarks.md).
+256 px face, and two warps of the lids' rectangle (~2 ms each), per frame in which a source eye is closing
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -78,16 +79,21 @@ def refined(amount: np.ndarray, read_share: np.ndarray) -> np.ndarray:
 
 def close_eyes(face: np.ndarray, landmarks: np.ndarray, amount: np.ndarray) -> np.ndarray:
     """`face` (S×S×3 uint8) with each eye's upper lid slid down by `amount` (right eye, left eye; 0 to 1) of
-    its gap, `landmarks` (478×2) being the face's own, in its pixels. Pixels outside the lids' bands are
-    copied exactly."""
+    its gap, `landmarks` (478×2) being the face's own, in its pixels. Only the lids' rectangle is warped
+    (`faces.eyelids.lid_box`); pixels outside the lids' bands are copied exactly."""
     import cv2
     import torch
 
-    from ..faces.eyelids import blink_grid
+    from ..faces.eyelids import blink_grid, lid_box
 
     s = face.shape[0]
-    line = (torch.arange(s, dtype=torch.float32) + 0.5) * (2 / s) - 1
-    gy, gx = torch.meshgrid(line, line, indexing="ij")
+    x0, y0, x1, y1 = lid_box(landmarks)
+    cols = np.arange(max(0, int(np.floor(x0)) - 1), min(s, int(np.ceil(x1)) + 2))
+    rows = np.arange(max(0, int(np.floor(y0)) - 1), min(s, int(np.ceil(y1)) + 2))
+    if not len(cols) or not len(rows):
+        return face
+    to_grid = lambda v: (torch.from_numpy(v).float() + 0.5) * (2 / s) - 1  # noqa: E731  pixel centres
+    gy, gx = torch.meshgrid(to_grid(rows), to_grid(cols), indexing="ij")
     grid = torch.stack([gx, gy], -1)[None]
     moved = blink_grid(grid, torch.as_tensor(landmarks, dtype=torch.float32)[None],
                        torch.as_tensor(np.asarray(amount, np.float32))[None], s)[0]
@@ -97,8 +103,15 @@ def close_eyes(face: np.ndarray, landmarks: np.ndarray, amount: np.ndarray) -> n
     maps = ((moved + 1) * (s / 2) - 0.5).numpy()
     warped = cv2.remap(face, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     out = face.copy()
-    out[changed] = warped[changed]
+    region = out[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
+    region[changed] = warped[changed]
     return out
+
+
+def open_level(model: Any, side: str) -> float | None:
+    """`side`'s person's eye opening at rest as `model` knows it (`SwapModel.open_eyes`); None when it does not."""
+    read = getattr(model, "open_eyes", None)
+    return read(side) if read is not None else None
 
 
 class FollowEyes(FaceStep):
@@ -112,9 +125,8 @@ class FollowEyes(FaceStep):
         from .upscale import target_side
 
         direction = ctx.config.direction
-        open_eyes = getattr(ctx.model, "open_eyes", lambda side: None)
-        self.source_open = open_eyes(direction[0])
-        self.target_open = open_eyes(target_side(direction))
+        self.source_open = open_level(ctx.model, direction[0])
+        self.target_open = open_level(ctx.model, target_side(direction))
         self.video = bool(ctx.video)
         self.mesh = MediaPipeDetector(video=False, max_faces=1)
 
@@ -146,14 +158,14 @@ class FollowEyes(FaceStep):
         drawn = self.mesh.mesh_in_box(face.face, box)
         if drawn is None:
             return
-        gaps = each_eye_opening(drawn)
-        amount = closure(wanted, gaps, self.target_open)
+        drawn_gaps = each_eye_opening(drawn)
+        amount = closure(wanted, drawn_gaps, self.target_open)
         if not amount.any():
             return
         closed = close_eyes(face.face, drawn, amount)
         read = self.mesh.mesh_in_box(closed, box)
         if read is not None:
-            amount = refined(amount, each_eye_opening(read) / gaps)
+            amount = refined(amount, each_eye_opening(read) / drawn_gaps)
             closed = close_eyes(face.face, drawn, amount)
         face.face = closed
 
@@ -166,5 +178,4 @@ def make_eyes(ctx: Any) -> FollowEyes | None:
     from a model that knows no open level (nothing to read a single face's closure against)."""
     if ctx.config.eyes != "follow":
         return None
-    knows = getattr(ctx.model, "open_eyes", lambda side: None)(ctx.config.direction[0])
-    return FollowEyes(ctx) if ctx.video or knows else None
+    return FollowEyes(ctx) if ctx.video or open_level(ctx.model, ctx.config.direction[0]) else None

@@ -81,6 +81,19 @@ def blink_grid(grid: torch.Tensor, landmarks: torch.Tensor, closure: torch.Tenso
     return out.view_as(grid)
 
 
+def lid_box(landmarks) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1), crop pixels: a rectangle holding every point that closing the eyes of one face (K×2
+    landmarks) by any amount moves, so a caller can warp that rectangle and copy the rest of the image."""
+    pts = torch.as_tensor(landmarks, dtype=torch.float32)
+    boxes = []
+    for upper, lower in _LIDS:
+        up, low = pts[list(upper)], pts[list(lower)]
+        height = _SKIN * float((up[0] - up[-1]).norm())
+        boxes.append((float(up[:, 0].min()), float(up[:, 1].min()) - height, float(up[:, 0].max()), float(low[:, 1].max())))
+    x0, y0, x1, y1 = zip(*boxes)
+    return min(x0), min(y0), max(x1), max(y1)
+
+
 def blink_landmarks(landmarks: torch.Tensor, closure: torch.Tensor) -> torch.Tensor:
     """N×K×2 crop-pixel landmarks as the face shows them with its eyes closed by `closure` (N): the points of
     the stretched band (the upper lid among them) move down with their pixels; the rest stay. `closure`: N or N×2."""
