@@ -32,11 +32,12 @@ def test_loss_falls_over_60_steps(faceset_a, faceset_b, tiny_config, tmp_path):
     assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:5])
 
 
-@pytest.mark.parametrize("turn, blink", [(0.0, 0.0), (12.0, 0.3)])
-def test_stop_then_resume_equals_one_continuous_run(faceset_a, faceset_b, tiny_config, tmp_path, turn, blink):
+@pytest.mark.parametrize("turn, blink, hair_out", [(0.0, 0.0, False), (12.0, 0.3, True)])
+def test_stop_then_resume_equals_one_continuous_run(faceset_a, faceset_b, tiny_config, tmp_path, turn, blink, hair_out):
     # GAN on after step 6 so the discriminator, both optimisers and the augmentation RNG must all resume;
-    # with the 3-D turn and the blinks, their draws and the depth maps (rebuilt from the face set) must resume too.
-    cfg = replace(tiny_config, steps=16, gan_weight=0.1, gan_warmup=6, turn=turn, blink=blink)
+    # with the 3-D turn, the blinks and the hair left out of the masks, their draws, the depth maps and the
+    # trimmed masks (rebuilt from the face set) must resume too.
+    cfg = replace(tiny_config, steps=16, gan_weight=0.1, gan_warmup=6, turn=turn, blink=blink, hair_out=hair_out)
     train(faceset_a, faceset_b, tmp_path / "continuous", cfg)
 
     done = []
