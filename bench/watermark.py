@@ -1,6 +1,6 @@
 """Watermark benchmark: every attack of `provenance.attacks` on real faces and generated clips. Prints one JSON.
 
-Per attack and per frame source: bit accuracy of the 88-bit payload (mean and worst over frames), the
+Per attack and per frame source: bit accuracy of the payload (mean and worst over frames), the
 detection rate, and false alarms when the same attack is applied to the *unmarked* frames. Also PSNR,
 embed/decode time per 720p frame on one core, false alarms on 1,000 unmarked images (and on pseudo-videos
 pooled from them), and invisible-watermark's dwtDct on the classic attacks for reference.
@@ -12,6 +12,7 @@ measured on clips, decoded as `verify` does (evidence pooled over the frames); t
 given too. `decode_ms_720p_1core` is the per-core decode budget's measure: mean and p95 over 60 pictures
 that are 720p when read back (see `timing_1core`). Run from the repository root:
 `.venv/bin/python bench/watermark.py` (one core; 5-8 min on a busy 2-core box). `--only PART` runs one part;
+`--version 2` marks with payload version 2 (files made before version 3), for comparison;
 `--only tradeoff` (not in the full run) marks the real clips at several strengths and reads the re-uploads
 that blind reading loses at the shipped one (strength against PSNR against detection).
 """
@@ -24,6 +25,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # one core: the decode budget is per core
 
 import json  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -41,7 +43,10 @@ try:
 except ImportError:  # the watermark needs no torch; set it only so nothing it pulls in uses more cores
     pass
 MODEL_HASH = "c0ffee42d00dfeed"
-NONCE = 0x5A17C0FFE
+NONCE = 0x5A17  # a version-3 nonce (16 bits); `--version 2` marks with version 2's layout, for comparison
+VERSION = int(sys.argv[sys.argv.index("--version") + 1]) if "--version" in sys.argv else wm.VERSION
+if VERSION == 2:
+    NONCE = 0x5A17C0FFE
 FACES = Path("../shared/data/faces")
 FRAMES_PER_SOURCE = 21
 
@@ -85,9 +90,15 @@ TRADEOFF_PSNR_DB = (42.4, 41.0, 40.0, 38.0)
 TRADEOFF_REUPLOADS = ("reupload_0.5x_crf30", "reupload_0.5x_crf35", "reupload_0.75x_crf35")
 # the store-informed match (`known`): the true id among 999 others, half of them from the same model
 rng = np.random.default_rng(28)
-KNOWN = [wm.mark_id(MODEL_HASH if i % 2 else f"{int(h):08x}", int(n))
-         for i, (h, n) in enumerate(zip(rng.integers(0, 2**32, 999), rng.integers(0, 2**36, 999)))]
+TRUE_ID = wm.mark_id(MODEL_HASH, NONCE, VERSION)
+KNOWN = [wm.mark_id(MODEL_HASH if i % 2 else f"{int(h):08x}", int(n), VERSION) for i, (h, n) in
+         enumerate(zip(rng.integers(0, 2**32, 999), rng.integers(0, 2**wm.FORMATS[VERSION].nonce_bits, 999)))]
 CHAIN = "resolution_chain_1080p_720p_480p_unrestored"
+
+
+def mark(rgb: np.ndarray, **kwargs) -> np.ndarray:
+    """The bench's mark (MODEL_HASH, NONCE, payload VERSION) on one frame."""
+    return wm.embed(rgb, MODEL_HASH, nonce=NONCE, version=VERSION, **kwargs)
 
 
 def cover(img: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -149,25 +160,26 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def score(detections: list[wm.Detection], truth: np.ndarray) -> dict:
-    acc = [float((d.bits == truth).mean()) for d in detections]
+    # a mark not read is reported in the current version's layout: against another version's truth, 0
+    acc = [float((d.bits == truth).mean()) if d.bits.size == truth.size else 0.0 for d in detections]
     return {"bit_accuracy_mean": round(float(np.mean(acc)), 4), "bit_accuracy_worst": round(float(min(acc)), 4),
             "detection_rate": round(float(np.mean([d.detected for d in detections])), 3),
-            "right_mark_id_rate": round(float(np.mean([d.detected and d.mark_id == wm.mark_id(MODEL_HASH, NONCE)
+            "right_mark_id_rate": round(float(np.mean([d.detected and d.mark_id == TRUE_ID
                                                        for d in detections])), 3)}
 
 
 def score_known(detections: list[wm.Detection]) -> dict:
     """The same pictures decoded with `known` (the true id among 999 others, as verify does with the store)."""
-    return {"detection_rate_with_store": round(float(np.mean([d.detected and d.mark_id == wm.mark_id(MODEL_HASH, NONCE)
+    return {"detection_rate_with_store": round(float(np.mean([d.detected and d.mark_id == TRUE_ID
                                                                for d in detections])), 3),
-            "wrong_id_with_store": int(sum(d.detected and d.mark_id != wm.mark_id(MODEL_HASH, NONCE) for d in detections))}
+            "wrong_id_with_store": int(sum(d.detected and d.mark_id != TRUE_ID for d in detections))}
 
 
 def run_reuploads(clips: list[list[np.ndarray]], fps: int) -> dict:
     """Each REUPLOADS variant of each clip: blind and with the store, and the same on the unmarked clip."""
-    known = KNOWN + [wm.mark_id(MODEL_HASH, NONCE)]
+    known = KNOWN + [TRUE_ID]
     out: dict = {}
-    converted = [attacks.h264([wm.embed(f, MODEL_HASH, nonce=NONCE) for f in clip], crf=18, fps=fps) for clip in clips]
+    converted = [attacks.h264([mark(f) for f in clip], crf=18, fps=fps) for clip in clips]
     plain = [attacks.h264(clip, crf=18, fps=fps) for clip in clips]
     for name, how in REUPLOADS.items():
         kwargs = {k: v for k, v in how.items() if k not in ("factor", "crf")}
@@ -184,7 +196,7 @@ def run_reuploads(clips: list[list[np.ndarray]], fps: int) -> dict:
             ref = attacks.reupload(unmarked, how["factor"], how["crf"], fps=fps, **kwargs)[::2][:60]
             alarms += wm.decode_frames(ref, known=known).detected
         out[name] = {"clips": len(clips), "frame_size": f"{frames[0].shape[1]}x{frames[0].shape[0]}",
-                     **score(blind, wm.payload_bits(MODEL_HASH, NONCE)), **score_known(informed),
+                     **score(blind, wm.payload_bits(MODEL_HASH, NONCE, VERSION)), **score_known(informed),
                      "scores_z": [round(d.score, 1) for d in informed],
                      "false_alarms_unmarked_clips_with_store": int(alarms),
                      "decode_s_per_clip_blind": round(float(np.mean(seconds)), 1)}
@@ -195,14 +207,14 @@ def run_tradeoff(clips: list[list[np.ndarray]], fps: int) -> dict:
     """Mark strength against detection on the re-uploads that blind reading loses at the shipped strength:
     each clip marked at each of TRADEOFF_PSNR_DB, converted (H.264 CRF 18), re-uploaded and read as
     `run_reuploads` reads it. What a stronger mark would buy, for the issue's closing note."""
-    known = KNOWN + [wm.mark_id(MODEL_HASH, NONCE)]
-    truth = wm.mark_id(MODEL_HASH, NONCE)
+    known = KNOWN + [TRUE_ID]
+    truth = TRUE_ID
     out: dict = {}
     for psnr_db in TRADEOFF_PSNR_DB:
         rows = {name: {"blind": 0, "with_store": 0, "scores_z": []} for name in TRADEOFF_REUPLOADS}
         psnrs = []
         for clip in clips:
-            marked = [wm.embed(f, MODEL_HASH, psnr_db=psnr_db, nonce=NONCE) for f in clip]
+            marked = [mark(f, psnr_db=psnr_db) for f in clip]
             psnrs += [psnr(m, f) for m, f in zip(marked[::15], clip[::15])]
             converted = attacks.h264(marked, crf=18, fps=fps)
             for name, row in rows.items():
@@ -222,12 +234,12 @@ def run_tradeoff(clips: list[list[np.ndarray]], fps: int) -> dict:
 
 
 def run_source(stills: list[np.ndarray], videos: list[list[np.ndarray]]) -> dict:
-    truth = wm.payload_bits(MODEL_HASH, NONCE)
-    marked = [wm.embed(f, MODEL_HASH, nonce=NONCE) for f in stills]
+    truth = wm.payload_bits(MODEL_HASH, NONCE, VERSION)
+    marked = [mark(f) for f in stills]
     out: dict = {"frames": len(stills), "frame_size": f"{stills[0].shape[1]}x{stills[0].shape[0]}",
                  "psnr_db_mean": round(float(np.mean([psnr(m, f) for m, f in zip(marked, stills)])), 2),
                  "psnr_db_min": round(float(min(psnr(m, f) for m, f in zip(marked, stills))), 2), "attacks": {}}
-    known = KNOWN + [wm.mark_id(MODEL_HASH, NONCE)]
+    known = KNOWN + [TRUE_ID]
     for name, attack in ATTACKS.items():
         attacked = [attack(m) for m in marked]
         detections = [wm.decode(a) for a in attacked]
@@ -238,13 +250,13 @@ def run_source(stills: list[np.ndarray], videos: list[list[np.ndarray]]) -> dict
             result["false_alarms_unmarked_with_store"] = int(sum(wm.decode(attack(f), known=known).detected for f in stills))
         out["attacks"][name] = result
     big = [cover(f, 1920, 1080) for f in stills]
-    result = score([wm.decode(attacks.resolution_chain(wm.embed(b, MODEL_HASH, nonce=NONCE))) for b in big], truth)
+    result = score([wm.decode(attacks.resolution_chain(mark(b))) for b in big], truth)
     result["false_alarms_unmarked"] = int(sum(wm.decode(attacks.resolution_chain(b)).detected for b in big))
     out["attacks"][CHAIN] = result
     for crf in (28, 35):
         pooled, per_frame, alarms = [], [], 0
         for clip in videos:
-            decoded = attacks.h264([wm.embed(f, MODEL_HASH, nonce=NONCE) for f in clip], crf=crf)
+            decoded = attacks.h264([mark(f) for f in clip], crf=crf)
             pooled.append(wm.decode_frames(decoded))
             per_frame += [wm.decode(f) for f in decoded]
             alarms += wm.decode_frames(attacks.h264(clip, crf=crf)).detected
@@ -270,14 +282,14 @@ def ms_per_call(fn, arg, repeat: int = 10) -> float:
 
 
 def timing(frame: np.ndarray) -> dict:
-    marked = wm.embed(frame, MODEL_HASH, nonce=NONCE)
-    result = {"embed_ms_720p": ms_per_call(lambda x: wm.embed(x, MODEL_HASH, nonce=NONCE), frame)}
+    marked = mark(frame)
+    result = {"embed_ms_720p": ms_per_call(mark, frame)}
     cold = []
     for i in range(5):  # a new output file: its mark is computed once, then cached for every frame
         wm._delta.cache_clear()
         wm._payload_tile.cache_clear()
         t = time.perf_counter()
-        wm.embed(frame, MODEL_HASH, nonce=i)
+        wm.embed(frame, MODEL_HASH, nonce=i, version=VERSION)
         cold.append(time.perf_counter() - t)
     result["embed_ms_720p_first_frame_of_a_file"] = round(1000 * float(np.median(cold)), 1)
     result["decode_ms_720p_marked"] = ms_per_call(wm.decode, marked)
@@ -294,12 +306,12 @@ def timing_1core(stills: list[np.ndarray], n: int = 10) -> dict:
     them; wall time and CPU time (the box is shared, so CPU time is the steadier figure)."""
     frames = stills[:n]
     kinds = {
-        "marked": [wm.embed(f, MODEL_HASH, nonce=NONCE) for f in frames],
-        "marked_jpeg_q50": [attacks.jpeg(wm.embed(f, MODEL_HASH, nonce=NONCE), 50) for f in frames],
+        "marked": [mark(f) for f in frames],
+        "marked_jpeg_q50": [attacks.jpeg(mark(f), 50) for f in frames],
         "unmarked": frames,
-        "rotated_2deg": [attacks.rotate(wm.embed(f, MODEL_HASH, nonce=NONCE), 2) for f in frames],
-        "from_1080p": [attacks.to_height(wm.embed(cover(f, 1920, 1080), MODEL_HASH, nonce=NONCE), 720) for f in frames],
-        "from_480p": [attacks.to_height(wm.embed(cover(f, 854, 480), MODEL_HASH, nonce=NONCE), 720, "bilinear")
+        "rotated_2deg": [attacks.rotate(mark(f), 2) for f in frames],
+        "from_1080p": [attacks.to_height(mark(cover(f, 1920, 1080)), 720) for f in frames],
+        "from_480p": [attacks.to_height(mark(cover(f, 854, 480)), 720, "bilinear")
                       for f in frames],
     }
     wall, cpu, per_kind, found = [], [], {}, {}
@@ -334,7 +346,7 @@ def _false_positives(n: int, per_video: int) -> dict:
     detections = [wm.decode(img) for img in images]
     scores = [d.score for d in detections]
     videos = [wm.decode_frames(images[i : i + per_video]) for i in range(0, n - per_video + 1, per_video)]
-    known = KNOWN + [wm.mark_id(MODEL_HASH, NONCE)]
+    known = KNOWN + [TRUE_ID]
     with_store = [wm.decode(img, known=known) for img in images]
     videos_with_store = [wm.decode_frames(images[i : i + per_video], known=known)
                          for i in range(0, n - per_video + 1, per_video)]
@@ -342,7 +354,7 @@ def _false_positives(n: int, per_video: int) -> dict:
         "images": len(scores),
         "flagged": int(sum(d.detected for d in detections)),
         "threshold_z": wm.DETECT_THRESHOLD,
-        "also_required": f"CRC-{wm.CRC_BITS} of the decoded payload",
+        "also_required": "CRC-16 of the decoded payload (either version's)",
         "crc_passed_by_chance": int(sum(d.crc_ok for d in detections)),
         "max_score_z": round(float(max(scores)), 2),
         "p99_score_z": round(float(np.percentile(scores, 99)), 2),
@@ -362,7 +374,7 @@ def dwtdct_reference() -> dict:
         from imwatermark import WatermarkDecoder, WatermarkEncoder
     except ImportError:
         return {"skipped": "invisible-watermark is not installed"}
-    truth = wm.payload_bits(MODEL_HASH, NONCE)
+    truth = wm.payload_bits(MODEL_HASH, NONCE, VERSION)
     enc = WatermarkEncoder()
     enc.set_watermark("bits", truth.tolist())
     dec = WatermarkDecoder("bits", truth.size)
@@ -379,8 +391,6 @@ def dwtdct_reference() -> dict:
 
 
 def main() -> None:
-    import sys
-
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     started = time.perf_counter()
     faces = face_sources()
@@ -397,8 +407,10 @@ def main() -> None:
         print(json.dumps(part, indent=2))
         return
     out = {
-        "payload_bits": wm.PAYLOAD_BITS,
-        "payload": "4-bit version + 32-bit model hash prefix + 36-bit per-file nonce + CRC-16; K=7 rate-1/3 code",
+        "payload_version": VERSION,
+        "payload_bits": wm.FORMATS[VERSION].total_bits,
+        "payload": {2: "4-bit version + 32-bit model hash prefix + 36-bit per-file nonce + CRC-16",
+                    3: "16-bit model hash prefix + 16-bit per-file nonce + CRC-16"}[VERSION] + "; K=7 rate-1/3 code",
         "target_psnr_db": wm.TARGET_PSNR_DB,
         "single_core": True,
         "real_faces": run_source(*faces) if faces else {"skipped": f"{FACES} not found"},

@@ -72,15 +72,15 @@ def test_soft_binding_names_the_algorithm_and_the_payload(tmp_path, photos):
 
     raw, out = tmp_path / "raw.png", tmp_path / "out.png"
     cv2.imwrite(str(raw), photos["coffee"][:, :, ::-1])
-    manifest = sign_file(raw, out, "cafe0123456789ab", keys.load_default(), nonce=0x123456789)
+    manifest = sign_file(raw, out, "cafe0123456789ab", keys.load_default(), nonce=0xBEEF)
     assert isinstance(manifest, bytes) and len(manifest) > 100
     report = read_manifest(out)
-    assert report.intact and report.mark_id == "cafe0123-123456789" and report.label.startswith("urn:c2pa:")
+    assert report.intact and report.mark_id == "cafe-beef" and report.label.startswith("urn:c2pa:")
     active = report.raw["manifests"][report.raw["active_manifest"]]
     (binding,) = [a["data"] for a in active["assertions"] if a["label"] == "c2pa.soft-binding"]
     assert binding["alg"] == wm.ALGORITHM
     value = np.unpackbits(np.frombuffer(base64.b64decode(binding["blocks"][0]["value"]), np.uint8))
-    assert np.array_equal(value[: wm.PAYLOAD_BITS], wm.payload_bits("cafe0123456789ab", 0x123456789))
+    assert np.array_equal(value[: wm.PAYLOAD_BITS], wm.payload_bits("cafe0123456789ab", 0xBEEF))
 
 
 def test_made_by_masquerade(tmp_path, photos, signed_png):

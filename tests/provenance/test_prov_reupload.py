@@ -18,7 +18,7 @@ from masquerade.provenance import attacks, geometry, store
 from masquerade.provenance import watermark as wm
 
 HASH = "a1b2c3d4e5f60718"
-NONCE = 0x012345678
+NONCE = 0x1234
 MARK = wm.mark_id(HASH, NONCE)
 FACES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "faces"
 needs_faces = pytest.mark.skipif(not FACES.is_dir(), reason="real face clips (../shared/data/faces) not present")
@@ -137,7 +137,7 @@ def test_known_marks_pick_the_right_one_among_one_models_files(photos):
     """Ids of one model share the code bits of their model prefix; the right nonce must still win."""
     small = attacks.small_jpeg(wm.embed(photos["astronaut"], HASH, nonce=NONCE), 0.4, 20)
     rng = np.random.default_rng(3)
-    others = [wm.mark_id(HASH, int(n)) for n in rng.integers(0, 2**36, 300)]
+    others = [wm.mark_id(HASH, int(n)) for n in rng.integers(0, 2**16, 300)]
     d = wm.decode(small, known=others + [MARK])
     assert not d.detected or d.mark_id == MARK
     assert not wm.decode(small, known=others).detected  # the mark's own id is not among them
@@ -148,7 +148,8 @@ def test_known_marks_raise_no_alarm_on_unmarked_pictures():
     from masquerade.provenance import corpus
 
     rng = np.random.default_rng(4)
-    known = [wm.mark_id(f"{int(h):08x}", int(n)) for h, n in zip(rng.integers(0, 2**32, 500), rng.integers(0, 2**36, 500))]
+    known = [wm.mark_id(f"{int(h):08x}", int(n)) for h, n in zip(rng.integers(0, 2**32, 500),
+                                                                 rng.integers(0, 2**16, 500))]
     for img in corpus.unmarked_images(60, seed=21):
         assert not wm.decode(img, known=known).detected
 
@@ -242,10 +243,13 @@ def test_mirrored_and_letterboxed_reuploads(how):
 
 
 def test_files_marked_before_this_change_carry_the_same_mark_and_still_verify(synthetic_images):
-    """The embedder did not change in issue #28: the digest below is of a picture marked by the code
-    before it (commit 704cde4). Its re-uploads are read by the new decoder like any other."""
-    marked = wm.embed(synthetic_images["gradient"], HASH, nonce=NONCE)
+    """Files marked with payload version 2 (every file before version 3) carry exactly the mark the code
+    before issue #28 made: the digest below is of a picture marked at commit 704cde4, and `embed(version=2)`
+    still makes it bit for bit. Their re-uploads are read by the new decoder like any other, as version 2."""
+    old_nonce = 0x012345678
+    marked = wm.embed(synthetic_images["gradient"], HASH, nonce=old_nonce, version=2)
     assert hashlib.sha256(marked.tobytes()).hexdigest() == (
         "5974d4819ef9c055b59f06753ef8000140b52440bb4c8775f8876691a47636d0")
     for attacked in (marked, attacks.mirror(marked), attacks.letterbox(marked, 1.8), attacks.resize(marked, 2.0)):
-        assert _found(wm.decode(attacked))
+        d = wm.decode(attacked)
+        assert d.detected and d.version == 2 and d.mark_id == wm.mark_id(HASH, old_nonce, 2) == "a1b2c3d4-012345678"

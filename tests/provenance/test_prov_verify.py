@@ -26,7 +26,7 @@ def test_synthetic(swapped_jpg):
     assert v.status == "synthetic" and v.marks_found and v.exit_code == 0
     assert v.summary.startswith(f"synthetic — made by Masquerade {__version__} with model {HASH}")
     assert v.signer_trusted and v.signer_is_masquerade_key
-    assert v.watermark_found and v.watermark_model_hash == HASH[:8]
+    assert v.watermark_found and v.watermark_model_hash == HASH[:4]
     assert "this user's key" in v.summary
 
 
@@ -70,7 +70,7 @@ def test_stripped_file_whose_manifest_is_not_in_this_store(swapped_jpg, tmp_path
     monkeypatch.setenv("MASQUERADE_HOME", str(tmp_path / "another-machine"))
     v = verify(stripped)
     assert v.status == "stripped" and v.stored_manifest is None and v.stored_manifests == 0
-    assert v.summary == (f"manifest stripped; watermark present (model {HASH[:8]}, mark {v.watermark_mark_id}); "
+    assert v.summary == (f"manifest stripped; watermark present (model {HASH[:4]}, mark {v.watermark_mark_id}); "
                          "this user's manifest store has no manifest for it")
 
 
@@ -106,7 +106,7 @@ def test_video_verdicts(tmp_path, photos):
     frames = attacks.h264([f.image for f in read_frames(tmp_path / "swap.mp4")], crf=28)
     reupload = write_video(tmp_path / "reupload.mp4", frames, fps=25)
     v = verify(reupload)
-    assert v.status == "stripped" and v.watermark_model_hash == HASH[:8]
+    assert v.status == "stripped" and v.watermark_model_hash == HASH[:4]
     assert v.stored_manifest["title"] == "swap.mp4" and v.stored_manifest["label"] == read_manifest(tmp_path / "swap.mp4").label
     plain = write_video(tmp_path / "plain.mp4", clip, fps=25)
     assert verify(plain).status == "none"

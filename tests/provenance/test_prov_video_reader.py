@@ -16,7 +16,7 @@ from masquerade.provenance import attacks, geometry, reader, video_reader
 from masquerade.provenance import watermark as wm
 
 HASH = "a1b2c3d4e5f60718"
-NONCE = 0x012345678
+NONCE = 0x1234
 
 
 def _sheared(shear: float) -> geometry.Lattice:
@@ -34,21 +34,25 @@ def _small_jpeg_luma(rgb: np.ndarray, quality: int) -> np.ndarray:
     return reader._checked_luma(attacks.jpeg(attacks.resize(rgb, 0.75, "area"), quality))
 
 
-@pytest.mark.parametrize("name, quality, shear", [("coffee", 30, 0.015), ("coffee", 30, 0.02), ("chelsea", 40, 0.02)])
-def test_refit_reads_the_mark_a_sheared_lattice_loses(photos, name, quality, shear):
-    marked = wm.embed(np.ascontiguousarray(photos[name][:512, :512]), HASH, nonce=NONCE)
+# Version 3's shorter payload reads through most shears whose sync stays clear, so its case needs a harder
+# JPEG; the version-2 cases are the ones the refit was built for (files marked before version 3).
+@pytest.mark.parametrize("name, quality, shear, version, nonce", [
+    ("coffee", 30, 0.015, 2, 0x012345678), ("coffee", 30, 0.02, 2, 0x012345678), ("chelsea", 40, 0.02, 2, 0x012345678),
+    ("chelsea", 25, 0.02, 3, NONCE)])
+def test_refit_reads_the_mark_a_sheared_lattice_loses(photos, name, quality, shear, version, nonce):
+    marked = wm.embed(np.ascontiguousarray(photos[name][:512, :512]), HASH, nonce=nonce, version=version)
     luma = _small_jpeg_luma(marked, quality)
     candidate = _candidate(luma, _sheared(shear))
     z, acc, sync, lattice, mirrored = candidate
     assert z >= video_reader.REFIT_MIN_Z  # the sync is clear ...
     assert not reader._decode_folded(acc, sync, lattice, mirrored).detected  # ... the payload is lost
     found = video_reader._refitted([luma], [candidate])
-    assert found is not None and found.detected and found.mark_id == wm.mark_id(HASH, NONCE)
+    assert found is not None and found.detected and found.mark_id == wm.mark_id(HASH, nonce, version)
     assert abs(found.scale - 0.75) < 0.01 and abs(found.angle_deg) < 0.5
 
 
 def test_refit_runs_only_behind_a_clear_peak_under_a_changed_geometry(photos):
-    luma = _small_jpeg_luma(wm.embed(np.ascontiguousarray(photos["coffee"][:512, :512]), HASH, nonce=NONCE), 30)
+    luma = _small_jpeg_luma(wm.embed(np.ascontiguousarray(photos["chelsea"][:512, :512]), HASH, nonce=NONCE), 25)
     z, acc, sync, lattice, mirrored = _candidate(luma, _sheared(0.02))
     below = (video_reader.REFIT_MIN_Z - 0.1, acc, sync, lattice, mirrored)
     assert video_reader._refitted([luma], [below]) is None

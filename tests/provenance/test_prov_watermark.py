@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from prov_helpers import pan_clip
 
-from masquerade.provenance import attacks, corpus, ecc
+from masquerade.provenance import attacks, corpus, ecc, payload
 from masquerade.provenance import watermark as wm
 
 HASH = "3f9a1c07d2e4b5a6"
-NONCE = 0x5EED0F1CE
+NONCE = 0x5EED
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -28,12 +28,32 @@ def marked(photos):
 
 
 def test_payload_layout():
-    bits = wm.payload_bits("deadbeef99", 0x123456789)
-    assert bits.size == wm.PAYLOAD_BITS == 88 and wm.ID_BITS == 72
-    value = int("".join(map(str, bits[: wm.ID_BITS])), 2)
-    assert value >> 68 == wm.VERSION and (value >> 36) & 0xFFFFFFFF == 0xDEADBEEF and value & (2**36 - 1) == 0x123456789
-    assert np.array_equal(bits[wm.ID_BITS :], ecc.crc(bits[: wm.ID_BITS], wm.CRC_BITS, init=wm.TAG))
-    assert wm.mark_id("DEADBEEF99", 0x123456789) == "deadbeef-123456789"
+    """Version 3 (new files): 16 bits of the model hash, a 16-bit nonce, CRC-16; version 2 (read only): a
+    4-bit version, 32 bits of the hash, a 36-bit nonce, CRC-16, each CRC keyed with its own tag."""
+    bits = wm.payload_bits("deadbeef99", 0xC0DE)
+    assert wm.VERSION == 3 and bits.size == wm.PAYLOAD_BITS == 48
+    assert int("".join(map(str, bits[:32])), 2) == 0xDEADC0DE
+    assert np.array_equal(bits[32:], ecc.crc(bits[:32], 16, init=payload.V3.tag))
+    assert wm.mark_id("DEADBEEF99", 0xC0DE) == "dead-c0de" and payload.format_of("dead-c0de") is payload.V3
+    old = wm.payload_bits("deadbeef99", 0x123456789, version=2)
+    assert old.size == 88
+    value = int("".join(map(str, old[:72])), 2)
+    assert value >> 68 == 2 and (value >> 36) & 0xFFFFFFFF == 0xDEADBEEF and value & (2**36 - 1) == 0x123456789
+    assert np.array_equal(old[72:], ecc.crc(old[:72], 16, init=payload.V2.tag)) and payload.V2.tag != payload.V3.tag
+    assert wm.mark_id("DEADBEEF99", 0x123456789, version=2) == "deadbeef-123456789"
+    assert payload.format_of("deadbeef-123456789") is payload.V2
+    assert payload.format_of("dead-c0de0") is None and payload.format_of("deadbeef") is None
+
+
+def test_marks_of_version_2_are_still_read(photos):
+    """Files marked before version 3 keep their mark: the reader tries both layouts, and each is read as
+    its own version (never the other), also after a rescale and a JPEG."""
+    img = photos["astronaut"]
+    for version, nonce in ((2, 0x123456789), (3, 0xC0DE)):
+        marked = wm.embed(img, HASH, nonce=nonce, version=version)
+        for picture in (marked, attacks.jpeg(attacks.resize(marked, 0.75), 70)):
+            d = wm.decode(picture)
+            assert d.detected and d.version == version and d.mark_id == wm.mark_id(HASH, nonce, version)
 
 
 def test_nonces_differ_and_fit():
@@ -62,14 +82,14 @@ def test_round_trip_natural(photos, marked):
     for name, img in photos.items():
         d = wm.decode(marked[name])
         assert d.detected and d.crc_ok, name
-        assert d.model_hash == HASH[:8] and d.version == wm.VERSION and bit_accuracy(d) == 1.0, name
+        assert d.model_hash == HASH[:4] and d.version == wm.VERSION and bit_accuracy(d) == 1.0, name
         assert d.mark_id == wm.mark_id(HASH, NONCE) and d.scale == 1.0, name
 
 
 def test_round_trip_synthetic(synthetic_images):
     for name in ("gradient", "flat_grey"):
         d = wm.decode(wm.embed(synthetic_images[name], HASH))
-        assert d.detected and d.model_hash == HASH[:8], name
+        assert d.detected and d.model_hash == HASH[:4], name
     # Full-range white noise (host noise ~35x the mark) is beyond the 88-bit payload's reach on 480x360:
     # the decoder must then say "not found", never name a wrong mark.
     d = wm.decode(wm.embed(synthetic_images["noise"], HASH, nonce=NONCE))
@@ -78,10 +98,10 @@ def test_round_trip_synthetic(synthetic_images):
 
 def test_different_models_decode_differently(photos):
     img = photos["coffee"]
-    assert wm.decode(wm.embed(img, "0000000011")).model_hash == "00000000"
-    assert wm.decode(wm.embed(img, "ffffffff22")).model_hash == "ffffffff"
-    a, b = wm.decode(wm.embed(img, HASH, nonce=1)), wm.decode(wm.embed(img, HASH, nonce=2**36 - 1))
-    assert (a.nonce, b.nonce) == (1, 2**36 - 1) and a.mark_id != b.mark_id
+    assert wm.decode(wm.embed(img, "0000000011")).model_hash == "0000"
+    assert wm.decode(wm.embed(img, "ffffffff22")).model_hash == "ffff"
+    a, b = wm.decode(wm.embed(img, HASH, nonce=1)), wm.decode(wm.embed(img, HASH, nonce=2**16 - 1))
+    assert (a.nonce, b.nonce) == (1, 2**16 - 1) and a.mark_id != b.mark_id
 
 
 def test_imperceptible(photos, synthetic_images):

@@ -123,3 +123,32 @@ def test_interrupted_job_resumes_without_redoing_finished_segments(ray_local, go
     assert reference.frames == 36
     diffs = frame_diffs(decoded(tmp_path / "single.mp4"), decoded(out))
     assert max(d for d, _ in diffs) <= 14 and min(p for _, p in diffs) > 40  # two watermark nonces apart
+
+
+@pytest.mark.slow
+def test_a_job_begun_before_payload_version_3_resumes_with_its_own_mark(ray_local, gop_clip, tmp_path):
+    """A job whose ledger was written before payload version 3 holds a 36-bit nonce and no mark version: its
+    remaining pieces are marked with version 2 like its first ones, and the signed file's manifest names
+    that mark (a version-3 mark could not carry the nonce at all)."""
+    from masquerade.provenance import watermark as wm
+
+    out, work = tmp_path / "out.mp4", tmp_path / ".out.mp4.ray"
+
+    def stop(task, done, total, stats):
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        ray_convert(gop_clip, PerfectModel(), out, LOSSLESS, progress=stop, options=SPLIT)
+    ledger = json.loads((work / "ledger.json").read_text())
+    (record,) = ledger["items"].values()
+    assert record["mark_version"] == wm.VERSION == 3 and record["nonce"] < 2**16  # what a new job keeps
+    del record["mark_version"]  # the ledger as the code before version 3 left it
+    record["nonce"] = 0x123456789
+    for seg in record["segments"]:
+        seg["done"] = False
+    (work / "ledger.json").write_text(json.dumps(ledger))
+    ray_convert(gop_clip, PerfectModel(), out, LOSSLESS, options=SPLIT)
+    verdict = verify(out)
+    assert verdict.status == "synthetic" and verdict.watermark_found
+    assert verdict.watermark_mark_id == wm.mark_id(PerfectModel().hash, 0x123456789, 2)
+    assert verdict.stored_manifest["mark_id"] == verdict.watermark_mark_id

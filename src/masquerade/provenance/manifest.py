@@ -40,33 +40,34 @@ def mime_type(path: str | os.PathLike[str]) -> str:
     return _MIME.get(suffix) or mimetypes.guess_type(str(path))[0] or "application/octet-stream"
 
 
-def soft_binding(model_hash: str, nonce: int) -> dict:
+def soft_binding(model_hash: str, nonce: int, version: int = watermark.VERSION) -> dict:
     """The `c2pa.soft-binding` assertion: our watermark algorithm and the payload it carries in this file.
 
-    `value` is the 88-bit payload (version, model prefix, nonce, CRC) as base64, as C2PA's soft-binding
-    blocks carry it; the whole picture (every frame) is its scope.
+    `value` is the payload of `version` (`payload.FORMATS`: model prefix, nonce, CRC) as base64, as C2PA's
+    soft-binding blocks carry it, and `alg` names that version; the whole picture (every frame) is its scope.
     """
-    bits = watermark.payload_bits(model_hash, nonce)
+    bits = watermark.payload_bits(model_hash, nonce, version)
     value = base64.b64encode(np.packbits(bits).tobytes()).decode("ascii")
     return {
         "label": SOFT_BINDING,
-        "data": {"alg": watermark.ALGORITHM, "blocks": [{"scope": {}, "value": value}],
+        "data": {"alg": watermark.FORMATS[version].algorithm, "blocks": [{"scope": {}, "value": value}],
                  "name": "Masquerade tiled luma watermark (mark id = model prefix + nonce)"},
     }
 
 
-def manifest_definition(model_hash: str, title: str, fmt: str, nonce: int | None = None) -> dict:
+def manifest_definition(model_hash: str, title: str, fmt: str, nonce: int | None = None,
+                        mark_version: int = watermark.VERSION) -> dict:
     """The claim: created by Masquerade (name + version) from a trained model identified by its hash.
 
-    With `nonce` (the one the pixels' watermark carries) the claim also records the soft binding and the
-    mark id, which is how a stripped copy leads back to this manifest.
+    With `nonce` (the one the pixels' watermark carries, in payload version `mark_version`) the claim also
+    records the soft binding and the mark id, which is how a stripped copy leads back to this manifest.
     """
     agent = {"name": CLAIM_GENERATOR, "version": __version__}
     model = {"model_hash": model_hash, "generator": CLAIM_GENERATOR, "version": __version__}
     extra = []
     if nonce is not None:
-        model["mark_id"] = watermark.mark_id(model_hash, nonce)
-        extra.append(soft_binding(model_hash, nonce))
+        model["mark_id"] = watermark.mark_id(model_hash, nonce, mark_version)
+        extra.append(soft_binding(model_hash, nonce, mark_version))
     return {
         "claim_generator_info": [agent],
         "title": title,
@@ -91,13 +92,13 @@ def _context(settings: dict):
 
 
 def sign_file(src: Path, dst: Path, model_hash: str, credentials: Credentials, source: str | None = None,
-              title: str | None = None, nonce: int | None = None) -> bytes:
+              title: str | None = None, nonce: int | None = None, mark_version: int = watermark.VERSION) -> bytes:
     """Copy `src` to `dst` with a signed manifest embedded; `source` (the input media) becomes an ingredient.
 
     Returns the signed manifest store (JUMBF bytes), which the writer keeps in the local store.
     """
     fmt = mime_type(title or dst)
-    definition = manifest_definition(model_hash, title or dst.name, fmt, nonce)
+    definition = manifest_definition(model_hash, title or dst.name, fmt, nonce, mark_version)
     try:
         builder = _builder_with_ingredient(definition, Path(source) if source is not None else None)
         with open(src, "rb") as fin, open(dst, "wb") as fout:

@@ -10,7 +10,7 @@ survives re-uploads"). In short:
   size, angle or aspect is read from the autocorrelation (`geometry.estimate`) and undone by resampling.
 - The payload is read blind (soft Viterbi, then a list of likely payloads and an equalized second pass
   for the CRC to judge); when that fails, the strongest folds can be tested against the mark ids this
-  user's manifest store knows (`known`), which needs far less signal than reading 88 unknown bits.
+  user's manifest store knows (`known`), which needs far less signal than reading 48 unknown bits.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ import cv2
 import numpy as np
 
 from . import ecc, geometry
-from .watermark import (CELL_PX, CODE_BITS, CRC_BITS, HASH_BITS, ID_BITS, NONCE_BITS, PAYLOAD_BITS, TAG,
-                        TILE_CELLS, TILE_PX, Detection, _band_pass, _layout, _luma, check_frame, payload_bits)
+from .payload import FORMATS, PayloadFormat, format_of, payload_bits
+from .watermark import (CELL_PX, TILE_CELLS, TILE_PX, Detection, _band_pass, _layout, _luma, check_frame,
+                        code_bit_of_cell)
 
 # Sync-peak z-score above which a frame counts as marked, *and* the CRC-16 must match: on 1,000 unmarked
 # images and frames (bench/watermark.py) under 1% reach this score (the fold is tried mirrored too) and
-# none passes the CRC, so a false alarm needs two independent coincidences (below 0.01 x 48 x 2^-16 per
-# picture: LIST_SIZE, EQUALIZED_LIST_SIZE, and both again at the nudged geometry of `_refined`).
+# none passes the CRC, so a false alarm needs two independent coincidences (below 0.01 x 96 x 2^-16 per
+# picture: LIST_SIZE, EQUALIZED_LIST_SIZE, for each payload version, and all again at the nudged geometry
+# of `_refined`).
 DETECT_THRESHOLD = 5.0
 SEARCH_SMOOTH = CELL_PX / 8.0  # lighter high cut for the geometry search (see `_whiten`)
 SURE_THRESHOLD = 9.0  # a sync peak this high ends the search over geometries early
@@ -113,17 +115,13 @@ def _oriented(acc: np.ndarray) -> tuple[tuple[float, int, int], np.ndarray, bool
     return (flipped, flipped_acc, True) if flipped[0] > direct[0] else (direct, acc, False)
 
 
-def _crc_ok(bits: np.ndarray) -> bool:
-    return bool(np.array_equal(ecc.crc(bits[:ID_BITS], CRC_BITS, init=TAG), bits[ID_BITS:]))
-
-
-def _soft(aligned: np.ndarray) -> np.ndarray:
-    """Soft value per code bit from a folded tile aligned to the embedded offset (> 0: the bit is 1)."""
+def _soft(aligned: np.ndarray, version: int) -> np.ndarray:
+    """Soft value per code bit of payload `version` from a folded tile aligned to the embedded offset
+    (> 0: the bit is 1)."""
     lay = _layout()
     cells = aligned.reshape(TILE_CELLS, CELL_PX, TILE_CELLS, CELL_PX).mean(axis=(1, 3)).reshape(-1)
-    soft = np.zeros(CODE_BITS)
-    np.add.at(soft, lay.pay_bit, cells[lay.pay_idx] * lay.chips[lay.pay_idx])
-    return soft
+    return np.bincount(code_bit_of_cell(version), cells[lay.pay_idx] * lay.chips[lay.pay_idx],
+                       minlength=FORMATS[version].code_bits)
 
 
 @lru_cache(maxsize=1)
@@ -158,13 +156,13 @@ def _equalized(aligned: np.ndarray) -> np.ndarray:
     return np.fft.irfft2(spectrum * weights, s=aligned.shape)
 
 
-def _payload(soft: np.ndarray, listed: int) -> tuple[np.ndarray, bool]:
+def _payload(soft: np.ndarray, listed: int, fmt: PayloadFormat) -> tuple[np.ndarray, bool]:
     """The Viterbi payload, or the first of the `listed` most likely ones whose CRC holds."""
-    bits = ecc.decode(soft, PAYLOAD_BITS)
-    if _crc_ok(bits):
+    bits = ecc.decode(soft, fmt.total_bits)
+    if fmt.crc_ok(bits):
         return bits, True
-    for candidate in ecc.decode_list(soft, PAYLOAD_BITS, listed)[1:] if listed > 1 else []:
-        if _crc_ok(candidate):
+    for candidate in ecc.decode_list(soft, fmt.total_bits, listed)[1:] if listed > 1 else []:
+        if fmt.crc_ok(candidate):
             return candidate, True
     return bits, False
 
@@ -173,33 +171,42 @@ def _decode_folded(acc: np.ndarray, sync: tuple[float, int, int], lattice: geome
                    mirrored: bool = False, listed: bool = True) -> Detection:
     """Payload from a folded tile (already in the embedded orientation) at the sync offset.
 
-    Behind a clear sync peak (z >= DETECT_THRESHOLD) a payload that fails its CRC is tried again from the
-    list decoder, then from the equalized tile (`_equalized`) with a shorter list; each of those candidates
-    is one more 2^-16 chance for unmarked content, which the false-alarm bound in docs/provenance.md counts.
-    `listed=False`: only the Viterbi payload of each (two chances), for callers that try many geometries.
+    Each payload version is read in turn (`payload.FORMATS`, the current one first). Behind a clear sync
+    peak (z >= DETECT_THRESHOLD) a payload that fails its CRC is tried again from the list decoder, then
+    from the equalized tile (`_equalized`) with a shorter list; each of those candidates is one more 2^-16
+    chance for unmarked content, which the false-alarm bound in docs/provenance.md counts (twice: one per
+    version). `listed=False`: only the Viterbi payload of each (two chances a version), for callers that
+    try many geometries. Not found: the current version's reading, not detected.
     """
     score, dy, dx = sync
     aligned = np.roll(acc, (-dy, -dx), axis=(0, 1))
     clear = score >= DETECT_THRESHOLD
-    bits, crc_ok = _payload(_soft(aligned), LIST_SIZE if clear and listed else 1)
-    if not crc_ok and clear:
-        eq_bits, crc_ok = _payload(_soft(_equalized(aligned)), EQUALIZED_LIST_SIZE if listed else 1)
-        bits = eq_bits if crc_ok else bits
-    return _detection(bits, clear and crc_ok, crc_ok, sync, lattice, mirrored)
+    equalized = None
+    first = None
+    for fmt in FORMATS.values():
+        bits, crc_ok = _payload(_soft(aligned, fmt.version), LIST_SIZE if clear and listed else 1, fmt)
+        if not crc_ok and clear:
+            equalized = _equalized(aligned) if equalized is None else equalized
+            eq_bits, crc_ok = _payload(_soft(equalized, fmt.version), EQUALIZED_LIST_SIZE if listed else 1, fmt)
+            bits = eq_bits if crc_ok else bits
+        if crc_ok:
+            return _detection(bits, fmt, clear, True, sync, lattice, mirrored)
+        first = first or (bits, fmt)
+    return _detection(*first, False, False, sync, lattice, mirrored)
 
 
-def _detection(bits: np.ndarray, detected: bool, crc_ok: bool, sync: tuple[float, int, int],
+def _detection(bits: np.ndarray, fmt: PayloadFormat, detected: bool, crc_ok: bool, sync: tuple[float, int, int],
                lattice: geometry.Lattice | None, mirrored: bool, matched_known: bool = False) -> Detection:
     score, dy, dx = sync
-    value = int("".join(map(str, bits[:ID_BITS])), 2)
+    model_hash, nonce = fmt.fields(bits)
     m = lattice.matrix if lattice is not None else np.eye(2)
     return Detection(
         detected=detected,
         score=score,
         bits=bits,
-        version=value >> (HASH_BITS + NONCE_BITS),
-        model_hash=f"{(value >> NONCE_BITS) & 0xFFFFFFFF:08x}",
-        nonce=value & ((1 << NONCE_BITS) - 1),
+        version=fmt.version,
+        model_hash=model_hash,
+        nonce=nonce,
         crc_ok=crc_ok,
         shift=(dy, dx),
         scale=round(float(np.sqrt(abs(np.linalg.det(m)))), 4),
@@ -210,20 +217,20 @@ def _detection(bits: np.ndarray, detected: bool, crc_ok: bool, sync: tuple[float
 
 
 @lru_cache(maxsize=4096)
-def _known_code(known_id: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(payload bits, ±1 code bits) of a mark id, or None if it is not one."""
-    prefix, _, nonce = known_id.partition("-")
-    try:
-        bits = payload_bits(prefix, int(nonce, 16))
-    except ValueError:
+def _known_code(known_id: str) -> tuple[PayloadFormat, np.ndarray, np.ndarray] | None:
+    """(payload version, payload bits, ±1 code bits) of a mark id, or None if it is not one."""
+    fmt = format_of(known_id)
+    if fmt is None:
         return None
-    return bits, 2.0 * ecc.encode(bits) - 1.0
+    prefix, _, nonce = known_id.partition("-")
+    bits = payload_bits(prefix.ljust(8, "0"), int(nonce, 16), fmt.version)  # only the prefix's digits are used
+    return fmt, bits, 2.0 * ecc.encode(bits) - 1.0
 
 
 def _match_known(candidates: list[tuple], known: Iterable[str]) -> Detection | None:
     """Test the strongest candidates against each mark id this user's store knows.
 
-    Why: reading 88 unknown bits needs far more signal than telling whether one known codeword is there;
+    Why: reading 48 unknown bits needs far more signal than telling whether one known codeword is there;
     after a half-size H.264 re-encode at CRF 30 a talking head keeps too little mark for the first and
     plenty for the second (docs/provenance.md). The statistic is the correlation of the normalised soft
     code bits with the known codeword (N(0, 1) on unmarked content); only the marks this user made can be
@@ -231,16 +238,21 @@ def _match_known(candidates: list[tuple], known: Iterable[str]) -> Detection | N
     codes = {k: c for k in dict.fromkeys(known) if (c := _known_code(k)) is not None}
     if not codes:
         return None
-    ids = list(codes)
-    signs = np.stack([codes[k][1] for k in ids])
+    versions = sorted({fmt.version for fmt, _, _ in codes.values()})
+    ids = [k for v in versions for k in codes if codes[k][0].version == v]  # in the order of the scores below
+    signs = {v: np.stack([codes[k][2] for k in ids if codes[k][0].version == v]) for v in versions}
     best = None
     for z, acc, sync, lattice, mirrored in candidates:
         if z < KNOWN_SYNC_MIN:
             continue
         aligned = np.roll(acc, (-sync[1], -sync[2]), axis=(0, 1))
-        for soft in (_soft(aligned), _soft(_equalized(aligned))):  # the equalized reading scores ~1 z higher
-            soft = (soft - soft.mean()) / (soft.std() + 1e-12)  # after a strong codec, the plain one at times
-            scores = signs @ soft / np.sqrt(soft.size)
+        for tile in (aligned, _equalized(aligned)):  # the equalized reading scores ~1 z higher after a strong
+            scores = []  # codec, the plain one at times; each version's ids are tested on its own code bits
+            for v in versions:
+                soft = _soft(tile, v)
+                soft = (soft - soft.mean()) / (soft.std() + 1e-12)
+                scores.append(signs[v] @ soft / np.sqrt(soft.size))
+            scores = np.concatenate(scores)
             order = np.argsort(-scores)
             top = float(scores[order[0]])
             runner_up = float(scores[order[1]]) if len(order) > 1 else 0.0
@@ -249,7 +261,8 @@ def _match_known(candidates: list[tuple], known: Iterable[str]) -> Detection | N
     if best is None:
         return None
     _, known_id, sync, lattice, mirrored = best
-    return _detection(codes[known_id][0].copy(), True, True, sync, lattice, mirrored, matched_known=True)
+    fmt, bits, _ = codes[known_id]
+    return _detection(bits.copy(), fmt, True, True, sync, lattice, mirrored, matched_known=True)
 
 
 def _lattices(planes: list[np.ndarray], keep: int = 3, min_score: float = geometry.MIN_LATTICE_SCORE,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,9 +24,9 @@ from masquerade.atomic import write_bytes, write_json
 from masquerade.errors import ProvenanceError
 
 from .keys import masquerade_home
+from .payload import format_of
 
 SCHEMA_VERSION = 1
-_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{9}$")
 
 
 def store_dir() -> Path:
@@ -52,8 +51,12 @@ class StoredManifest:
         return asdict(self)
 
 
+def _is_id(name: str) -> bool:
+    return format_of(name) is not None  # a mark id of any payload version (its digits' counts tell which)
+
+
 def _check_id(mark_id: str) -> str:
-    if not _ID.match(mark_id or ""):
+    if not _is_id(mark_id):
         raise ValueError(f"not a Masquerade mark id: {mark_id!r}")
     return mark_id
 
@@ -96,11 +99,11 @@ def mark_ids() -> list[str]:
     """Every mark id the store holds a manifest for (the marks this user's Masquerade made), sorted.
 
     `verify` hands them to the watermark decoder, which can then test a weak mark against each of them
-    (`watermark.decode_frames(..., known=...)`): far more sensitive than reading 88 unknown bits."""
+    (`watermark.decode_frames(..., known=...)`): far more sensitive than reading 48 unknown bits."""
     root = store_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and _ID.match(p.name) and any(p.glob("*.json")))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and _is_id(p.name) and any(p.glob("*.json")))
 
 
 def manifest_bytes(entry: StoredManifest) -> bytes:

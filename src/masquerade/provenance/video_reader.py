@@ -27,8 +27,9 @@ VIDEO_LATTICES = 2  # the changed geometries (after screening) whose every frame
 POOLS_DECODED = 4  # the strongest pools that get a full (Viterbi + CRC) decode
 # A pool whose sync is this clear under a changed geometry but whose payload failed gets its geometry
 # refitted: the lattice as a pure scale and rotation, nudged by these (scale factor, degrees) in turn. Each
-# nudge's decode offers the CRC LIST_SIZE + EQUALIZED_LIST_SIZE payloads, so 9 x 24 = 216 chances in 65,536,
-# behind a pooled sync peak that no unmarked clip or pseudo-video came near (highest 5.6 of 33 and 5.3 of 9).
+# nudge's decode offers the CRC LIST_SIZE + EQUALIZED_LIST_SIZE payloads per payload version, so 9 x 48 = 432
+# chances in 65,536, behind a pooled sync peak that no unmarked clip or pseudo-video came near (highest 5.6
+# of 33 and 5.3 of 9).
 REFIT_MIN_Z = 6.5
 REFIT_STEPS = tuple((scale, degrees) for scale in (0.999, 1.0, 1.001) for degrees in (-0.15, 0.0, 0.15))
 

@@ -11,18 +11,19 @@ Why this design (the attacks it must survive are in `attacks`; numbers in docs/p
   sweep. The decoder resamples the whitened luma back to the embedded geometry and *folds* it modulo the
   tile period, so every tile adds its evidence. A crop only rotates the folded tile cyclically; a known sync
   pattern (a quarter of the cells) finds that rotation with one small FFT correlation.
-- The other cells carry a K=7 rate-1/3 convolutional codeword (`ecc`) of the 88-bit payload: a 4-bit
-  version, the first 32 bits of the model hash, a 36-bit random nonce chosen per output file, and a CRC-16
-  keyed with Masquerade's tag. Model prefix + nonce form the *mark id*, which the signed manifest records
-  as its soft binding, so a stripped file leads back to its manifest in the local store (`store`).
+- The other cells carry a K=7 rate-1/3 convolutional codeword (`ecc`) of the payload (`payload`; version 3,
+  48 bits: the first 16 bits of the model hash, a 16-bit random nonce chosen per output file, and a CRC-16
+  keyed with Masquerade's tag; version 2's 88 bits are still read). Model prefix + nonce form the *mark
+  id*, which the signed manifest records as its soft binding, so a stripped file leads back to its
+  manifest in the local store (`store`).
 - Strength is uniform, set by a PSNR target (`TARGET_PSNR_DB`): it measured better than texture masking here,
   because flat areas carry the mark with the least host noise once the decoder normalises local contrast.
 - Detection needs both a sync peak (a z-score) above a threshold calibrated on unmarked images *and* a
   matching CRC, so random content passes only by a double coincidence. Reading it back (the geometry
   search, mirror images, plain borders, list decoding, the store-informed match) is `reader`'s job, and
   pooling a clip's frames `video_reader`'s; their `decode` and `decode_frames` are re-exported here. The
-  embedder is unchanged since version 2 of the payload, so every file marked since then carries exactly
-  this mark.
+  tile, its sync and its strength are unchanged since version 2 of the payload; version 3 only deals the
+  same payload cells over a shorter code (`code_bit_of_cell`).
 """
 
 from __future__ import annotations
@@ -36,22 +37,17 @@ import cv2
 import numpy as np
 
 from . import ecc
+from .payload import CURRENT, FORMATS, format_of, mark_id, new_nonce, payload_bits  # noqa: F401
 
 CELL_PX = 4
 TILE_CELLS = 32
 TILE_PX = CELL_PX * TILE_CELLS
 N_CELLS = TILE_CELLS * TILE_CELLS
 N_SYNC = N_CELLS // 4
-VERSION, VERSION_BITS = 2, 4
-HASH_BITS = 32  # model hash prefix
-NONCE_BITS = 36  # per output file
-CRC_BITS = 16
-TAG = 0xA5C3  # Masquerade's tag, the CRC's initial value: other marks with this layout fail the CRC
-ID_BITS = VERSION_BITS + HASH_BITS + NONCE_BITS
-PAYLOAD_BITS = ID_BITS + CRC_BITS
-CODE_BITS = ecc.coded_length(PAYLOAD_BITS)
+# The payload's layouts are `payload`'s (versions 2 and 3); new files get `payload.CURRENT`, whose sizes these are
+VERSION, NONCE_BITS, PAYLOAD_BITS = CURRENT.version, CURRENT.nonce_bits, CURRENT.total_bits
 TARGET_PSNR_DB = 42.4  # lands at >= 42 dB after rounding to integers
-ALGORITHM = "org.masquerade.watermark.2"  # the soft-binding algorithm name recorded in manifests
+ALGORITHM = CURRENT.algorithm  # the soft-binding algorithm name that manifests of new files record
 
 _KEY = b"masquerade-watermark-key-v1"
 
@@ -62,9 +58,9 @@ class Detection:
 
     detected: bool
     score: float  # sync correlation peak as a z-score; unmarked content stays well below DETECT_THRESHOLD
-    bits: np.ndarray  # PAYLOAD_BITS decoded 0/1 bits
-    version: int
-    model_hash: str  # 8 hex chars (32 bits) carried by the mark
+    bits: np.ndarray  # the decoded 0/1 payload bits of `version` (a best guess when not detected)
+    version: int  # the payload version the bits were read as (`payload.FORMATS`)
+    model_hash: str  # the model hash prefix the mark carries, hex (8 digits in version 2, 4 in version 3)
     nonce: int
     crc_ok: bool
     shift: tuple[int, int]
@@ -76,26 +72,15 @@ class Detection:
     @property
     def mark_id(self) -> str:
         """Model prefix + nonce: the key of this file's manifest in the local manifest store."""
-        return mark_id(self.model_hash, self.nonce)
+        return mark_id(self.model_hash, self.nonce, self.version)
 
 
 @dataclass(frozen=True)
 class _Layout:
     sync_idx: np.ndarray  # cell indices of the sync pattern
     pay_idx: np.ndarray  # cell indices carrying code bits
-    pay_bit: np.ndarray  # which code bit each payload cell carries
     chips: np.ndarray  # ±1 per cell
     sync_fft_conj: np.ndarray  # conj FFT of the band-passed sync tile, for the shift search
-
-
-def mark_id(model_hash: str, nonce: int) -> str:
-    return f"{model_hash[:8].lower()}-{nonce:0{NONCE_BITS // 4}x}"
-
-
-def new_nonce() -> int:
-    """A fresh random nonce for one output file (2^36 values: two of a thousand files made with one model
-    share a mark id with odds of about one in 140,000; the store then lists both)."""
-    return secrets.randbits(NONCE_BITS)
 
 
 def _rng() -> np.random.Generator:
@@ -116,43 +101,33 @@ def _layout() -> _Layout:
     perm = rng.permutation(N_CELLS)
     chips = rng.choice(np.array([-1.0, 1.0]), size=N_CELLS)
     sync_idx, pay_idx = perm[:N_SYNC], perm[N_SYNC:]
-    pay_bit = np.arange(pay_idx.size) % CODE_BITS
     sync_cells = np.zeros(N_CELLS)
     sync_cells[sync_idx] = chips[sync_idx]
     sync_tile = _band_pass(np.tile(_cells_to_tile(sync_cells), (3, 3)))[TILE_PX : 2 * TILE_PX, TILE_PX : 2 * TILE_PX]
-    return _Layout(sync_idx, pay_idx, pay_bit, chips, np.conj(np.fft.rfft2(sync_tile)))
+    return _Layout(sync_idx, pay_idx, chips, np.conj(np.fft.rfft2(sync_tile)))
 
 
-def _to_bits(value: int, n: int) -> list[int]:
-    return [(value >> (n - 1 - i)) & 1 for i in range(n)]
-
-
-def payload_bits(model_hash: str, nonce: int = 0) -> np.ndarray:
-    """Version, the first 32 bits of `model_hash` (hex), the nonce and the CRC as 0/1 bits, MSB first."""
-    digits = model_hash.strip().lower() if isinstance(model_hash, str) else ""
-    if len(digits) < 8 or any(c not in "0123456789abcdef" for c in digits):
-        raise ValueError(f"model hash must be a hex string of at least 8 characters, got {model_hash!r}")
-    if not 0 <= int(nonce) < (1 << NONCE_BITS):
-        raise ValueError(f"nonce must fit in {NONCE_BITS} bits")
-    head = _to_bits(VERSION, VERSION_BITS) + _to_bits(int(digits[:8], 16), HASH_BITS) + _to_bits(int(nonce), NONCE_BITS)
-    bits = np.array(head, dtype=np.uint8)
-    return np.concatenate([bits, ecc.crc(bits, CRC_BITS, init=TAG)])
+def code_bit_of_cell(version: int) -> np.ndarray:
+    """Which code bit each payload cell (`_Layout.pay_idx`, in order) carries in `version`: every version
+    shares the cells, chips and sync, and deals the payload cells round the code bits in turn, so a shorter
+    code gets more cells per bit."""
+    return np.arange(N_CELLS - N_SYNC) % FORMATS[version].code_bits
 
 
 @lru_cache(maxsize=8)
-def _payload_tile(model_hash: str, nonce: int) -> np.ndarray:
+def _payload_tile(model_hash: str, nonce: int, version: int) -> np.ndarray:
     lay = _layout()
-    code = ecc.encode(payload_bits(model_hash, nonce)).astype(np.float64)
+    code = ecc.encode(payload_bits(model_hash, nonce, version)).astype(np.float64)
     cells = lay.chips.copy()
-    cells[lay.pay_idx] *= 2.0 * code[lay.pay_bit] - 1.0
+    cells[lay.pay_idx] *= 2.0 * code[code_bit_of_cell(version)] - 1.0
     tile = _cells_to_tile(cells)
     return tile / np.float32(np.sqrt(np.mean(tile**2)))
 
 
 @lru_cache(maxsize=2)
-def _delta(model_hash: str, nonce: int, height: int, width: int, psnr_db: float) -> np.ndarray:
+def _delta(model_hash: str, nonce: int, version: int, height: int, width: int, psnr_db: float) -> np.ndarray:
     """The frame-sized int16 offset (same for R, G, B); cached because every frame of a video shares it."""
-    tile = _payload_tile(model_hash, nonce) * np.float32(255.0 / 10 ** (psnr_db / 20.0))
+    tile = _payload_tile(model_hash, nonce, version) * np.float32(255.0 / 10 ** (psnr_db / 20.0))
     reps = (-(-height // TILE_PX), -(-width // TILE_PX))
     d = np.rint(np.tile(tile, reps)[:height, :width]).astype(np.int16)
     return np.ascontiguousarray(np.repeat(d[:, :, None], 3, axis=2))
@@ -169,11 +144,14 @@ def check_frame(rgb: np.ndarray) -> None:
         raise ValueError(f"frames must be RGB uint8 H×W×3 arrays, got {got}")
 
 
-def embed(rgb: np.ndarray, model_hash: str, psnr_db: float = TARGET_PSNR_DB, nonce: int = 0) -> np.ndarray:
-    """Return a watermarked copy of an RGB uint8 frame; the same luma offset goes to R, G and B."""
+def embed(rgb: np.ndarray, model_hash: str, psnr_db: float = TARGET_PSNR_DB, nonce: int = 0,
+          version: int = VERSION) -> np.ndarray:
+    """Return a watermarked copy of an RGB uint8 frame; the same luma offset goes to R, G and B.
+
+    `version`: the payload's (`payload.FORMATS`); only tests and benches mark with an earlier one."""
     check_frame(rgb)
-    payload_bits(model_hash, nonce)  # validates both
-    delta = _delta(model_hash.strip().lower(), int(nonce), rgb.shape[0], rgb.shape[1], float(psnr_db))
+    payload_bits(model_hash, nonce, version)  # validates all three
+    delta = _delta(model_hash.strip().lower(), int(nonce), version, rgb.shape[0], rgb.shape[1], float(psnr_db))
     return cv2.add(np.ascontiguousarray(rgb), delta, dtype=cv2.CV_8U)  # saturating: clips at 0 and 255
 
 

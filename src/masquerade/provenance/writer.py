@@ -38,16 +38,19 @@ _VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
 class Provenance:
     """What the marks say about an output: which model made it, from which input, signed by whom."""
 
-    model_hash: str  # hex, at least 8 digits; the watermark carries the first 32 bits
+    model_hash: str  # hex, at least 8 digits; the watermark carries the first 16 bits (32 in version 2)
     source: str | None = None  # input media path: becomes the C2PA ingredient
     credentials: Credentials | None = None  # None: this user's Masquerade key (made on first use)
     # The watermark nonce. None: a fresh one per output file (the normal case). Set it only when several
     # processes mark pieces of one file (see `IntermediateVideoWriter`) and must agree on it.
     nonce: int | None = None
+    # The watermark's payload version (`payload.FORMATS`): the current one, except for a job that began
+    # marking the pieces of a video with an earlier version, whose later pieces must carry the same mark.
+    mark_version: int = watermark.VERSION
 
     def __post_init__(self) -> None:
         try:
-            watermark.payload_bits(self.model_hash, self.nonce or 0)
+            watermark.payload_bits(self.model_hash, self.nonce or 0, self.mark_version)
         except ValueError as exc:
             raise ProvenanceError(f"{exc}; pass the model's content hash") from None
 
@@ -71,7 +74,7 @@ class _Staging:
     """Two temp paths beside the destination (unsigned, signed) and the final atomic move."""
 
     def __init__(self, path: str | os.PathLike[str], suffixes: tuple[str, ...], source: str | None,
-                 nonce: int | None = None) -> None:
+                 nonce: int | None = None, version: int = watermark.VERSION) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in suffixes:
@@ -87,14 +90,16 @@ class _Staging:
         claim_file(self.path, made_by_masquerade)  # only our own earlier output may be replaced
         _sweep_once(self.path.parent)
         self.nonce = watermark.new_nonce() if nonce is None else int(nonce)
+        self.version = version
         self.unsigned = partial_path(self.path, f".unsigned{suffix}")
         self.signed = partial_path(self.path, f".signed{suffix}")
 
     def finish(self, provenance: Provenance, credentials: Credentials) -> Path:
         """Sign, keep the manifest in the store, then move into place (a store failure leaves no output)."""
         manifest = sign_file(self.unsigned, self.signed, provenance.model_hash, credentials,
-                             source=provenance.source, title=self.path.name, nonce=self.nonce)
-        store.record(watermark.mark_id(provenance.model_hash, self.nonce), manifest,
+                             source=provenance.source, title=self.path.name, nonce=self.nonce,
+                             mark_version=self.version)
+        store.record(watermark.mark_id(provenance.model_hash, self.nonce, self.version), manifest,
                      label=read_manifest_label(self.signed) or "", title=self.path.name, output=self.path,
                      model_hash=provenance.model_hash, signer=credentials.certificate_name(),
                      fmt=mime_type(self.path))
@@ -119,9 +124,10 @@ def write_synthetic_image(path: str | os.PathLike[str], rgb: np.ndarray, provena
 
     watermark.check_frame(rgb)
     credentials = provenance.resolve_credentials()
-    staging = _Staging(path, _IMAGE_SUFFIXES, provenance.source, provenance.nonce)
+    staging = _Staging(path, _IMAGE_SUFFIXES, provenance.source, provenance.nonce, provenance.mark_version)
     try:
-        write_image(staging.unsigned, watermark.embed(rgb, provenance.model_hash, nonce=staging.nonce))
+        write_image(staging.unsigned, watermark.embed(rgb, provenance.model_hash, nonce=staging.nonce,
+                                                      version=staging.version))
         return staging.finish(provenance, credentials)
     except BaseException:
         staging.cleanup()
@@ -137,7 +143,7 @@ class SyntheticVideoWriter(FinishOrAbort):
 
         self.provenance = provenance
         self._credentials = provenance.resolve_credentials()  # fail before encoding, not after
-        self._staging = _Staging(path, _VIDEO_SUFFIXES, provenance.source, provenance.nonce)
+        self._staging = _Staging(path, _VIDEO_SUFFIXES, provenance.source, provenance.nonce, provenance.mark_version)
         self._size = (height, width)
         self.frames_written = 0
         self._closed = False
@@ -160,7 +166,8 @@ class SyntheticVideoWriter(FinishOrAbort):
         if frame.shape[:2] != self._size:
             got, want = f"{frame.shape[1]}x{frame.shape[0]}", f"{self._size[1]}x{self._size[0]}"
             raise ValueError(f"frame is {got}, the video is {want}")
-        self._writer.write(watermark.embed(frame, self.provenance.model_hash, nonce=self._staging.nonce), timestamp)
+        self._writer.write(watermark.embed(frame, self.provenance.model_hash, nonce=self._staging.nonce,
+                                           version=self._staging.version), timestamp)
         self.frames_written += 1
 
     def close(self) -> Path:
@@ -199,26 +206,26 @@ class IntermediateVideoWriter(FinishOrAbort):
     leaves a piece that looks finished. It is never a user-facing output: `publish_joined_video` joins the
     pieces and signs the whole file once.
 
-    All pieces of one video must carry the same `nonce`, and `publish_joined_video` must be given a
-    `Provenance` with that nonce: choose it once per video (`watermark.new_nonce()`) and keep it with the
-    job. Without one, pieces carry nonce 0, and the mark id then names the model only (the store may hold
+    All pieces of one video must carry the same `nonce` and `version`, and `publish_joined_video` must be
+    given a `Provenance` with them: choose the nonce once per video (`watermark.new_nonce()`) and keep both
+    with the job. Without one, pieces carry nonce 0, and the mark id then names the model only (the store may hold
     several manifests under it).
     """
 
     def __init__(self, path: Path, fps: float, width: int, height: int, model_hash: str, crf: int,
-                 color=None, nonce: int | None = None) -> None:
+                 color=None, nonce: int | None = None, version: int = watermark.VERSION) -> None:
         from masquerade.media import VideoWriter
 
-        self.path, self.model_hash = Path(path), model_hash
+        self.path, self.model_hash, self.version = Path(path), model_hash, version
         self.nonce = 0 if nonce is None else int(nonce)
-        watermark.payload_bits(model_hash, self.nonce)
+        watermark.payload_bits(model_hash, self.nonce, version)
         self._tmp = partial_path(self.path, ".tmp.mp4")
         self._writer = VideoWriter(self._tmp, fps, width, height, crf=crf, color=color)
         self.frames_written = 0
 
     def write(self, frame: np.ndarray, timestamp: float | None = None) -> None:
         watermark.check_frame(frame)
-        self._writer.write(watermark.embed(frame, self.model_hash, nonce=self.nonce), timestamp)
+        self._writer.write(watermark.embed(frame, self.model_hash, nonce=self.nonce, version=self.version), timestamp)
         self.frames_written += 1
 
     def close(self) -> Path:
@@ -238,10 +245,10 @@ def publish_joined_video(build: Callable[[Path], object], output: str | os.PathL
 
     `build(path)` writes the joined, unsigned file at `path` (pieces from `IntermediateVideoWriter`). The same
     staging as `SyntheticVideoWriter` applies: nothing unsigned ever sits at `output`. The pieces' nonce is
-    `provenance.nonce` (0 when unset, as `IntermediateVideoWriter` defaults).
+    `provenance.nonce` (0 when unset, as `IntermediateVideoWriter` defaults) in `provenance.mark_version`.
     """
     credentials = provenance.resolve_credentials()
-    staging = _Staging(output, _VIDEO_SUFFIXES, provenance.source, provenance.nonce or 0)
+    staging = _Staging(output, _VIDEO_SUFFIXES, provenance.source, provenance.nonce or 0, provenance.mark_version)
     try:
         build(staging.unsigned)
         return staging.finish(provenance, credentials)

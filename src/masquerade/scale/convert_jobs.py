@@ -99,7 +99,7 @@ def _worker_upscaler(upscaler: tuple[UpscalerManifest, bytes] | None,
 
 def _convert_segment(source: str, segment: dict, part: str, handle: ModelHandle, config: ConvertConfig,
                      fps: float, width: int, height: int, nonce: int | None = None,
-                     upscaler: tuple[dict, bytes] | None = None) -> dict:
+                     upscaler: tuple[dict, bytes] | None = None, mark_version: int | None = None) -> dict:
     """Worker: swap one segment's frames with convert's own steps and loop, and write a watermarked piece.
 
     Frames before the segment's start only warm up the steps that follow faces over time (no swap).
@@ -115,7 +115,8 @@ def _convert_segment(source: str, segment: dict, part: str, handle: ModelHandle,
     steps = make_steps(model, config, video=True, upscaler=up)
     try:
         with IntermediateVideoWriter(Path(part), fps, width, height, handle.hash, config.crf,
-                                     color=video_format(source).color, nonce=nonce) as writer:
+                                     color=video_format(source).color, nonce=nonce,
+                                     **({} if mark_version is None else {"version": mark_version})) as writer:
             def sink(item) -> None:
                 writer.write(item.output, timestamp=item.frame.timestamp)
                 counts["frames"] += 1
@@ -220,7 +221,9 @@ class _Job:
         if video and record.get("nonce") is None:  # one watermark nonce per video, kept with the job so
             from ..provenance import watermark     # a resumed job marks its later pieces like the first
 
-            record["nonce"] = watermark.new_nonce()
+            record["nonce"], record["mark_version"] = watermark.new_nonce(), watermark.VERSION
+        elif video:  # a job begun before payload version 3 kept no version: its pieces carry version 2
+            record.setdefault("mark_version", 2)
         self.items[info.path] = (info, target, record)
         self.total += info.frame_count or 0
         self.summary.segments += len(segments)
@@ -243,7 +246,7 @@ class _Job:
             plan = {f: seg[f] for f in Segment.__dataclass_fields__}
             ref = self.segment_task.remote(_convert_segment, info.path, plan, str(self.ledger.work_dir / seg["file"]),
                                            self.handle, self.config, info.fps, info.width, info.height,
-                                           record["nonce"], self.upscaler)
+                                           record["nonce"], self.upscaler, record["mark_version"])
             self.pending[ref] = (info.path, k)
             self.summary.tasks += 1
         self._publish_if_complete(info.path)
@@ -266,7 +269,8 @@ class _Job:
         if record["done"] or not segments or not all(s["done"] for s in segments):
             return
         parts = [self.ledger.work_dir / s["file"] for s in segments]
-        provenance = Provenance(model_hash=self.handle.hash, source=info.path, nonce=record["nonce"])
+        provenance = Provenance(model_hash=self.handle.hash, source=info.path, nonce=record["nonce"],
+                                mark_version=record["mark_version"])
         audio = info.path if info.has_audio else None
         publish_joined_video(lambda path: join_segments(parts, path, audio), target, provenance)
         total = {c: sum(s["result"][c] for s in segments) for c in _COUNTS}
