@@ -41,7 +41,7 @@ class Verdict:
     signer_is_masquerade_key: bool = False  # issued by a Masquerade root (this user's or another's)
     signer: str | None = None
     masquerade_version: str | None = None
-    model_hash: str | None = None  # from the manifest (full) or else the watermark (32 bits)
+    model_hash: str | None = None  # from the manifest (full) or else the watermark (16 bits; 32 in version 2)
     watermark_found: bool = False
     watermark_score: float = 0.0
     watermark_model_hash: str | None = None

@@ -8,8 +8,9 @@ leaves an unmarked output; a killed run's temp files are swept (`outputs.sweep_p
 anything is written to that folder. An existing file at the destination is replaced only if Masquerade
 made it (`made_by_masquerade`).
 
-Each output file gets its own watermark nonce, so its mark id (model prefix + nonce) names exactly one
-manifest in the store.
+Each output file gets its own watermark nonce, so its mark id (model prefix + nonce) names one manifest in
+the store (16-bit nonces: two outputs of one model share an id with odds of 1 in 65,536 per pair, and the
+store then lists both).
 """
 
 from __future__ import annotations
