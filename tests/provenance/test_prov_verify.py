@@ -52,6 +52,19 @@ def test_stripped_manifest_watermark_still_present(swapped_jpg, tmp_path):
     assert v.model_hash == HASH  # the full hash, from the stored manifest
 
 
+def test_a_file_marked_with_payload_version_2_still_leads_back_to_its_manifest(tmp_path, photos):
+    """An output made before payload version 3 (its mark, soft binding and store entry all version 2) keeps
+    working after the upgrade: stripped and re-encoded, it is read as version 2 and its manifest is found."""
+    out = write_synthetic_image(tmp_path / "old.png", photos["coffee"], Provenance(HASH, mark_version=2))
+    original = read_manifest(out)
+    assert len(original.mark_id) == 18 and original.mark_id.startswith(HASH[:8] + "-")  # a version-2 mark id
+    stripped = tmp_path / "reupload.jpg"
+    cv2.imwrite(str(stripped), cv2.imread(str(out)), [cv2.IMWRITE_JPEG_QUALITY, 70])
+    v = verify(stripped)
+    assert v.status == "stripped" and v.watermark_mark_id == original.mark_id and v.watermark_model_hash == HASH[:8]
+    assert v.stored_manifest["label"] == original.label and v.model_hash == HASH
+
+
 def test_rescaled_reupload_leads_back_to_its_manifest(tmp_path, photos):
     out = write_synthetic_image(tmp_path / "swap.png", photos["astronaut"], Provenance(HASH))
     other = write_synthetic_image(tmp_path / "other.png", photos["astronaut"], Provenance(HASH))

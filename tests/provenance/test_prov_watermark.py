@@ -43,6 +43,8 @@ def test_payload_layout():
     assert wm.mark_id("DEADBEEF99", 0x123456789, version=2) == "deadbeef-123456789"
     assert payload.format_of("deadbeef-123456789") is payload.V2
     assert payload.format_of("dead-c0de0") is None and payload.format_of("deadbeef") is None
+    with pytest.raises(ValueError, match="no watermark payload version 7"):
+        wm.payload_bits("deadbeef99", 1, version=7)
 
 
 def test_marks_of_version_2_are_still_read(photos):

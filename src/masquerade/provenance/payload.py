@@ -79,7 +79,9 @@ def _to_bits(value: int, n: int) -> list[int]:
 
 def payload_bits(model_hash: str, nonce: int = 0, version: int = CURRENT.version) -> np.ndarray:
     """The payload of `version` for a model hash (hex) and nonce as 0/1 bits, MSB first, CRC included."""
-    fmt = FORMATS[version]
+    fmt = FORMATS.get(version)
+    if fmt is None:
+        raise ValueError(f"no watermark payload version {version!r} (known: {', '.join(map(str, sorted(FORMATS)))})")
     digits = model_hash.strip().lower() if isinstance(model_hash, str) else ""
     if len(digits) < 8 or any(c not in "0123456789abcdef" for c in digits):
         raise ValueError(f"model hash must be a hex string of at least 8 characters, got {model_hash!r}")
