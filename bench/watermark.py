@@ -82,6 +82,8 @@ REUPLOADS = {
     **{f"reupload_{f}x_crf{c}": {"factor": f, "crf": c} for f in (0.5, 0.75) for c in (23, 30, 35)},
     "reupload_letterboxed_crf30": {"factor": 1.0, "crf": 30, "box": "other_aspect"},
     "reupload_mirrored_crf30": {"factor": 1.0, "crf": 30, "flip": True},
+    # cropped about the centre to a phone's vertical 9:16, then made smaller: a landscape clip re-posted as a story
+    "reupload_cropped_9x16_0.75x_crf30": {"factor": 0.75, "crf": 30, "aspect": 9 / 16},
 }
 CLIP_SECONDS = 5
 # The trade-off the re-uploads that blind reading loses need (`--only tradeoff`): the mark embedded at these

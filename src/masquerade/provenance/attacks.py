@@ -120,14 +120,20 @@ def small_jpeg(rgb: np.ndarray, factor: float = 0.45, quality: int = 30) -> np.n
 
 
 def reupload(frames: list[np.ndarray], factor: float = 0.5, crf: int = 30, *, flip: bool = False,
-             box: tuple[int, int] | None = None, preset: str = "medium", fps: int = 30) -> list[np.ndarray]:
-    """A whole video re-uploaded: optionally mirrored, scaled by `factor` (area, as a platform's
-    downscaler), optionally placed in a `box` (width, height) canvas with black bars (scaled to fit
-    first), then re-encoded with H.264 at `crf` (x264's default preset unless told) and decoded."""
+             box: tuple[int, int] | None = None, aspect: float | None = None, preset: str = "medium",
+             fps: int = 30) -> list[np.ndarray]:
+    """A whole video re-uploaded: optionally mirrored, cropped about its centre to a narrower `aspect`
+    (width over height: 9/16 makes a landscape clip a phone's vertical one), scaled by `factor` (area, as a
+    platform's downscaler), optionally placed in a `box` (width, height) canvas with black bars (scaled to
+    fit first), then re-encoded with H.264 at `crf` (x264's default preset unless told) and decoded."""
     out = []
     for frame in frames:
         if flip:
             frame = mirror(frame)
+        if aspect is not None and frame.shape[1] > aspect * frame.shape[0]:
+            width = int(round(aspect * frame.shape[0]))
+            left = (frame.shape[1] - width) // 2
+            frame = np.ascontiguousarray(frame[:, left:left + width])
         if box is not None:
             fit = min(box[0] / frame.shape[1], box[1] / frame.shape[0]) * factor
             frame = letterbox(frame, fit, box)
