@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from masquerade.provenance import attacks, geometry, reader, video_reader
+from masquerade.provenance import attacks, fold_decoder, geometry, reader, video_reader
 from masquerade.provenance import watermark as wm
 
 HASH = "a1b2c3d4e5f60718"
@@ -45,7 +45,7 @@ def test_refit_reads_the_mark_a_sheared_lattice_loses(photos, name, quality, she
     candidate = _candidate(luma, _sheared(shear))
     z, acc, sync, lattice, mirrored = candidate
     assert z >= video_reader.REFIT_MIN_Z  # the sync is clear ...
-    assert not reader._decode_folded(acc, sync, lattice, mirrored).detected  # ... the payload is lost
+    assert not fold_decoder.decode_folded(acc, sync, lattice, mirrored).detected  # ... the payload is lost
     found = video_reader._refitted([luma], [candidate])
     assert found is not None and found.detected and found.mark_id == wm.mark_id(HASH, nonce, version)
     assert abs(found.scale - 0.75) < 0.01 and abs(found.angle_deg) < 0.5

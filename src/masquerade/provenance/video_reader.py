@@ -4,7 +4,8 @@ Why a module of its own: a clip is read differently from a picture. Its frames s
 re-upload rescales them all), so their power spectra are pooled to find it and their folded tiles are
 pooled to read the payload; a weak mark's lattice is screened cheaply before every frame is folded under
 it; and when the pooled sync is clear but the payload fails, the geometry is refitted (`_refitted`). The
-single-picture machinery (whitening, folding, sync, Viterbi + CRC, the store-informed match) is `reader`'s.
+single-picture machinery (whitening, folding, sync) is `reader`'s, the payload's (Viterbi + CRC, the
+store-informed match) `fold_decoder`'s.
 Figures and the false-alarm argument are in docs/provenance.md.
 """
 
@@ -16,8 +17,9 @@ import cv2
 import numpy as np
 
 from . import geometry
-from .reader import (SCREEN_MAX_PIXELS, SURE_THRESHOLD, _checked_luma, _decode_folded, _fold,
-                     _fold_as, _lattices, _match_known, _nudged, _oriented, _picture, _search_plane, _sync)
+from .fold_decoder import decode_folded, match_known
+from .reader import (SCREEN_MAX_PIXELS, SURE_THRESHOLD, _checked_luma, _fold, _fold_as, _lattices, _nudged,
+                     _oriented, _picture, _search_plane, _sync)
 from .watermark import Detection
 
 GEOMETRY_FRAMES = 24  # frames (evenly spread) whose power spectra are pooled for the geometry
@@ -62,7 +64,7 @@ def _first_detected(candidates: list[tuple]) -> Detection:
     candidates.sort(key=lambda c: -c[0])
     first = None
     for _, acc, sync, lattice, mirrored in candidates[:POOLS_DECODED]:
-        found = _decode_folded(acc, sync, lattice, mirrored)
+        found = decode_folded(acc, sync, lattice, mirrored)
         if found.detected:
             return found
         first = first or found
@@ -101,7 +103,7 @@ def decode_frames(frames: Iterable[np.ndarray], known: Iterable[str] = ()) -> De
         found = _refitted(lumas, candidates) or found
     if found.detected or not known:
         return found
-    return _match_known(candidates[:POOLS_DECODED], known) or found
+    return match_known(candidates[:POOLS_DECODED], known) or found
 
 
 def _screened_pool(planes: list[np.ndarray], lattices: list[geometry.Lattice]) -> list[geometry.Lattice]:
@@ -157,7 +159,7 @@ def _refitted(lumas: list[np.ndarray], candidates: list[tuple]) -> Detection | N
         folded.append((acc, sync, trial, mirrored))
     for listed in (False, True):
         for acc, sync, trial, mirrored in folded:
-            found = _decode_folded(acc, sync, trial, mirrored, listed=listed)
+            found = decode_folded(acc, sync, trial, mirrored, listed=listed)
             if found.detected:
                 return found
     return None
