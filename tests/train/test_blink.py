@@ -114,6 +114,36 @@ def test_training_batches_carry_the_measures_of_the_blinking_faces(faceset_a, sa
     assert torch.equal(blinking.targets[~shut], still.targets[~shut])  # the others' did not
 
 
+def test_the_lids_edge_keeps_its_width_and_the_corners_join_the_still_face(crop, monkeypatch):
+    """A shut eye is drawn from the skin above it, not from the dark crease and lashes smeared down: just above
+    the lid's new place a pixel samples about 0.8 of a pixel of the open face (an even stretch: under 0.6), and
+    the curve fades with the lid's move towards the corners, so no step shows between columns."""
+    from masquerade.faces import eyelids
+
+    px, lms = crop
+    line = (torch.arange(SIZE, dtype=torch.float32) + 0.5) * (2 / SIZE) - 1
+    gy, gx = torch.meshgrid(line, line, indexing="ij")
+    grid = torch.stack([gx, gy], -1)[None]
+
+    def sampled_rows() -> torch.Tensor:
+        return (blink_grid(grid, lms, torch.tensor([1.0]), SIZE)[0, ..., 1] + 1) * (SIZE / 2) - 0.5
+
+    curved = sampled_rows()
+    monkeypatch.setattr(eyelids, "_EVEN", 1.0)
+    even = sampled_rows()
+    new_lid = blink_landmarks(lms, torch.tensor([1.0]))[0]
+    x, y = int(round(float(new_lid[159, 0]))), int(float(new_lid[159, 1]))
+    span, even_span = (float(rows[y, x] - rows[y - 3, x]) / 3 for rows in (curved, even))
+    assert 0.75 < span < 1.3 and even_span < 0.65, (span, even_span)
+    # no step at the warp's sides: in the outermost columns the lid moves (the even warp's), the curve is faded out
+    # (without the fade the curve alone moved them 1.5 px: a visible step)
+    moving = (even - torch.arange(SIZE, dtype=torch.float32)[:, None]).abs().amax(0) > 1e-3
+    sides = moving & ~(moving.roll(1) & moving.roll(-1))  # moving columns beside a still one
+    assert int(sides.sum()) >= 4  # two sides of two eyes
+    for col in torch.nonzero(sides).flatten().tolist():
+        assert float((curved[:, col] - even[:, col]).abs().max()) < 0.6, col
+
+
 def test_a_wink_moves_one_eye(crop):
     """Two closures a face (right eye, left eye): only the right eye's lid moves."""
     px, lms = crop

@@ -30,6 +30,33 @@ _LIDS = (
     ((263, 466, 388, 387, 386, 385, 384, 398, 362), (263, 249, 390, 373, 374, 380, 381, 382, 362)),
 )
 _SKIN = 0.45  # the lid skin that stretches over the eye: from this share of the eye's width above the upper lid
+# How the stretch spreads over the band, as the linear share of a quadratic (1: evenly). An even stretch
+# widens the dark crease and lashes just above the lid with the rest, so a shut eye came out as a dark
+# smear; this one stretches the skin near the band's top most and keeps the lid's edge near its own width.
+_EVEN = 0.35
+
+
+_FULL_STRETCH = 0.4  # the band's stretch (lid's move over the closed band's height) of a shut eye's middle
+
+
+def _linear_share(top, old, new) -> torch.Tensor:
+    """The linear share of the stretch's curve: `_EVEN` where the lid moves its full way, 1 where it does not
+    move (the eye's corners, a slight closure), so the warp meets the still face without a step."""
+    stretch = ((new - old) / (new - top).clamp_min(1e-6)).clamp(0, _FULL_STRETCH) / _FULL_STRETCH
+    return 1 - (1 - _EVEN) * stretch
+
+
+def _curve(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Where a point a share `s` down the closed band samples the open band (both 0 at the top, 1 at the lid),
+    for a linear share `a`."""
+    return a * s + (1 - a) * s * s
+
+
+def _uncurve(t: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """`_curve`'s inverse on [0, 1]: where a point a share `t` down the open band lands in the closed band."""
+    q = (1 - a).clamp_min(1e-6)
+    bent = (-a + torch.sqrt(a * a + 4 * q * t.clamp(0, 1))) / (2 * q)
+    return torch.where(a >= 1 - 1e-6, t, bent)
 
 
 def _interp(knots: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
@@ -74,7 +101,8 @@ def blink_grid(grid: torch.Tensor, landmarks: torch.Tensor, closure: torch.Tenso
     for i, lids in enumerate(_LIDS):
         top, old, new, across = _eye(lms, lids, x, closure[:, i])
         inside = across & (y >= top) & (y <= new) & (new > old)
-        y = torch.where(inside, top + (y - top) * (old - top) / (new - top).clamp_min(1e-6), y)
+        share = ((y - top) / (new - top).clamp_min(1e-6)).clamp(0, 1)
+        y = torch.where(inside, top + _curve(share, _linear_share(top, old, new)) * (old - top), y)
         moved |= inside
     out = grid.reshape(n, -1, 2).clone()  # points outside the bands keep their coordinates exactly
     out[..., 1] = torch.where(moved, (y + 0.5) * (2 / size) - 1, out[..., 1])
@@ -103,5 +131,6 @@ def blink_landmarks(landmarks: torch.Tensor, closure: torch.Tensor) -> torch.Ten
     for i, lids in enumerate(_LIDS):
         top, old, new, across = _eye(lms, lids, x, closure[:, i])
         inside = across & (y >= top) & (y <= old + 1e-3) & (new > old)  # an eye left open stays exactly as filmed
-        y = torch.where(inside, top + (y - top) * (new - top) / (old - top).clamp_min(1e-6), y)
+        share = ((y - top) / (old - top).clamp_min(1e-6)).clamp(0, 1)
+        y = torch.where(inside, top + _uncurve(share, _linear_share(top, old, new)) * (new - top), y)
     return torch.stack([x, y], -1)
