@@ -34,9 +34,12 @@ _SKIN = 0.45  # the lid skin that stretches over the eye: from this share of the
 # widens the dark crease and lashes just above the lid with the rest, so a shut eye came out as a dark
 # smear; this one stretches the skin near the band's top most and keeps the lid's edge near its own width.
 _EVEN = 0.35
-
-
 _FULL_STRETCH = 0.4  # the band's stretch (lid's move over the closed band's height) of a shut eye's middle
+
+
+def _band_height(upper: torch.Tensor) -> torch.Tensor:
+    """How far above the upper lid (…×K×2 lid points, corner to corner) the stretched skin starts."""
+    return _SKIN * (upper[..., 0, :] - upper[..., -1, :]).norm(dim=-1)
 
 
 def _linear_share(top, old, new) -> torch.Tensor:
@@ -85,7 +88,7 @@ def _eye(landmarks: torch.Tensor, lids, x: torch.Tensor, closure: torch.Tensor):
     gap = (low - u).clamp_min(0)
     corners = upper[:, [0, -1], 0]
     across = (x > corners.amin(1, keepdim=True)) & (x < corners.amax(1, keepdim=True))
-    height = _SKIN * (upper[:, 0] - upper[:, -1]).norm(dim=1, keepdim=True)
+    height = _band_height(upper)[:, None]
     return u - height, u, u + closure.view(-1, 1) * gap, across
 
 
@@ -116,7 +119,7 @@ def lid_box(landmarks) -> tuple[float, float, float, float]:
     boxes = []
     for upper, lower in _LIDS:
         up, low = pts[list(upper)], pts[list(lower)]
-        height = _SKIN * float((up[0] - up[-1]).norm())
+        height = float(_band_height(up))
         boxes.append((float(up[:, 0].min()), float(up[:, 1].min()) - height, float(up[:, 0].max()), float(low[:, 1].max())))
     x0, y0, x1, y1 = zip(*boxes)
     return min(x0), min(y0), max(x1), max(y1)
