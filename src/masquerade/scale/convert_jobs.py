@@ -19,6 +19,7 @@ from ..convert import ConvertConfig, ConvertSummary, check_output
 from ..errors import MediaError, OutputError
 from ..media import probe
 from ..provenance import Provenance
+from ..provenance.payload import CURRENT, V2, new_nonce
 from ..provenance.writer import IntermediateVideoWriter, publish_joined_video
 from ..records import MediaInfo, ProgressFn, no_progress
 from .cluster import RayOptions, collect, ray_session, remote
@@ -99,7 +100,7 @@ def _worker_upscaler(upscaler: tuple[UpscalerManifest, bytes] | None,
 
 def _convert_segment(source: str, segment: dict, part: str, handle: ModelHandle, config: ConvertConfig,
                      fps: float, width: int, height: int, nonce: int | None = None,
-                     upscaler: tuple[dict, bytes] | None = None, mark_version: int | None = None) -> dict:
+                     upscaler: tuple[dict, bytes] | None = None, mark_version: int = CURRENT.version) -> dict:
     """Worker: swap one segment's frames with convert's own steps and loop, and write a watermarked piece.
 
     Frames before the segment's start only warm up the steps that follow faces over time (no swap).
@@ -115,8 +116,7 @@ def _convert_segment(source: str, segment: dict, part: str, handle: ModelHandle,
     steps = make_steps(model, config, video=True, upscaler=up)
     try:
         with IntermediateVideoWriter(Path(part), fps, width, height, handle.hash, config.crf,
-                                     color=video_format(source).color, nonce=nonce,
-                                     **({} if mark_version is None else {"version": mark_version})) as writer:
+                                     color=video_format(source).color, nonce=nonce, version=mark_version) as writer:
             def sink(item) -> None:
                 writer.write(item.output, timestamp=item.frame.timestamp)
                 counts["frames"] += 1
@@ -218,12 +218,12 @@ class _Job:
             segments = [{**s.to_dict(), "file": f"{tag}_{s.index:04d}.mp4"} for s in planned]
         record = self.ledger.item(info.path, {"fingerprint": fingerprint(info.path), "output": str(target),
                                               "video": video}, segments)
-        if video and record.get("nonce") is None:  # one watermark nonce per video, kept with the job so
-            from ..provenance import watermark     # a resumed job marks its later pieces like the first
-
-            record["nonce"], record["mark_version"] = watermark.new_nonce(), watermark.VERSION
-        elif video:  # a job begun before payload version 3 kept no version: its pieces carry version 2
-            record.setdefault("mark_version", 2)
+        # One watermark nonce and payload version per video, kept with the job so that a resumed job marks its
+        # later pieces like its first ones; a job begun before payload version 3 kept no version: version 2.
+        if video and record.get("nonce") is None:
+            record["nonce"], record["mark_version"] = new_nonce(), CURRENT.version
+        elif video:
+            record.setdefault("mark_version", V2.version)
         self.items[info.path] = (info, target, record)
         self.total += info.frame_count or 0
         self.summary.segments += len(segments)
